@@ -1,0 +1,243 @@
+"""The one error tree of tokenhot_jupyter.
+
+TokenhotError
+ ├── ConfigurationError          no key, bad base URL, bad local setting
+ ├── InvalidInputError (+ValueError)   bad arguments caught before any request
+ │    └── UnknownModelError (+KeyError)  with "did you mean" suggestions
+ ├── APIConnectionError          the gateway could not be reached
+ │    └── APITimeoutError
+ ├── APIStatusError              the gateway answered with an error
+ │    ├── BadRequestError          400, and the gateway's 500 validation errors
+ │    ├── AuthenticationError      401 (bad key, or the token's quota ran out)
+ │    ├── PermissionDeniedError    403
+ │    │    └── InsufficientQuotaError
+ │    ├── NotFoundError            404
+ │    ├── RequestTooLargeError     413
+ │    ├── RateLimitError           429
+ │    ├── ModelUnavailableError    503 model_not_found
+ │    ├── ServerError              other 5xx
+ │    └── NotAnAPIResponseError    HTML or other non-JSON where JSON was due
+ └── VideoTaskError               a video task went wrong after it was created
+      ├── TaskFailedError           the task ended in failure (refunded by the gateway)
+      ├── TaskMaybeCreatedError     the create request may have reached the gateway
+      ├── TaskTimeoutError          our own deadline passed; the task may still finish
+      └── ResultUnavailableError    the result could not be downloaded (expired URL, ...)
+
+Every message is one or two short sentences: what happened, for which model, the
+gateway's request id, and what to do.  IPython shows ``_render_traceback_`` instead of a
+traceback, so a notebook user sees those lines and nothing else.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ._redact import redact
+
+__all__ = [
+    "APIConnectionError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AuthenticationError",
+    "BadRequestError",
+    "ConfigurationError",
+    "InsufficientQuotaError",
+    "InvalidInputError",
+    "ModelUnavailableError",
+    "NotAnAPIResponseError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "RequestTooLargeError",
+    "ResultUnavailableError",
+    "ServerError",
+    "TaskFailedError",
+    "TaskMaybeCreatedError",
+    "TaskTimeoutError",
+    "TokenhotError",
+    "UnknownModelError",
+    "VideoTaskError",
+]
+
+
+class TokenhotError(Exception):
+    """Base class of every error this package raises."""
+
+    hint: str = ""
+
+    def __init__(self, message: str, *, hint: str | None = None, model: str | None = None) -> None:
+        self.message = redact(message)
+        self.model = model
+        if hint is not None:
+            self.hint = redact(hint)
+        super().__init__(self.message)
+
+    def __str__(self) -> str:
+        text = self.message
+        if self.hint and self.hint not in text:
+            text = f"{text} {self.hint}"
+        return redact(text)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({str(self)!r})"
+
+    def _render_traceback_(self) -> list[str]:
+        """Short lines IPython prints instead of a traceback."""
+        return [f"{type(self).__name__}: {self}"]
+
+
+class ConfigurationError(TokenhotError):
+    """A setting is missing or wrong (API key, base URL, a local folder)."""
+
+
+class InvalidInputError(TokenhotError, ValueError):
+    """An argument is wrong; caught before anything was sent."""
+
+
+class UnknownModelError(InvalidInputError, KeyError):
+    """No model by that id, in the catalog or the live list."""
+
+    def __init__(self, model_id: str, suggestions: list[str], *, kind: str | None = None) -> None:
+        self.suggestions = suggestions
+        what = f"{kind} model" if kind else "model"
+        msg = f"Unknown {what} {model_id!r}."
+        if suggestions:
+            msg += " Did you mean " + ", ".join(repr(s) for s in suggestions) + "?"
+        hint = "List models with Client().models() or %tokenhot models."
+        super().__init__(msg, hint=hint, model=model_id)
+
+    def __str__(self) -> str:  # KeyError would quote the message otherwise
+        return TokenhotError.__str__(self)
+
+
+class APIConnectionError(TokenhotError):
+    """The gateway could not be reached, or the connection broke."""
+
+
+class APITimeoutError(APIConnectionError):
+    """The gateway did not answer in time."""
+
+
+class APIStatusError(TokenhotError):
+    """The gateway answered with an error status."""
+
+    hint = ""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int,
+        request_id: str | None = None,
+        code: str | None = None,
+        model: str | None = None,
+        body: Any = None,
+        hint: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        self.status_code = status_code
+        self.request_id = request_id
+        self.code = code
+        self.body = body
+        self.retry_after = retry_after
+        super().__init__(message, hint=hint, model=model)
+
+
+class BadRequestError(APIStatusError):
+    """The gateway rejected the request as invalid (400, or its 500 validation errors)."""
+
+    hint = "Check the parameters for this model (Client().models() lists them)."
+
+
+class AuthenticationError(APIStatusError):
+    """401: the key is missing, wrong, disabled, expired, or its quota is used up."""
+
+    hint = (
+        "Check TOKENHOT_API_KEY (or run %tokenhot login); the gateway also says this when "
+        "the key's quota is used up."
+    )
+
+
+class PermissionDeniedError(APIStatusError):
+    """403: the key may not do this (model not allowed, IP, group, banned)."""
+
+    hint = "Ask the key's owner to allow this model, or use another key."
+
+
+class InsufficientQuotaError(PermissionDeniedError):
+    """403: the account balance is too low for this request."""
+
+    hint = "Top up the account balance, then run it again."
+
+
+class NotFoundError(APIStatusError):
+    """404: no such route or object."""
+
+    hint = "Check the base URL (TOKENHOT_BASE_URL) and the id."
+
+
+class RequestTooLargeError(APIStatusError):
+    """413: the request body is over the gateway's size cap."""
+
+    hint = "Send smaller or fewer images (or pass URLs instead of files)."
+
+
+class RateLimitError(APIStatusError):
+    """429: too many requests."""
+
+    hint = "Wait a little and run it again."
+
+
+class ModelUnavailableError(APIStatusError):
+    """503 model_not_found: no channel serves this model for your key's group."""
+
+    hint = "Pick another model; %tokenhot models lists the ones your key can use."
+
+
+class ServerError(APIStatusError):
+    """5xx from the gateway or the provider behind it."""
+
+    hint = "The gateway or the provider behind it failed; try again in a moment."
+
+
+class NotAnAPIResponseError(APIStatusError):
+    """The reply was an HTML page or other non-JSON where JSON was expected."""
+
+    hint = "Check TOKENHOT_BASE_URL: it should be the gateway host, e.g. https://api.tokenhot.ai."
+
+
+class VideoTaskError(TokenhotError):
+    """A video task went wrong after it was created."""
+
+    def __init__(
+        self, message: str, *, task_id: str | None = None, model: str | None = None, hint: str | None = None
+    ) -> None:
+        self.task_id = task_id
+        super().__init__(message, hint=hint, model=model)
+
+
+class TaskFailedError(VideoTaskError):
+    """The task ended in failure; the gateway refunds failed tasks."""
+
+    hint = "Failed tasks are refunded; change the prompt or parameters and try again."
+
+
+class TaskMaybeCreatedError(VideoTaskError):
+    """The create request may have reached the gateway; it was not sent again."""
+
+    hint = (
+        "It was not sent again, to avoid paying twice. If the gateway made the task it will "
+        "finish on its own; check your account's task log before creating another."
+    )
+
+
+class TaskTimeoutError(VideoTaskError):
+    """Our own deadline passed while the task was still pending."""
+
+    hint = "The task may still finish: poll it again later with get_video(id) or %tokenhot attach."
+
+
+class ResultUnavailableError(VideoTaskError):
+    """The finished result could not be downloaded."""
+
+    hint = "Result URLs expire about 24 h after the task ends; download results promptly."

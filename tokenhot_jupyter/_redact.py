@@ -1,0 +1,37 @@
+"""Keep API keys out of every string we produce: messages, reprs and log lines."""
+
+from __future__ import annotations
+
+import re
+import threading
+
+_lock = threading.Lock()
+_secrets: set[str] = set()
+_BEARER = re.compile(r"(?i)(bearer\s+)[^\s\"',]+")
+MASK = "sk-***"
+
+
+def register_secret(secret: str | None) -> None:
+    """Remember a secret so that `redact` removes it wherever it shows up."""
+    if secret and len(secret) >= 4:
+        with _lock:
+            _secrets.add(secret)
+
+
+def redact(text: str) -> str:
+    """Replace every known secret (and any Bearer credential) in ``text``."""
+    if not text:
+        return text
+    with _lock:
+        secrets = sorted(_secrets, key=len, reverse=True)
+    for secret in secrets:
+        if secret in text:
+            text = text.replace(secret, MASK)
+    return _BEARER.sub(r"\1" + MASK, text)
+
+
+def mask_key(key: str | None) -> str:
+    """A form of the key safe to show: its last four characters only."""
+    if not key:
+        return "(not set)"
+    return f"sk-…{key[-4:]}" if len(key) > 12 else MASK
