@@ -1,4 +1,93 @@
-"""tokenhot_jupyter: the Tokenhot AI gateway in Jupyter."""
+"""tokenhot_jupyter: the Tokenhot AI gateway in Jupyter.
+
+``%load_ext tokenhot_jupyter`` registers the magics; ``Client`` / ``AsyncClient`` speak
+every endpoint family of the gateway.  Names are imported lazily, so loading the extension
+costs little and nothing touches the network, disk or environment at import time.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from ._version import __version__
 
-__all__ = ["__version__"]
+if TYPE_CHECKING:
+    from ._catalog import Model
+    from ._client import AsyncClient, Client
+    from ._exceptions import (
+        APIConnectionError,
+        APIStatusError,
+        APITimeoutError,
+        AuthenticationError,
+        BadRequestError,
+        ConfigurationError,
+        InsufficientQuotaError,
+        InvalidInputError,
+        ModelUnavailableError,
+        NotAnAPIResponseError,
+        NotFoundError,
+        PermissionDeniedError,
+        RateLimitError,
+        RequestTooLargeError,
+        ResultUnavailableError,
+        ServerError,
+        TaskFailedError,
+        TaskMaybeCreatedError,
+        TaskTimeoutError,
+        TokenhotError,
+        UnknownModelError,
+        VideoTaskError,
+    )
+    from ._types import ChatChunk, ChatResult, Image, ImageResult, Transcript, Usage, VideoTask
+
+_LAZY = {
+    "AsyncClient": "_client",
+    "Client": "_client",
+    "Model": "_catalog",
+    "ChatChunk": "_types",
+    "ChatResult": "_types",
+    "Image": "_types",
+    "ImageResult": "_types",
+    "Transcript": "_types",
+    "Usage": "_types",
+    "VideoTask": "_types",
+}
+_ERRORS = (
+    "APIConnectionError", "APIStatusError", "APITimeoutError", "AuthenticationError",
+    "BadRequestError", "ConfigurationError", "InsufficientQuotaError", "InvalidInputError",
+    "ModelUnavailableError", "NotAnAPIResponseError", "NotFoundError", "PermissionDeniedError",
+    "RateLimitError", "RequestTooLargeError", "ResultUnavailableError", "ServerError",
+    "TaskFailedError", "TaskMaybeCreatedError", "TaskTimeoutError", "TokenhotError",
+    "UnknownModelError", "VideoTaskError",
+)  # fmt: skip
+_LAZY.update(dict.fromkeys(_ERRORS, "_exceptions"))
+
+__all__ = sorted([*_LAZY, "__version__", "load_ipython_extension", "unload_ipython_extension"])
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'tokenhot_jupyter' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext tokenhot_jupyter``: register the magics."""
+    from ._magics import register
+
+    register(ipython)
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    """``%unload_ext tokenhot_jupyter``: stop background work and remove the magics."""
+    from ._magics import unregister
+
+    unregister(ipython)

@@ -1,0 +1,484 @@
+"""Chat in every family the gateway speaks: chat completions, Responses, Anthropic, Gemini.
+
+Each family is a small `Wire`: how to build the body, where to send it, how to read a
+whole reply and how to read one streamed event.  `ChatCall` picks the wire from the
+catalog and does the common work (messages, images, timing, usage).
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import _exceptions as E
+from ._catalog import Model
+from ._http import Session, json_body
+from ._media import Media, extract_markdown_images, load_media, sniff_mime
+from ._sse import SSEEvent
+from ._types import ChatChunk, ChatResult, Image, Usage
+
+Body = dict[str, Any]
+
+# Claude Opus 4.6+ take the effort as a model-name suffix (spec §1.6); others use thinking budgets.
+_SUFFIX_EFFORT_MODELS = ("claude-opus-4-6", "claude-opus-4-7", "claude-opus-4-8")
+_THINKING_BUDGET = {"minimal": 1024, "low": 2048, "medium": 8192, "high": 16000, "xhigh": 24000, "max": 32000}
+
+
+@dataclass
+class Message:
+    """A chat turn in family-neutral form."""
+
+    role: str
+    text: str
+    images: list[Media] = field(default_factory=list)
+
+
+def to_messages(
+    prompt: str | Sequence[Mapping[str, Any]], system: str | None = None, images: Sequence[Any] = ()
+) -> list[Message]:
+    """Normalise a prompt or OpenAI-style message list; images join the last user turn."""
+    if isinstance(prompt, str):
+        turns = [Message("user", prompt)]
+    else:
+        turns = [_from_openai(m) for m in prompt]
+    if system:
+        turns.insert(0, Message("system", system))
+    if not any(t.role == "user" for t in turns):
+        raise E.InvalidInputError("The conversation has no user message.", hint="Pass a prompt.")
+    if images:
+        last_user = [t for t in turns if t.role == "user"][-1]
+        last_user.images.extend(load_media(i) for i in images)
+    return turns
+
+
+def _from_openai(message: Mapping[str, Any]) -> Message:
+    if not isinstance(message, Mapping) or "role" not in message:
+        raise E.InvalidInputError(
+            "Each message must be a dict with 'role' and 'content'.",
+            hint='Example: [{"role": "user", "content": "Hi"}]',
+        )
+    content = message.get("content") or ""
+    if isinstance(content, str):
+        return Message(str(message["role"]), content)
+    texts, images = [], []
+    for part in content:
+        if part.get("type") in ("text", "input_text"):
+            texts.append(str(part.get("text", "")))
+        elif part.get("type") in ("image_url", "input_image"):
+            url = part.get("image_url")
+            images.append(load_media(url.get("url") if isinstance(url, Mapping) else url))
+    return Message(str(message["role"]), "\n".join(texts), images)
+
+
+def _system(messages: list[Message]) -> tuple[str | None, list[Message]]:
+    system = "\n\n".join(m.text for m in messages if m.role in ("system", "developer"))
+    return system or None, [m for m in messages if m.role not in ("system", "developer")]
+
+
+# --- chat completions ------------------------------------------------------------------
+
+
+def cc_body(model: Model, messages: list[Message], opts: Mapping[str, Any]) -> Body:
+    """A ``/v1/chat/completions`` body."""
+    body: Body = {"model": model.id, "messages": [_cc_message(m) for m in messages]}
+    _put(body, "temperature", opts.get("temperature"))
+    _put(body, "max_tokens", opts.get("max_tokens"))
+    _put(body, "reasoning_effort", opts.get("reasoning"))
+    return body
+
+
+def _cc_message(m: Message) -> Body:
+    if not m.images:
+        return {"role": m.role, "content": m.text}
+    parts: list[Body] = [{"type": "text", "text": m.text}] if m.text else []
+    parts += [{"type": "image_url", "image_url": {"url": i.as_url()}} for i in m.images]
+    return {"role": m.role, "content": parts}
+
+
+def cc_parse(raw: Mapping[str, Any]) -> tuple[str, str, Usage | None, str | None]:
+    """(text, reasoning, usage, finish reason) of a chat completion."""
+    choice = (raw.get("choices") or [{}])[0]
+    message = choice.get("message") or {}
+    text = _content_text(message.get("content"))
+    reasoning = message.get("reasoning_content") or message.get("reasoning") or ""
+    return text, str(reasoning), Usage.parse(raw.get("usage")), choice.get("finish_reason")
+
+
+def _content_text(content: Any) -> str:
+    if isinstance(content, list):
+        return "".join(str(p.get("text", "")) for p in content if isinstance(p, Mapping))
+    return str(content or "")
+
+
+def cc_event(event: SSEEvent, state: StreamState) -> None:
+    """Read one chat-completion chunk (skips ``[DONE]``)."""
+    if event.done:
+        return
+    chunk = event.json()
+    state.usage = Usage.parse(chunk.get("usage")) or state.usage
+    for choice in chunk.get("choices") or []:
+        delta = choice.get("delta") or {}
+        state.add(_content_text(delta.get("content")), delta.get("reasoning_content") or delta.get("reasoning"))
+        state.finish = choice.get("finish_reason") or state.finish
+
+
+# --- Responses API ---------------------------------------------------------------------
+
+
+def responses_body(model: Model, messages: list[Message], opts: Mapping[str, Any]) -> Body:
+    """A ``/v1/responses`` body."""
+    system, turns = _system(messages)
+    body: Body = {"model": model.id, "input": [_responses_message(m) for m in turns]}
+    _put(body, "instructions", system)
+    _put(body, "temperature", opts.get("temperature"))
+    _put(body, "max_output_tokens", opts.get("max_tokens"))
+    if opts.get("reasoning"):
+        body["reasoning"] = {"effort": opts["reasoning"], "summary": "auto"}
+    return body
+
+
+def _responses_message(m: Message) -> Body:
+    kind = "output_text" if m.role == "assistant" else "input_text"
+    parts: list[Body] = [{"type": kind, "text": m.text}]
+    parts += [{"type": "input_image", "image_url": i.as_url()} for i in m.images]
+    return {"role": m.role, "content": parts}
+
+
+def responses_parse(raw: Mapping[str, Any]) -> tuple[str, str, Usage | None, str | None]:
+    """(text, reasoning, usage, status) of a Responses object."""
+    text, reasoning = [], []
+    for item in raw.get("output") or []:
+        if item.get("type") == "message":
+            text += [c.get("text", "") for c in item.get("content") or [] if c.get("type") == "output_text"]
+        elif item.get("type") == "reasoning":
+            reasoning += [s.get("text", "") for s in item.get("summary") or []]
+    return "".join(text), "".join(reasoning), Usage.parse(raw.get("usage")), raw.get("status")
+
+
+def responses_event(event: SSEEvent, state: StreamState) -> None:
+    """Read one named Responses event."""
+    data = event.json()
+    kind = data.get("type") or event.event
+    if kind == "response.output_text.delta":
+        state.add(data.get("delta", ""), None)
+    elif kind == "response.reasoning_summary_text.delta":
+        state.add("", data.get("delta", ""))
+    elif kind in ("response.completed", "response.incomplete"):
+        response = data.get("response") or {}
+        state.usage = Usage.parse(response.get("usage")) or state.usage
+        state.finish = response.get("status") or kind
+    elif kind in ("response.failed", "error"):
+        error = (data.get("response") or {}).get("error") or data.get("error") or data
+        state.fail(str(error.get("message") if isinstance(error, Mapping) else error))
+
+
+# --- Anthropic messages ----------------------------------------------------------------
+
+
+def anthropic_body(model: Model, messages: list[Message], opts: Mapping[str, Any]) -> Body:
+    """A ``/v1/messages`` body (``max_tokens`` is optional at the gateway)."""
+    system, turns = _system(messages)
+    body: Body = {"model": model.id, "messages": [_anthropic_message(m) for m in turns]}
+    _put(body, "system", system)
+    _put(body, "temperature", opts.get("temperature"))
+    _put(body, "max_tokens", opts.get("max_tokens"))
+    effort = opts.get("reasoning")
+    if effort and model.id.startswith(_SUFFIX_EFFORT_MODELS):
+        body["model"] = f"{model.id}-{effort}"
+    elif effort:
+        budget = _THINKING_BUDGET.get(str(effort), 8192)
+        body["thinking"] = {"type": "enabled", "budget_tokens": budget}
+        body["max_tokens"] = max(int(body.get("max_tokens") or 0), budget + 2048)
+        body.pop("temperature", None)  # Anthropic refuses temperature with thinking
+    return body
+
+
+def _anthropic_message(m: Message) -> Body:
+    parts: list[Body] = [_anthropic_image(i) for i in m.images]
+    parts.append({"type": "text", "text": m.text})
+    return {"role": m.role, "content": parts if m.images else m.text}
+
+
+def _anthropic_image(media: Media) -> Body:
+    if media.url:
+        return {"type": "image", "source": {"type": "url", "url": media.url}}
+    data = base64.b64encode(media.as_bytes()).decode()
+    return {"type": "image", "source": {"type": "base64", "media_type": media.mime, "data": data}}
+
+
+def anthropic_parse(raw: Mapping[str, Any]) -> tuple[str, str, Usage | None, str | None]:
+    """(text, thinking, usage, stop reason) of an Anthropic message."""
+    blocks = raw.get("content") or []
+    text = "".join(b.get("text", "") for b in blocks if b.get("type") == "text")
+    thinking = "".join(b.get("thinking", "") for b in blocks if b.get("type") == "thinking")
+    return text, thinking, Usage.parse(raw.get("usage")), raw.get("stop_reason")
+
+
+def anthropic_event(event: SSEEvent, state: StreamState) -> None:
+    """Read one Anthropic stream event."""
+    data = event.json()
+    kind = data.get("type") or event.event
+    if kind == "content_block_delta":
+        delta = data.get("delta") or {}
+        state.add(delta.get("text", ""), delta.get("thinking"))
+    elif kind == "message_start":
+        state.usage = Usage.parse((data.get("message") or {}).get("usage"))
+    elif kind == "message_delta":
+        out = Usage.parse(data.get("usage"))
+        if out:
+            before = state.usage or Usage()
+            total = before.input_tokens + out.output_tokens
+            state.usage = Usage(before.input_tokens, out.output_tokens, total)
+        state.finish = (data.get("delta") or {}).get("stop_reason") or state.finish
+    elif kind == "error":
+        state.fail(str((data.get("error") or {}).get("message") or data))
+
+
+# --- Gemini native -----------------------------------------------------------------------
+
+
+def gemini_body(model: Model, messages: list[Message], opts: Mapping[str, Any]) -> Body:
+    """A ``:generateContent`` body."""
+    system, turns = _system(messages)
+    body: Body = {"contents": [gemini_content(m) for m in turns]}
+    if system:
+        body["systemInstruction"] = {"parts": [{"text": system}]}
+    config: Body = {}
+    _put(config, "temperature", opts.get("temperature"))
+    _put(config, "maxOutputTokens", opts.get("max_tokens"))
+    if opts.get("reasoning"):
+        config["thinkingConfig"] = {"thinkingLevel": opts["reasoning"], "includeThoughts": True}
+    if config:
+        body["generationConfig"] = config
+    return body
+
+
+def gemini_content(m: Message) -> Body:
+    """One Gemini ``content`` with text and inline images (URLs must be downloaded first)."""
+    parts: list[Body] = [{"text": m.text}] if m.text else []
+    for media in m.images:
+        inline = {"mimeType": media.mime, "data": base64.b64encode(media.as_bytes()).decode()}
+        parts.append({"inlineData": inline})
+    return {"role": "model" if m.role == "assistant" else "user", "parts": parts}
+
+
+def gemini_parts(raw: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The parts of the first candidate."""
+    candidates = raw.get("candidates") or [{}]
+    return list((candidates[0].get("content") or {}).get("parts") or [])
+
+
+def gemini_parse(raw: Mapping[str, Any]) -> tuple[str, str, Usage | None, str | None]:
+    """(text, thoughts, usage, finish reason) of a Gemini reply."""
+    parts = gemini_parts(raw)
+    text = "".join(p.get("text", "") for p in parts if not p.get("thought"))
+    thoughts = "".join(p.get("text", "") for p in parts if p.get("thought"))
+    finish = (raw.get("candidates") or [{}])[0].get("finishReason")
+    return text, thoughts, Usage.parse(raw.get("usageMetadata")), finish
+
+
+def gemini_event(event: SSEEvent, state: StreamState) -> None:
+    """Read one Gemini stream chunk (each is a whole GenerateContentResponse)."""
+    data = event.json()
+    if "error" in data:
+        state.fail(str((data.get("error") or {}).get("message") or data))
+    for part in gemini_parts(data):
+        if part.get("thought"):
+            state.add("", part.get("text", ""))
+        else:
+            state.add(part.get("text", ""), None)
+    state.usage = Usage.parse(data.get("usageMetadata")) or state.usage
+    state.finish = (data.get("candidates") or [{}])[0].get("finishReason") or state.finish
+
+
+# --- the family table -------------------------------------------------------------------
+
+Parse = Callable[[Mapping[str, Any]], tuple[str, str, "Usage | None", "str | None"]]
+
+
+@dataclass(frozen=True)
+class Wire:
+    """How one family builds, sends and reads chat requests."""
+
+    build: Callable[[Model, list[Message], Mapping[str, Any]], Body]
+    parse: Parse
+    event: Callable[[SSEEvent, StreamState], None]
+    path: Callable[[Model, bool], str]
+    stream_flag: bool = True  # the body carries "stream": true
+
+
+WIRES: dict[str, Wire] = {
+    "chat-completions": Wire(cc_body, cc_parse, cc_event, lambda m, s: "/v1/chat/completions"),
+    "chat-image": Wire(cc_body, cc_parse, cc_event, lambda m, s: "/v1/chat/completions"),
+    "chat-audio": Wire(cc_body, cc_parse, cc_event, lambda m, s: "/v1/chat/completions"),
+    "responses": Wire(responses_body, responses_parse, responses_event, lambda m, s: "/v1/responses"),
+    "anthropic": Wire(anthropic_body, anthropic_parse, anthropic_event, lambda m, s: "/v1/messages"),
+    "gemini": Wire(
+        gemini_body,
+        gemini_parse,
+        gemini_event,
+        lambda m, s: f"/v1beta/models/{m.id}:{'streamGenerateContent?alt=sse' if s else 'generateContent'}",
+        stream_flag=False,
+    ),
+}
+
+
+def wire_for(model: Model, api: str | None = None) -> Wire:
+    """The wire of ``model``'s family, or of ``api`` when the caller forces one."""
+    family = api or model.family
+    if family not in WIRES:
+        raise E.InvalidInputError(
+            f"{model.id} is a {model.kind} model; it cannot chat.",
+            hint="Pick a chat model (Client().models('chat') lists them).",
+            model=model.id,
+        )
+    return WIRES[family]
+
+
+# --- running a call ------------------------------------------------------------------------
+
+
+@dataclass
+class StreamState:
+    """What a stream has said so far."""
+
+    text: list[str] = field(default_factory=list)
+    reasoning: list[str] = field(default_factory=list)
+    usage: Usage | None = None
+    finish: str | None = None
+    pending: list[tuple[str, str]] = field(default_factory=list)
+    error: str | None = None
+
+    def add(self, text: str | None, reasoning: str | None) -> None:
+        """Record a delta; it is handed out by `drain`."""
+        if text or reasoning:
+            self.text.append(text or "")
+            self.reasoning.append(reasoning or "")
+            self.pending.append((text or "", reasoning or ""))
+
+    def fail(self, message: str) -> None:
+        """Remember an error event; raised once the pending deltas are out."""
+        self.error = message
+
+    def drain(self) -> list[tuple[str, str]]:
+        """The deltas since the last call."""
+        out, self.pending = self.pending, []
+        return out
+
+
+@dataclass
+class ChatCall:
+    """One chat request: model, messages and options resolved, ready to send."""
+
+    session: Session
+    model: Model
+    messages: list[Message]
+    options: Mapping[str, Any]
+    extra: Mapping[str, Any]
+    api: str | None = None
+
+    @property
+    def wire(self) -> Wire:
+        """The family wire for this call."""
+        return wire_for(self.model, self.api)
+
+    async def prepare(self) -> None:
+        """Download image URLs for families that only take inline bytes."""
+        if self.wire.build is gemini_body:
+            for message in self.messages:
+                message.images = [await download_media(self.session, i) for i in message.images]
+
+    def body(self, stream: bool) -> Body:
+        """The request body, with the caller's extra fields on top."""
+        body = self.wire.build(self.model, self.messages, self.options)
+        if stream and self.wire.stream_flag:
+            body["stream"] = True
+        body.update(self.extra)
+        return body
+
+    async def run(self) -> ChatResult:
+        """Send without streaming and read the whole answer."""
+        await self.prepare()
+        started = time.monotonic()
+        response = await self.session.request(
+            "POST", self.wire.path(self.model, False), mode="write", model=self.model.id,
+            what="chat", json=self.body(stream=False),
+        )  # fmt: skip
+        raw = json_body(response, model=self.model.id, what="chat")
+        text, reasoning, usage, finish = self.wire.parse(raw)
+        result = ChatResult(
+            text, self.model.id, usage, time.monotonic() - started, reasoning, finish,
+            response.headers.get("x-oneapi-request-id"), raw=raw,
+        )  # fmt: skip
+        return with_inline_images(result)
+
+    async def stream(self) -> AsyncIterator[ChatChunk]:
+        """Send with streaming; yield deltas, then one final chunk with the result."""
+        await self.prepare()
+        started = time.monotonic()
+        state = StreamState()
+        path = self.wire.path(self.model, True)
+        events = self.session.stream("POST", path, model=self.model.id, what="chat", json=self.body(True))
+        async for event in events:
+            if event.event == "__body__":  # the gateway answered without streaming
+                self._read_whole(event, state)
+            else:
+                self._read_event(event, state)
+            for text, reasoning in state.drain():
+                yield ChatChunk(text, reasoning)
+            if state.error:
+                raise E.ServerError(
+                    f"{self.model.id} stopped with an error: {state.error}", status_code=200, model=self.model.id
+                )
+        result = ChatResult(
+            "".join(state.text), self.model.id, state.usage, time.monotonic() - started,
+            "".join(state.reasoning), state.finish,
+        )  # fmt: skip
+        yield ChatChunk(result=with_inline_images(result))
+
+    def _read_event(self, event: SSEEvent, state: StreamState) -> None:
+        try:
+            self.wire.event(event, state)
+        except (ValueError, AttributeError, TypeError):
+            raise E.ServerError(
+                f"{self.model.id} sent a malformed stream event: {event.data[:80]!r}",
+                status_code=200,
+                model=self.model.id,
+            ) from None
+
+    def _read_whole(self, event: SSEEvent, state: StreamState) -> None:
+        try:
+            text, reasoning, usage, finish = self.wire.parse(event.json())
+        except (ValueError, AttributeError, TypeError):
+            raise E.ServerError(
+                f"{self.model.id} sent a malformed reply.", status_code=200, model=self.model.id
+            ) from None
+        state.add(text, reasoning)
+        state.usage, state.finish = usage, finish
+
+
+def with_inline_images(result: ChatResult) -> ChatResult:
+    """Lift Markdown data-URI images out of the text (Gemini image models via chat)."""
+    if "data:" not in result.text:
+        return result
+    found, rest = extract_markdown_images(result.text)
+    result.images = [Image(data, mime) for data, mime in found]
+    result.text = rest
+    return result
+
+
+async def download_media(session: Session, media: Media) -> Media:
+    """Fetch a URL input so it can be sent inline."""
+    if not media.url:
+        return media
+    response = await session.request("GET", media.url, mode="read", what="download")
+    data = response.content
+    return Media(data, sniff_mime(data, media.mime), name=media.name)
+
+
+def _put(body: Body, key: str, value: Any) -> None:
+    if value is not None:
+        body[key] = value

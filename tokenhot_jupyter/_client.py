@@ -1,0 +1,436 @@
+"""`AsyncClient` and `Client`: every model family of the gateway behind one small API.
+
+Both share the process-wide connection pool (`_runtime`).  `Client` runs each coroutine of
+`AsyncClient` on that pool's loop thread and waits, so it works inside a running notebook
+kernel without touching the kernel's event loop.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import threading
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator, Sequence
+from typing import Any, Concatenate, ParamSpec, TypeVar
+
+import httpx
+
+from . import _audio, _video
+from . import _exceptions as E
+from ._catalog import DEFAULTS, TRANSCRIBE_DEFAULT, Catalog, Kind, Model
+from ._chat import ChatCall, to_messages
+from ._config import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT, DEFAULT_VIDEO_DEADLINE, resolve_api_key, resolve_base_url
+from ._http import Session, Sleep, json_body
+from ._images import ImageCall, check_size, load_inputs
+from ._media import load_media
+from ._redact import mask_key
+from ._runtime import runtime
+from ._types import ChatChunk, ChatResult, ImageResult, Transcript, VideoTask
+
+log = logging.getLogger("tokenhot_jupyter")
+P = ParamSpec("P")
+T = TypeVar("T")
+LIVE_TTL = 600.0
+LIVE_RETRY_AFTER_FAILURE = 60.0
+
+_live_lock = threading.Lock()
+_live_cache: dict[tuple[str, str], tuple[float, Catalog | None]] = {}
+_task_models: dict[str, str] = {}  # task id → model id, so get_video(id) needs no model
+
+
+class AsyncClient:
+    """The Tokenhot gateway, as coroutines."""
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        max_retries: int = DEFAULT_MAX_RETRIES,
+        backoff: float = 1.0,
+        live_models: bool = True,
+        sleep: Sleep | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        if max_retries < 0:
+            raise E.InvalidInputError("max_retries must be 0 or more.")
+        self._session = Session(
+            resolve_api_key(api_key), resolve_base_url(base_url), float(timeout), max_retries, backoff,
+            transport=transport,
+        )
+        if sleep is not None:
+            self._session.sleep = sleep
+        self._live_models = live_models
+        self._catalog = Catalog()
+
+    @property
+    def base_url(self) -> str:
+        """The gateway host in use (no ``/v1``)."""
+        return self._session.base_url
+
+    @property
+    def has_key(self) -> bool:
+        """Whether an API key is configured."""
+        return self._session.api_key is not None
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(base_url={self.base_url!r}, api_key={mask_key(self._session.api_key)!r})"
+
+    # --- models --------------------------------------------------------------------------
+
+    async def models(self, kind: Kind | None = None, *, live: bool = True) -> list[Model]:
+        """The built-in catalog merged with the live ``GET /v1/models`` (which wins)."""
+        catalog = await self._call(self._live_catalog(required=True)) if live else self._catalog
+        return catalog.of_kind(kind)
+
+    async def model(self, model_id: str, kind: Kind | None = None) -> Model:
+        """One model by id; unknown ids raise UnknownModelError with suggestions."""
+        return await self._call(self._resolve(model_id, kind))
+
+    async def _resolve(self, model_id: str | None, kind: Kind | None) -> Model:
+        model_id = (model_id or DEFAULTS[kind] if kind else model_id) or ""
+        catalog = self._catalog
+        if model_id not in catalog.models and self._live_models and self.has_key:
+            catalog = await self._live_catalog(required=False) or catalog
+        live = _live_cache.get(self._cache_key())
+        if live and live[1] is not None:
+            catalog = live[1]
+        return catalog.get(model_id, kind)
+
+    def _cache_key(self) -> tuple[str, str]:
+        return (self.base_url, mask_key(self._session.api_key) + str(hash(self._session.api_key)))
+
+    async def _live_catalog(self, *, required: bool) -> Catalog | None:
+        key = self._cache_key()
+        with _live_lock:
+            cached = _live_cache.get(key)
+        now = time.monotonic()
+        if cached and (now - cached[0] < (LIVE_TTL if cached[1] else LIVE_RETRY_AFTER_FAILURE)):
+            if cached[1] is not None or not required:
+                return cached[1]
+        try:
+            response = await self._session.request("GET", "/v1/models", mode="read", what="model list")
+            entries = json_body(response, model=None, what="model list").get("data") or []
+        except E.TokenhotError as exc:
+            with _live_lock:
+                _live_cache[key] = (now, None)
+            if required:
+                raise
+            log.debug("live model list unavailable: %s", exc)
+            return None
+        catalog = self._catalog.merge_live(e for e in entries if isinstance(e, dict))
+        with _live_lock:
+            _live_cache[key] = (now, catalog)
+        return catalog
+
+    # --- chat ----------------------------------------------------------------------------
+
+    async def _chat_call(
+        self,
+        prompt: str | Sequence[dict[str, Any]],
+        model: str | None,
+        system: str | None,
+        images: Any,
+        api: str | None,
+        params: dict[str, Any],
+    ) -> ChatCall:
+        resolved = await self._resolve(model, "chat")
+        options = {}
+        for name in ("temperature", "max_tokens", "reasoning"):
+            value = params.pop(name, None)
+            spec = resolved.param(name)
+            options[name] = spec.check(value, resolved.id) if spec else value
+        messages = to_messages(prompt, system, load_inputs(images))
+        return ChatCall(self._session, resolved, messages, options, params, api)
+
+    async def chat(
+        self,
+        prompt: str | Sequence[dict[str, Any]],
+        model: str | None = None,
+        *,
+        system: str | None = None,
+        images: Any = None,
+        api: str | None = None,
+        **params: Any,
+    ) -> ChatResult:
+        """Ask ``model``; returns text, usage, model, latency and the raw body.
+
+        ``prompt`` is a string or OpenAI-style messages; ``images`` (paths, URLs, bytes, PIL
+        images, arrays) join the last user turn.  ``temperature``, ``max_tokens`` and
+        ``reasoning`` work in every family; other keyword arguments go into the body as is.
+        ``api="responses"`` sends a chat-completions model through the Responses API.
+        """
+
+        async def run() -> ChatResult:
+            call = await self._chat_call(prompt, model, system, images, api, dict(params))
+            return await call.run()
+
+        return await self._call(run())
+
+    def chat_stream(
+        self,
+        prompt: str | Sequence[dict[str, Any]],
+        model: str | None = None,
+        *,
+        system: str | None = None,
+        images: Any = None,
+        api: str | None = None,
+        **params: Any,
+    ) -> AsyncIterator[ChatChunk]:
+        """Like `chat`, yielding text deltas as they arrive; the last chunk has the result."""
+
+        async def run() -> AsyncIterator[ChatChunk]:
+            call = await self._chat_call(prompt, model, system, images, api, dict(params))
+            async for chunk in call.stream():
+                yield chunk
+
+        return runtime.aiterate(run())
+
+    # --- images --------------------------------------------------------------------------
+
+    async def image(
+        self,
+        prompt: str,
+        model: str | None = None,
+        *,
+        size: str | None = None,
+        n: int = 1,
+        images: Any = None,
+        mask: Any = None,
+        **params: Any,
+    ) -> ImageResult:
+        """Generate (or, with ``images``, edit) pictures; always returns image bytes."""
+
+        async def run() -> ImageResult:
+            resolved = await self._resolve(model, "image")
+            count = _check_n(resolved, n)
+            inputs = load_inputs(images)
+            _check_image_inputs(resolved, inputs, mask)
+            options = {k: params.pop(k) for k in list(params) if resolved.param(k)}
+            options = {k: resolved.param(k).check(v, resolved.id) for k, v in options.items()}  # type: ignore[union-attr]
+            masked = load_media(mask, what="mask") if mask is not None else None
+            call = ImageCall(
+                self._session, resolved, prompt, check_size(resolved, size), count, inputs,
+                masked, options, params,
+            )  # fmt: skip
+            return await call.run()
+
+        return await self._call(run())
+
+    # --- video ---------------------------------------------------------------------------
+
+    async def video(
+        self,
+        prompt: str,
+        model: str | None = None,
+        *,
+        duration: int | None = None,
+        resolution: str | None = None,
+        ratio: str | None = None,
+        image: Any = None,
+        video: Any = None,
+        **params: Any,
+    ) -> VideoTask:
+        """Create a video task and return its handle at once (poll with `wait_video`)."""
+
+        async def run() -> VideoTask:
+            resolved = await self._resolve(model, "video")
+            checked = {
+                name: (spec.check(value, resolved.id) if (spec := resolved.param(name)) else value)
+                for name, value in (("duration", duration), ("resolution", resolution), ("ratio", ratio))
+            }
+            images, ref = _video.load_video_inputs(image, video)
+            request = _video.VideoRequest(
+                resolved, prompt, checked["duration"], checked["resolution"], checked["ratio"],
+                images, ref, params,
+            )  # fmt: skip
+            task = await _video.create(self._session, request)
+            _task_models[task.id] = resolved.id
+            return task
+
+        return await self._call(run())
+
+    async def get_video(self, task_id: str, model: str | None = None) -> VideoTask:
+        """Poll a task once (``model`` is needed only for tasks made in another session)."""
+        return await self._call(self._get_video(task_id, model))
+
+    async def _task_model(self, task_id: str, model: str | None) -> Model:
+        if not task_id or not str(task_id).strip():
+            raise E.InvalidInputError("A task id is needed (it looks like task_...).")
+        return await self._resolve(model or _task_models.get(task_id) or DEFAULTS["video"], "video")
+
+    async def _get_video(self, task_id: str, model: str | None) -> VideoTask:
+        return await _video.get(self._session, await self._task_model(task_id, model), task_id)
+
+    async def wait_video(
+        self,
+        task_id: str,
+        model: str | None = None,
+        *,
+        timeout: float = DEFAULT_VIDEO_DEADLINE,
+        on_update: Callable[[VideoTask], Any] | None = None,
+        poll_interval: float = _video.POLL_INTERVAL,
+    ) -> VideoTask:
+        """Poll until the task succeeds (returned) or fails (TaskFailedError), or ``timeout``."""
+
+        async def run() -> VideoTask:
+            resolved = await self._task_model(task_id, model)
+            task = await _video.wait(
+                self._session, resolved, task_id, timeout=timeout, on_update=on_update,
+                poll_interval=poll_interval,
+            )  # fmt: skip
+            if task.status == "failed":
+                raise E.TaskFailedError(
+                    f"The {resolved.id} task {task_id} failed: {task.error}.", task_id=task_id, model=resolved.id
+                )
+            return task
+
+        return await self._call(run())
+
+    async def download_video(self, task: str | VideoTask, model: str | None = None) -> bytes:
+        """The finished video's MP4 bytes (fetched from the vendor URL, else the gateway)."""
+
+        async def run() -> bytes:
+            task_id = task.id if isinstance(task, VideoTask) else task
+            resolved = await self._task_model(task_id, model or getattr(task, "model", None))
+            current = task if isinstance(task, VideoTask) and task.status == "succeeded" else None
+            current = current or await _video.get(self._session, resolved, task_id)
+            return await _video.download(self._session, resolved, current)
+
+        return await self._call(run())
+
+    # --- audio ---------------------------------------------------------------------------
+
+    async def speak(self, text: str, model: str | None = None, *, voice: str | None = None, **params: Any) -> bytes:
+        """WAV bytes of ``text`` read aloud."""
+
+        async def run() -> bytes:
+            resolved = await self._resolve(model, "audio")
+            spec = resolved.param("voice")
+            checked = spec.check(voice, resolved.id) if spec and voice else voice
+            return await _audio.speak(self._session, resolved, text, checked, params)
+
+        return await self._call(run())
+
+    async def transcribe(
+        self,
+        audio: Any,
+        model: str = TRANSCRIBE_DEFAULT,
+        *,
+        translate: bool = False,
+        language: str | None = None,
+        response_format: str = "json",
+        **params: Any,
+    ) -> Transcript:
+        """Text of an audio file (path, bytes or file object); English when ``translate``."""
+
+        async def run() -> Transcript:
+            resolved = await self._resolve(model, "audio")
+            media = load_media(audio, what="audio")
+            return await _audio.transcribe(
+                self._session, resolved, media, translate=translate, language=language,
+                response_format=response_format, extra=params,
+            )  # fmt: skip
+
+        return await self._call(run())
+
+    async def _call(self, coro: Coroutine[Any, Any, T]) -> T:
+        return await runtime.call(coro)
+
+
+def _check_n(model: Model, n: int) -> int:
+    spec = model.param("n")
+    return int(spec.check(n, model.id)) if spec else int(n)
+
+
+def _check_image_inputs(model: Model, inputs: list[Any], mask: Any) -> None:
+    if inputs and not model.edits:
+        raise E.InvalidInputError(
+            f"{model.id} cannot edit images.",
+            hint="Pick a model that edits (e.g. gpt-image-2, doubao-seedream-4-0-250828).",
+            model=model.id,
+        )
+    if "images" in model.requires and not inputs:
+        raise E.InvalidInputError(f"{model.id} edits images: pass images=[...].", model=model.id)
+    if mask is not None and model.family != "openai-image":
+        raise E.InvalidInputError(f"{model.id} does not take a mask; gpt-image models do.", model=model.id)
+
+
+# --- the blocking client ---------------------------------------------------------------------
+
+
+def _blocking(
+    method: Callable[Concatenate[AsyncClient, P], Awaitable[T]],
+) -> Callable[Concatenate[Client, P], T]:
+    @functools.wraps(method)
+    def call(self: Client, *args: P.args, **kwargs: P.kwargs) -> T:
+        return runtime.run(_awaited(method(self._async, *args, **kwargs)))
+
+    return call
+
+
+async def _awaited(awaitable: Awaitable[T]) -> T:
+    return await awaitable
+
+
+def _blocking_iter(
+    method: Callable[Concatenate[AsyncClient, P], AsyncIterator[T]],
+) -> Callable[Concatenate[Client, P], Iterator[T]]:
+    @functools.wraps(method)
+    def call(self: Client, *args: P.args, **kwargs: P.kwargs) -> Iterator[T]:
+        return runtime.iterate(method(self._async, *args, **kwargs))
+
+    return call
+
+
+class Client:
+    """The Tokenhot gateway, as plain blocking calls (safe inside a running notebook)."""
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        max_retries: int = DEFAULT_MAX_RETRIES,
+        backoff: float = 1.0,
+        live_models: bool = True,
+        sleep: Sleep | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self._async = AsyncClient(
+            api_key, base_url, timeout=timeout, max_retries=max_retries, backoff=backoff,
+            live_models=live_models, sleep=sleep, transport=transport,
+        )  # fmt: skip
+
+    @property
+    def base_url(self) -> str:
+        """The gateway host in use (no ``/v1``)."""
+        return self._async.base_url
+
+    @property
+    def has_key(self) -> bool:
+        """Whether an API key is configured."""
+        return self._async.has_key
+
+    @property
+    def aio(self) -> AsyncClient:
+        """The same client, as coroutines."""
+        return self._async
+
+    def __repr__(self) -> str:
+        return repr(self._async).replace("AsyncClient", "Client", 1)
+
+    models = _blocking(AsyncClient.models)
+    model = _blocking(AsyncClient.model)
+    chat = _blocking(AsyncClient.chat)
+    chat_stream = _blocking_iter(AsyncClient.chat_stream)
+    image = _blocking(AsyncClient.image)
+    video = _blocking(AsyncClient.video)
+    get_video = _blocking(AsyncClient.get_video)
+    wait_video = _blocking(AsyncClient.wait_video)
+    download_video = _blocking(AsyncClient.download_video)
+    speak = _blocking(AsyncClient.speak)
+    transcribe = _blocking(AsyncClient.transcribe)

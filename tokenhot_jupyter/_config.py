@@ -1,0 +1,53 @@
+"""Where settings come from: argument, then environment variable, then a named constant."""
+
+from __future__ import annotations
+
+import os
+from urllib.parse import urlsplit
+
+from ._exceptions import ConfigurationError
+
+DEFAULT_BASE_URL = "https://api.tokenhot.ai"
+ENV_API_KEY = "TOKENHOT_API_KEY"
+ENV_BASE_URL = "TOKENHOT_BASE_URL"
+DEFAULT_TIMEOUT = 240.0  # DashScope image models may take ~205 s at the gateway (spec §8.1)
+DEFAULT_MAX_RETRIES = 3
+DEFAULT_VIDEO_DEADLINE = 30 * 60.0  # some upstream states never end (spec §10.2)
+
+
+def resolve_api_key(api_key: str | None) -> str | None:
+    """The key from the argument, else ``TOKENHOT_API_KEY``; blank counts as unset."""
+    key = api_key if api_key is not None else os.environ.get(ENV_API_KEY)
+    key = (key or "").strip()
+    if any(ch.isspace() for ch in key):
+        raise ConfigurationError(
+            "The API key contains spaces or line breaks.",
+            hint="Paste the key exactly as issued (it looks like sk-...).",
+        )
+    return key or None
+
+
+def resolve_base_url(base_url: str | None) -> str:
+    """The bare gateway host: argument, else ``TOKENHOT_BASE_URL``, else the public host.
+
+    The OpenAI-style base ``https://api.tokenhot.ai/v1`` is accepted too; we keep the bare
+    host because Gemini routes live under ``/v1beta`` (spec §1.2).
+    """
+    raw = base_url if base_url is not None else os.environ.get(ENV_BASE_URL)
+    raw = (raw or "").strip() or DEFAULT_BASE_URL
+    url = raw.rstrip("/")
+    for suffix in ("/v1beta", "/v1"):
+        if url.endswith(suffix):
+            url = url[: -len(suffix)]
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ConfigurationError(
+            f"Base URL {raw!r} is not an http(s) URL.",
+            hint="Set TOKENHOT_BASE_URL to the gateway host, e.g. https://api.tokenhot.ai.",
+        )
+    if parts.query or parts.fragment:
+        raise ConfigurationError(
+            "The base URL has a query or fragment (never put the key in a URL).",
+            hint="Use just the host, e.g. https://api.tokenhot.ai.",
+        )
+    return url

@@ -1,0 +1,247 @@
+"""HTTP to the gateway: auth headers, retries with backoff, error translation, SSE.
+
+Retry rules follow spec §2.3: reads retry on any transient failure; billable POSTs retry
+only when the request provably did nothing (connection never opened, 429, overload); a
+video-creating POST is never re-sent once it may have reached the gateway.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import httpx
+
+from . import _exceptions as E
+from ._envelopes import error_from_response, is_retryable_status
+from ._redact import redact, register_secret
+from ._runtime import runtime
+from ._sse import SSEEvent, parse_sse
+from ._version import __version__
+
+log = logging.getLogger("tokenhot_jupyter")
+
+Mode = Literal["read", "write", "create"]
+Sleep = Callable[[float], Awaitable[None]]
+BACKOFF_CAP = 30.0
+RETRY_AFTER_CAP = 120.0
+# Connection failures where the request certainly never left this machine.
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+_MAYBE_SENT = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
+
+
+@dataclass
+class Session:
+    """A configured way to talk to one gateway with one key (cheap; no sockets of its own)."""
+
+    api_key: str | None
+    base_url: str
+    timeout: float
+    max_retries: int
+    backoff: float = 1.0
+    sleep: Sleep = field(default=asyncio.sleep, repr=False)
+    transport: httpx.AsyncBaseTransport | None = field(default=None, repr=False)
+    _own_http: httpx.AsyncClient | None = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        register_secret(self.api_key)
+
+    def http(self) -> httpx.AsyncClient:
+        """The shared pool, or a private client over a custom transport (tests)."""
+        if self.transport is None:
+            return runtime.http()
+        if self._own_http is None:
+            self._own_http = httpx.AsyncClient(transport=self.transport, follow_redirects=True)
+        return self._own_http
+
+    def __repr__(self) -> str:
+        return f"Session(base_url={self.base_url!r}, key={'set' if self.api_key else 'not set'})"
+
+    def url(self, path: str) -> str:
+        """An absolute URL for a gateway path (absolute URLs pass through)."""
+        return path if "://" in path else self.base_url + path
+
+    def headers(self, url: str, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+        """Request headers; the key goes only to the gateway host, never to file hosts."""
+        headers = {"User-Agent": f"tokenhot-jupyter/{__version__}", "Accept": "application/json"}
+        if url.startswith(self.base_url + "/"):
+            if not self.api_key:
+                raise E.ConfigurationError(
+                    "No API key is set.",
+                    hint="Set TOKENHOT_API_KEY, pass api_key=..., or run %tokenhot login.",
+                )
+            headers["Authorization"] = f"Bearer {self.api_key}"
+        headers.update(extra or {})
+        return headers
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        mode: Mode,
+        model: str | None = None,
+        what: str = "request",
+        timeout: float | None = None,
+        headers: Mapping[str, str] | None = None,
+        **kwargs: Any,
+    ) -> httpx.Response:
+        """Send one request with the retry rules of ``mode``; return the (read) response."""
+        url = self.url(path)
+        request = self.http().build_request(
+            method, url, headers=self.headers(url, headers), timeout=self._timeout(timeout), **kwargs
+        )
+        response = await self._send(request, mode=mode, model=model, what=what, stream=False)
+        return response
+
+    async def stream(
+        self, method: str, path: str, *, model: str | None, what: str = "stream", **kwargs: Any
+    ) -> AsyncIterator[SSEEvent]:
+        """POST and yield server-sent events; a non-SSE reply comes as one ``__body__`` event."""
+        url = self.url(path)
+        headers = self.headers(url, {"Accept": "text/event-stream"})
+        request = self.http().build_request(
+            method, url, headers=headers, timeout=self._timeout(None), **kwargs
+        )
+        response = await self._send(request, mode="write", model=model, what=what, stream=True)
+        received = 0
+        try:
+            if "text/event-stream" not in response.headers.get("content-type", ""):
+                body = await response.aread()
+                yield SSEEvent("__body__", body.decode("utf-8", "replace"))
+                return
+            async for event in parse_sse(response.aiter_lines()):
+                received += len(event.data)
+                yield event
+        except _MAYBE_SENT as exc:
+            raise E.APIConnectionError(
+                f"The stream from {model or 'the gateway'} broke after {received} bytes "
+                f"({_reason(exc)}).",
+                hint="It was not retried because partial output is already billed; run it again.",
+                model=model,
+            ) from None
+        finally:
+            await response.aclose()
+
+    def _timeout(self, timeout: float | None) -> httpx.Timeout:
+        total = self.timeout if timeout is None else timeout
+        return httpx.Timeout(total, connect=min(15.0, total))
+
+    async def _send(
+        self, request: httpx.Request, *, mode: Mode, model: str | None, what: str, stream: bool
+    ) -> httpx.Response:
+        for attempt in range(self.max_retries + 1):
+            last = attempt >= self.max_retries
+            started = time.monotonic()
+            try:
+                response = await self.http().send(request, stream=stream)
+            except _NOT_SENT as exc:
+                if last:
+                    raise self._connection_error(exc, request, model) from None
+                await self._pause(attempt, None, f"{_reason(exc)}", request)
+                continue
+            except _MAYBE_SENT as exc:
+                if mode == "read" and not last:
+                    await self._pause(attempt, None, _reason(exc), request)
+                    continue
+                raise self._maybe_sent_error(exc, mode, model, what, started) from None
+            if response.status_code < 400:
+                return response
+            body = await response.aread()
+            await response.aclose()
+            error = error_from_response(
+                response.status_code, response.headers, body, model=model, what=what
+            )
+            if not last and self._should_retry(mode, error):
+                await self._pause(attempt, error.retry_after, f"HTTP {error.status_code}", request)
+                continue
+            if mode == "create" and error.status_code in (502, 504):
+                raise E.TaskMaybeCreatedError(
+                    f"Creating the {model} video got HTTP {error.status_code}; the task may exist.",
+                    model=model,
+                ) from error
+            raise error
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    @staticmethod
+    def _should_retry(mode: Mode, error: E.APIStatusError) -> bool:
+        if is_retryable_status(error.status_code, error.code):
+            return True
+        if mode != "read" or isinstance(error, (E.ModelUnavailableError, E.BadRequestError)):
+            return False
+        return error.status_code >= 500 and error.status_code != 501
+
+    async def _pause(
+        self, attempt: int, retry_after: float | None, reason: str, request: httpx.Request
+    ) -> None:
+        if retry_after is not None:
+            delay = min(retry_after, RETRY_AFTER_CAP)
+        else:
+            delay = min(BACKOFF_CAP, self.backoff * 2**attempt) * random.uniform(0.5, 1.0)
+        log.debug(
+            "retrying %s %s in %.2fs after %s (attempt %d of %d)",
+            request.method, redact(str(request.url.copy_with(query=None))), delay, reason,
+            attempt + 1, self.max_retries,
+        )  # fmt: skip
+        await self.sleep(delay)
+
+    def _connection_error(
+        self, exc: Exception, request: httpx.Request, model: str | None
+    ) -> E.APIConnectionError:
+        host = request.url.host
+        cls = E.APITimeoutError if isinstance(exc, httpx.TimeoutException) else E.APIConnectionError
+        return cls(
+            f"Could not reach the gateway at {host} ({_reason(exc)}).",
+            hint="Check your network and TOKENHOT_BASE_URL, then run it again.",
+            model=model,
+        )
+
+    def _maybe_sent_error(
+        self, exc: Exception, mode: Mode, model: str | None, what: str, started: float
+    ) -> E.TokenhotError:
+        waited = time.monotonic() - started
+        if mode == "create":
+            return E.TaskMaybeCreatedError(
+                f"The connection failed after the {model} video request was sent "
+                f"({_reason(exc)}); the task may exist.",
+                model=model,
+            )
+        cls = E.APITimeoutError if isinstance(exc, httpx.TimeoutException) else E.APIConnectionError
+        return cls(
+            f"{what.capitalize()} for {model or 'the gateway'} got no complete answer after "
+            f"{waited:.0f} s ({_reason(exc)}).",
+            hint="It was not re-sent because it may already have run and been billed; run it again.",
+            model=model,
+        )
+
+
+def _reason(exc: Exception) -> str:
+    text = redact(str(exc)) or type(exc).__name__
+    return text if len(text) < 160 else text[:157] + "..."
+
+
+def json_body(response: httpx.Response, *, model: str | None, what: str) -> Any:
+    """The JSON of a successful reply; HTML or malformed bodies raise clear errors."""
+    content_type = response.headers.get("content-type", "")
+    rid = response.headers.get("x-oneapi-request-id")
+    if "html" in content_type:
+        raise error_from_response(
+            response.status_code, response.headers, response.content, model=model, what=what
+        )
+    try:
+        return json.loads(response.content)
+    except ValueError:
+        raise E.ServerError(
+            f"{what.capitalize()} for {model or 'the gateway'} got a malformed reply "
+            f"(not JSON; HTTP {response.status_code}"
+            + (f", request id {rid})." if rid else ")."),
+            status_code=response.status_code,
+            request_id=rid,
+            model=model,
+        ) from None

@@ -1,0 +1,365 @@
+"""Video tasks: create bodies per family, one normaliser for both poll shapes, download.
+
+Creating a task costs money and the gateway takes no idempotency key, so the create
+POST runs in ``create`` mode: it is re-sent only when the connection never opened.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from . import _exceptions as E
+from ._catalog import Model
+from ._http import Session, json_body
+from ._media import Media, load_media
+from ._types import VideoStatus, VideoTask
+
+Body = dict[str, Any]
+
+# Status words of both poll shapes (spec §10.6, §10.7) → our four.
+STATUS: dict[str, VideoStatus] = {
+    "NOT_START": "queued", "SUBMITTED": "queued", "QUEUED": "queued", "UNKNOWN": "queued",
+    "unknown": "queued", "queued": "queued", "pending": "queued", "PENDING": "queued",
+    "IN_PROGRESS": "running", "in_progress": "running", "RUNNING": "running", "running": "running",
+    "processing": "running",
+    "SUCCESS": "succeeded", "completed": "succeeded", "succeeded": "succeeded", "SUCCEEDED": "succeeded",
+    "FAILURE": "failed", "failed": "failed", "FAILED": "failed", "cancelled": "failed", "CANCELED": "failed",
+}  # fmt: skip
+SORA_SIZES = {
+    ("720p", "16:9"): "1280x720", ("720p", "9:16"): "720x1280",
+    ("1024p", "16:9"): "1792x1024", ("1024p", "9:16"): "1024x1792",
+}  # fmt: skip
+FIRST_POLL_DELAY = 5.0
+POLL_INTERVAL = 10.0  # the gateway refreshes tasks every 15 s; faster gains nothing
+
+
+@dataclass
+class VideoRequest:
+    """A video request with its inputs resolved."""
+
+    model: Model
+    prompt: str
+    duration: int | None
+    resolution: str | None
+    ratio: str | None
+    images: list[Media]
+    video: Media | None
+    extra: Mapping[str, Any]
+
+    def check(self) -> None:
+        """Catch what the gateway would refuse, before anything is paid for."""
+        if not self.prompt or not self.prompt.strip():
+            raise E.InvalidInputError("A video needs a prompt.", model=self.model.id)
+        if "image" in self.model.requires and not self.images:
+            raise E.InvalidInputError(
+                f"{self.model.id} makes video from an image: pass image=<path, URL or bytes>.",
+                model=self.model.id,
+            )
+        if "video" in self.model.requires and self.video is None:
+            raise E.InvalidInputError(
+                f"{self.model.id} needs a reference video: pass video=<URL or path>.", model=self.model.id
+            )
+
+
+def build_body(req: VideoRequest) -> tuple[str, Body]:
+    """(path, JSON body) for a create request in the model's family."""
+    builders: dict[str, Callable[[VideoRequest], tuple[str, Body]]] = {
+        "seedance": _seedance,
+        "sora": _sora,
+        "hailuo": _hailuo,
+        "happyhorse": _happyhorse,
+    }
+    if req.model.family not in builders:
+        raise E.InvalidInputError(
+            f"{req.model.id} is a {req.model.kind} model; it cannot make video.",
+            hint="Pick a video model (Client().models('video') lists them).",
+            model=req.model.id,
+        )
+    path, body = builders[req.model.family](req)
+    _deep_update(body, dict(req.extra))
+    return path, body
+
+
+def _seedance(req: VideoRequest) -> tuple[str, Body]:
+    meta: Body = {}
+    _put(meta, "resolution", req.resolution)
+    _put(meta, "ratio", req.ratio)
+    roles = ("first_frame", "last_frame")
+    content = [_item("image_url", m, roles[i] if i < 2 else "reference_image") for i, m in enumerate(req.images)]
+    if req.video is not None:
+        content.append(_item("video_url", req.video, "reference_video"))
+    if content:
+        meta["content"] = content  # role-tagged items; replaces plain `images` (spec §10.4.1)
+    body: Body = {"model": req.model.id, "prompt": req.prompt, "metadata": meta}
+    _put(body, "seconds", str(req.duration) if req.duration else None)  # seconds must be a string
+    return "/v1/video/generations", body
+
+
+def _item(kind: str, media: Media, role: str) -> Body:
+    return {"type": kind, kind: {"url": media.as_url()}, "role": role}
+
+
+def _sora(req: VideoRequest) -> tuple[str, Body]:
+    body: Body = {"model": req.model.id, "prompt": req.prompt}
+    _put(body, "seconds", str(req.duration) if req.duration else None)
+    if req.resolution or req.ratio:
+        key = (req.resolution or "720p", req.ratio or "9:16")
+        _put(body, "size", SORA_SIZES.get(key))
+    if req.images:
+        body["input_reference"] = req.images[0].as_url()
+    return "/v1/videos", body
+
+
+def _hailuo(req: VideoRequest) -> tuple[str, Body]:
+    meta: Body = {}
+    if req.images:
+        meta["first_frame_image"] = req.images[0].as_url()  # `images` is ignored by this adaptor
+    if len(req.images) > 1:
+        meta["last_frame_image"] = req.images[1].as_url()
+    body: Body = {"model": req.model.id, "prompt": req.prompt, "metadata": meta}
+    _put(body, "duration", req.duration)
+    _put(body, "size", req.resolution)
+    return "/v1/video/generations", body
+
+
+def _happyhorse(req: VideoRequest) -> tuple[str, Body]:
+    """Tokenhot's documented DashScope-native body (spec §10.4.4); see `happyhorse_fallback`."""
+    inputs: Body = {"prompt": req.prompt}
+    media = _happyhorse_media(req)
+    if media:
+        inputs["media"] = media
+    params: Body = {"watermark": False}
+    _put(params, "resolution", req.resolution)
+    if not req.model.id.endswith("video-edit"):
+        _put(params, "duration", req.duration)
+    if req.model.id.endswith(("t2v", "r2v")):
+        _put(params, "ratio", req.ratio)
+    return "/v1/video/generations", {"model": req.model.id, "input": inputs, "parameters": params}
+
+
+def _happyhorse_media(req: VideoRequest) -> list[Body]:
+    if req.model.id.endswith("i2v"):
+        return [{"type": "first_frame", "url": m.as_url()} for m in req.images[:1]]
+    media = [{"type": "reference_image", "url": m.as_url()} for m in req.images]
+    if req.video is not None:
+        media.insert(0, {"type": "video", "url": req.video.as_url()})
+    return media
+
+
+def happyhorse_fallback(body: Body) -> Body:
+    """The upstream Wan-adaptor form: top-level prompt, vendor fields under metadata."""
+    inputs, params = body.get("input") or {}, body.get("parameters") or {}
+    fallback: Body = {"model": body["model"], "prompt": inputs.get("prompt", "")}
+    _put(fallback, "duration", params.get("duration"))
+    fallback["metadata"] = {"input": inputs, "parameters": params}
+    return fallback
+
+
+def is_prompt_required(error: E.APIStatusError) -> bool:
+    """The 400 that proves no task exists and the HappyHorse fallback may be sent."""
+    return error.status_code == 400 and "prompt is required" in error.message
+
+
+# --- reading tasks ---------------------------------------------------------------------------
+
+
+def normalize(raw: Any, task_id: str, model: str) -> VideoTask:
+    """A VideoTask from a create reply or either poll shape (the one place for this guess)."""
+    if not isinstance(raw, Mapping):
+        raise E.ServerError(f"The {model} task reply was not an object.", status_code=200, model=model)
+    if isinstance(raw.get("data"), Mapping) and "code" in raw:  # generic shape, spec §10.6
+        return _from_generic(raw["data"], task_id, model, raw)
+    return _from_openai(raw, task_id, model)
+
+
+def _from_generic(d: Mapping[str, Any], task_id: str, model: str, raw: Any) -> VideoTask:
+    upstream = str(d.get("status") or "")
+    status = STATUS.get(upstream, "queued")
+    url = None
+    if status == "succeeded":
+        inner = d.get("data") if isinstance(d.get("data"), Mapping) else {}
+        url = d.get("result_url") or _dig(inner, "content", "video_url") or _dig(inner, "output", "video_url")
+    error = (d.get("fail_reason") or "task failed") if status == "failed" else None
+    props = d.get("properties") if isinstance(d.get("properties"), Mapping) else {}
+    name = props.get("origin_model_name") or model
+    return VideoTask(
+        task_id, str(name), status, _progress(d.get("progress"), status), error,
+        str(url) if url else None, _float(d.get("submit_time") or d.get("created_at")), upstream, raw,
+    )  # fmt: skip
+
+
+def _from_openai(d: Mapping[str, Any], task_id: str, model: str) -> VideoTask:
+    upstream = str(d.get("status") or "")
+    status = STATUS.get(upstream, "queued")
+    meta = d.get("metadata") if isinstance(d.get("metadata"), Mapping) else {}
+    url = (meta.get("url") or None) if status == "succeeded" else None
+    error = None
+    if status == "failed":
+        err = d.get("error")
+        error = str(err.get("message") if isinstance(err, Mapping) else err or meta.get("url") or "task failed")
+    return VideoTask(
+        task_id, str(d.get("model") or model), status, _progress(d.get("progress"), status), error,
+        str(url) if url else None, _float(d.get("created_at")), upstream, d,
+    )  # fmt: skip
+
+
+def _progress(value: Any, status: VideoStatus) -> int:
+    if status in ("succeeded", "failed"):
+        return 100
+    try:
+        return max(0, min(100, int(float(str(value or 0).rstrip("%")))))
+    except ValueError:
+        return 0
+
+
+def _float(value: Any) -> float | None:
+    try:
+        return float(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _dig(d: Any, *keys: str) -> Any:
+    for key in keys:
+        d = d.get(key) if isinstance(d, Mapping) else None
+    return d
+
+
+def poll_path(model: Model, task_id: str) -> str:
+    """Sora polls in the OpenAI shape; the rest in the generic shape, which carries URLs."""
+    if model.family == "sora":
+        return f"/v1/videos/{task_id}"
+    return f"/v1/video/generations/{task_id}"
+
+
+# --- creating, waiting, downloading ------------------------------------------------------------
+
+
+async def create(session: Session, req: VideoRequest) -> VideoTask:
+    """Create the task once; HappyHorse may resend a different body after a proven no-op 400."""
+    req.check()
+    path, body = build_body(req)
+    try:
+        response = await _post(session, req.model.id, path, body)
+    except E.BadRequestError as exc:
+        if req.model.family != "happyhorse" or not is_prompt_required(exc):
+            raise
+        response = await _post(session, req.model.id, path, happyhorse_fallback(body))
+    raw = json_body(response, model=req.model.id, what="video request")
+    task_id = str(raw.get("id") or raw.get("task_id") or "")
+    if not task_id:
+        raise E.TaskMaybeCreatedError(
+            f"The {req.model.id} create reply had no task id.", model=req.model.id
+        )
+    return normalize(raw, task_id, req.model.id)
+
+
+async def _post(session: Session, model: str, path: str, body: Body) -> Any:
+    return await session.request("POST", path, mode="create", model=model, what="video request", json=body)
+
+
+async def get(session: Session, model: Model, task_id: str) -> VideoTask:
+    """Poll once."""
+    try:
+        response = await session.request(
+            "GET", poll_path(model, task_id), mode="read", model=model.id, what="video poll"
+        )
+    except E.AuthenticationError as exc:
+        exc.hint = (
+            "The gateway says this when the key's quota runs out, too; the task is kept: "
+            "top up, then poll it again."
+        )
+        raise
+    return normalize(json_body(response, model=model.id, what="video poll"), task_id, model.id)
+
+
+OnUpdate = Callable[[VideoTask], Any]
+
+
+async def wait(
+    session: Session,
+    model: Model,
+    task_id: str,
+    *,
+    timeout: float,
+    on_update: OnUpdate | None = None,
+    poll_interval: float = POLL_INTERVAL,
+    first_delay: float = FIRST_POLL_DELAY,
+) -> VideoTask:
+    """Poll until the task ends or our own deadline passes (the task id is always kept)."""
+    started, slept = time.monotonic(), 0.0
+    delay = min(first_delay, poll_interval)
+    last: VideoTask | None = None
+    while True:
+        task = await get(session, model, task_id)
+        if on_update is not None and task != last:
+            result = on_update(task)
+            if isinstance(result, Awaitable):
+                await result
+        last = task
+        if task.done:
+            return task
+        elapsed = max(time.monotonic() - started, slept)
+        if elapsed + delay > timeout:
+            raise E.TaskTimeoutError(
+                f"The {model.id} task {task_id} is still {task.status} ({task.progress}%) after "
+                f"{elapsed:.0f} s.",
+                task_id=task_id,
+                model=model.id,
+            )
+        await session.sleep(delay)
+        slept += delay
+        delay = poll_interval
+
+
+async def download(session: Session, model: Model, task: VideoTask) -> bytes:
+    """The MP4 bytes: the vendor URL first, then the gateway's ``/content`` route."""
+    if task.status != "succeeded":
+        raise E.VideoTaskError(
+            f"The {model.id} task {task.id} is {task.status}; there is nothing to download yet.",
+            task_id=task.id,
+            model=model.id,
+            hint="Wait for it with wait_video(id).",
+        )
+    failures = []
+    for url in _sources(task):
+        try:
+            response = await session.request("GET", url, mode="read", what="video download")
+        except (E.APIStatusError, E.APIConnectionError) as exc:
+            failures.append(exc)
+            continue
+        return response.content
+    raise E.ResultUnavailableError(
+        f"The {model.id} video {task.id} could not be downloaded ({failures[-1].message}).",
+        task_id=task.id,
+        model=model.id,
+    )
+
+
+def _sources(task: VideoTask) -> Sequence[str]:
+    proxy = f"/v1/videos/{task.id}/content"
+    if task.url and not task.url.endswith(proxy):
+        return (task.url, proxy)
+    return (proxy,)
+
+
+def load_video_inputs(image: Any, video: Any) -> tuple[list[Media], Media | None]:
+    """Images (one or a list: first frame, last frame, references) and a reference video."""
+    images = [] if image is None else [load_media(i) for i in (image if isinstance(image, (list, tuple)) else [image])]
+    return images, (None if video is None else load_media(video, what="video"))
+
+
+def _put(body: Body, key: str, value: Any) -> None:
+    if value is not None:
+        body[key] = value
+
+
+def _deep_update(body: Body, extra: Body) -> None:
+    for key, value in extra.items():
+        if isinstance(value, Mapping) and isinstance(body.get(key), dict):
+            _deep_update(body[key], dict(value))
+        else:
+            body[key] = value
