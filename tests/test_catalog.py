@@ -1,0 +1,115 @@
+"""The catalog is data: every spec model present, families resolvable, guesses in one place."""
+
+from __future__ import annotations
+
+import pytest
+
+from tokenhot_jupyter._catalog import DEFAULTS, FAMILIES, MODELS, Catalog, guess_family, resolve_family
+from tokenhot_jupyter._exceptions import InvalidInputError, UnknownModelError
+
+SPEC_MODELS = {
+    "chat": [
+        "claude-sonnet-4-5-20250929", "claude-opus-4-6", "claude-opus-4-6-cc", "gpt-5", "gpt-5.2",
+        "gpt-5.4", "gpt-5.4-mini", "gemini-2.5-flash", "gemini-2.5-pro", "gemini-3-flash-preview",
+        "gemini-3.1-pro-preview", "gemini-3.1-pro", "grok-4.1",
+    ],
+    "image": [
+        "doubao-seedream-4-0-250828", "doubao-seedream-4-5-251128", "doubao-seedream-5-0-260128",
+        "gpt-image-1.5", "gpt-image-2", "dall-e-2", "dall-e-3", "gemini-3-pro-image-preview",
+        "gemini-2.5-flash-image", "gemini-3.1-flash-image-preview", "wan2.6-image", "wan2.6-t2i",
+        "qwen-image-max", "qwen-image-plus-2026-01-09", "qwen-image-edit-max-2026-01-16",
+    ],
+    "video": [
+        "doubao-seedance-2-0-260128", "doubao-seedance-1-5-pro-251215", "doubao-seedance-2.0",
+        "doubao-seedance-2.0-fast", "doubao-seedance-2.0-V2V", "doubao-seedance-2.0-fast-V2V",
+        "sora-2", "MiniMax-Hailuo-02", "MiniMax-Hailuo-2.3", "MiniMax-Hailuo-2.3-Fast",
+        "happyhorse-1.0-i2v", "happyhorse-1.0-r2v", "happyhorse-1.0-t2v", "happyhorse-1.0-video-edit",
+    ],
+    "audio": [
+        "gemini-2.5-flash-preview-tts", "gemini-2.5-pro-preview-tts", "whisper-1",
+        "mimo-v2.5-tts-voicedesign", "mimo-v2.5-tts-voiceclone",
+    ],
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("kind", list(SPEC_MODELS))
+def test_every_spec_model_is_in_the_catalog_with_its_kind(kind: str) -> None:
+    catalog = Catalog()
+    for mid in SPEC_MODELS[kind]:
+        model = catalog.get(mid)
+        assert model.kind == kind, mid
+        assert FAMILIES[model.family].kind == kind, mid
+
+
+def test_ids_are_unique_and_defaults_exist() -> None:
+    ids = [m.id for m in MODELS]
+    assert len(ids) == len(set(ids))
+    catalog = Catalog()
+    for kind, mid in DEFAULTS.items():
+        assert catalog.get(mid).kind == kind
+
+
+def test_unknown_model_suggests_close_ids_and_is_a_key_error() -> None:
+    with pytest.raises(UnknownModelError) as info:
+        Catalog().get("gpt-5.44")
+    assert isinstance(info.value, KeyError)
+    assert "gpt-5.4" in info.value.suggestions
+    assert "Did you mean" in str(info.value)
+    assert str(info.value).startswith("Unknown model 'gpt-5.44'")
+
+
+def test_wrong_kind_is_a_clear_error() -> None:
+    with pytest.raises(InvalidInputError, match="sora-2 is a video model, not a chat model"):
+        Catalog().get("sora-2", "chat")
+
+
+def test_case_insensitive_lookup() -> None:
+    assert Catalog().get("minimax-hailuo-2.3").id == "MiniMax-Hailuo-2.3"
+
+
+def test_param_check_reports_choices() -> None:
+    model = Catalog().get("dall-e-3")
+    size = model.param("size")
+    assert size is not None
+    with pytest.raises(InvalidInputError, match="1024x1792"):
+        size.check("512x512", model.id)
+    assert model.param("n").check("1", model.id) == 1  # type: ignore[union-attr]
+
+
+def test_live_list_wins_and_adds_unknown_models() -> None:
+    live = [
+        {"id": "claude-opus-4-6", "supported_endpoint_types": ["openai"]},
+        {"id": "gemini-2.5-flash-image", "supported_endpoint_types": ["openai"]},
+        {"id": "gpt-5", "supported_endpoint_types": ["openai", "openai-response"]},
+        {"id": "brand-new-chat", "owned_by": "x", "supported_endpoint_types": ["openai"]},
+        {"id": "sora-3", "supported_endpoint_types": ["openai-video"]},
+    ]
+    merged = Catalog().merge_live(live)
+    assert merged.get("claude-opus-4-6").family == "chat-completions"
+    assert merged.get("gemini-2.5-flash-image").family == "chat-image"
+    assert merged.get("gpt-5").family == "chat-completions"
+    assert merged.get("brand-new-chat").kind == "chat" and merged.get("brand-new-chat").live
+    assert merged.get("sora-3").family == "sora"
+    assert not Catalog().get("gpt-5").live
+
+
+@pytest.mark.parametrize(
+    ("mid", "types", "family"),
+    [
+        ("doubao-seedance-3-0", ["openai"], "seedance"),
+        ("gemini-9-image", ["gemini", "openai"], "gemini-image"),
+        ("gemini-9-tts", ["gemini"], "gemini-tts"),
+        ("dall-e-4", ["image-generation", "openai"], "openai-image"),
+        ("wan3-image", ["openai"], "dashscope-image"),
+        ("claude-next", ["anthropic", "openai"], "anthropic"),
+        ("some-llm", ["openai"], "chat-completions"),
+    ],
+)
+def test_guess_family(mid: str, types: list[str], family: str) -> None:
+    assert guess_family(mid, types) == family
+
+
+def test_resolve_family_keeps_native_route_when_offered() -> None:
+    model = Catalog().get("claude-opus-4-6")
+    assert resolve_family(model, ["anthropic", "openai"]) == "anthropic"
+    assert resolve_family(model, []) == "anthropic"

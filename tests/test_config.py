@@ -1,0 +1,46 @@
+"""Settings: argument → environment → constant; base URLs with or without /v1."""
+
+from __future__ import annotations
+
+import pytest
+
+from tokenhot_jupyter._config import DEFAULT_BASE_URL, resolve_api_key, resolve_base_url
+from tokenhot_jupyter._exceptions import ConfigurationError
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        (None, DEFAULT_BASE_URL),
+        ("https://api.tokenhot.ai/v1", "https://api.tokenhot.ai"),
+        ("https://api.tokenhot.ai/v1/", "https://api.tokenhot.ai"),
+        ("https://api.tokenhot.cn", "https://api.tokenhot.cn"),
+        ("http://127.0.0.1:8765/v1beta", "http://127.0.0.1:8765"),
+    ],
+)
+def test_base_url(given: str | None, expected: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("TOKENHOT_BASE_URL", raising=False)
+    assert resolve_base_url(given) == expected
+
+
+def test_base_url_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TOKENHOT_BASE_URL", "http://localhost:1234/v1")
+    assert resolve_base_url(None) == "http://localhost:1234"
+    assert resolve_base_url("https://x.example") == "https://x.example"
+
+
+@pytest.mark.parametrize("bad", ["api.tokenhot.ai", "ftp://x", "https://x.example/?key=sk-abc"])
+def test_bad_base_url(bad: str) -> None:
+    with pytest.raises(ConfigurationError) as info:
+        resolve_base_url(bad)
+    assert "sk-abc" not in str(info.value)
+
+
+def test_api_key_precedence(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TOKENHOT_API_KEY", "sk-fromenv")
+    assert resolve_api_key(None) == "sk-fromenv"
+    assert resolve_api_key("sk-arg") == "sk-arg"
+    monkeypatch.setenv("TOKENHOT_API_KEY", "  ")
+    assert resolve_api_key(None) is None
+    with pytest.raises(ConfigurationError, match="spaces or line breaks"):
+        resolve_api_key("sk-a b")

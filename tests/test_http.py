@@ -1,0 +1,172 @@
+"""Retry rules (spec §2.3), key handling and stream breaks, with httpx.MockTransport."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+import httpx
+import pytest
+
+import tokenhot_jupyter as th
+
+KEY = "sk-unitTESTkey0123456789abcdef"
+
+
+class Recorder:
+    """A MockTransport handler that answers from a script and remembers every request."""
+
+    def __init__(self, *replies: Callable[[httpx.Request], httpx.Response] | httpx.Response) -> None:
+        self.replies = list(replies)
+        self.requests: list[httpx.Request] = []
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        reply = self.replies.pop(0) if len(self.replies) > 1 else self.replies[0]
+        return reply(request) if callable(reply) else reply
+
+
+def _client(handler: Recorder, sleeps: list[float] | None = None, **kw: object) -> th.Client:
+    async def sleep(seconds: float) -> None:
+        (sleeps if sleeps is not None else []).append(seconds)
+
+    return th.Client(
+        KEY, "https://gw.example", transport=httpx.MockTransport(handler), sleep=sleep,
+        live_models=False, **kw,  # type: ignore[arg-type]
+    )  # fmt: skip
+
+
+def _ok_chat(text: str = "hi") -> httpx.Response:
+    body = {"choices": [{"message": {"content": text}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4}}  # fmt: skip
+    return httpx.Response(200, json=body)
+
+
+def _raise(exc: type[Exception]) -> Callable[[httpx.Request], httpx.Response]:
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise exc("boom", request=request)  # type: ignore[call-arg]
+
+    return handler
+
+
+def test_429_is_retried_with_retry_after_then_succeeds() -> None:
+    rec = Recorder(httpx.Response(429, headers={"Retry-After": "2"}), httpx.Response(429), _ok_chat())
+    sleeps: list[float] = []
+    result = _client(rec, sleeps, backoff=0.5).chat("hello", model="gpt-5")
+    assert result.text == "hi" and len(rec.requests) == 3
+    assert sleeps[0] == 2.0 and 0.25 <= sleeps[1] <= 1.0
+
+
+def test_validation_500_and_401_are_not_retried() -> None:
+    for reply, cls in (
+        (httpx.Response(500, json={"error": {"message": "m", "code": "invalid_request"}}), th.BadRequestError),
+        (httpx.Response(401, json={"error": {"message": "Invalid token", "code": ""}}), th.AuthenticationError),
+        (httpx.Response(403, json={"error": {"message": "no"}}), th.PermissionDeniedError),
+        (httpx.Response(503, json={"error": {"message": "x", "code": "model_not_found"}}), th.ModelUnavailableError),
+    ):
+        rec = Recorder(reply)
+        with pytest.raises(cls):
+            _client(rec).chat("hello", model="gpt-5")
+        assert len(rec.requests) == 1
+
+
+def test_overload_503_is_retried_for_posts_but_plain_502_is_not() -> None:
+    rec = Recorder(httpx.Response(503, json={"error": {"code": "system_cpu_overloaded"}}), _ok_chat())
+    assert _client(rec).chat("x", model="gpt-5").text == "hi"
+    rec = Recorder(httpx.Response(502, text="bad gateway"), _ok_chat())
+    with pytest.raises(th.ServerError):
+        _client(rec).chat("x", model="gpt-5")
+    assert len(rec.requests) == 1
+
+
+def test_reads_retry_on_5xx_and_read_errors() -> None:
+    task = {"code": "success", "message": "", "data": {"task_id": "task_x", "status": "IN_PROGRESS", "progress": "30%"}}
+    rec = Recorder(httpx.Response(502), _raise(httpx.ReadError), httpx.Response(200, json=task))
+    got = _client(rec).get_video("task_x", model="doubao-seedance-2.0")
+    assert got.status == "running" and got.progress == 30 and len(rec.requests) == 3
+
+
+def test_connect_error_is_retried_even_for_video_create() -> None:
+    created = {"id": "task_abc", "task_id": "task_abc", "object": "video", "status": "queued", "progress": 0}
+    rec = Recorder(_raise(httpx.ConnectError), httpx.Response(200, json=created))
+    task = _client(rec).video("a cat", model="doubao-seedance-2.0")
+    assert task.id == "task_abc" and task.status == "queued" and len(rec.requests) == 2
+
+
+@pytest.mark.parametrize("exc", [httpx.ReadTimeout, httpx.RemoteProtocolError, httpx.ReadError])
+def test_video_create_is_never_resent_once_it_may_have_arrived(exc: type[Exception]) -> None:
+    rec = Recorder(_raise(exc))
+    with pytest.raises(th.TaskMaybeCreatedError, match="may exist"):
+        _client(rec).video("a cat", model="doubao-seedance-2.0")
+    assert len(rec.requests) == 1
+
+
+def test_video_create_502_is_maybe_created_not_retried() -> None:
+    rec = Recorder(httpx.Response(502))
+    with pytest.raises(th.TaskMaybeCreatedError):
+        _client(rec).video("a cat", model="sora-2")
+    assert len(rec.requests) == 1
+
+
+def test_chat_post_is_not_resent_after_a_read_timeout() -> None:
+    rec = Recorder(_raise(httpx.ReadTimeout), _ok_chat())
+    with pytest.raises(th.APITimeoutError, match="may already have run"):
+        _client(rec).chat("x", model="gpt-5")
+    assert len(rec.requests) == 1
+
+
+def test_retries_give_up_after_max_retries() -> None:
+    rec = Recorder(httpx.Response(429))
+    with pytest.raises(th.RateLimitError):
+        _client(rec, max_retries=2).chat("x", model="gpt-5")
+    assert len(rec.requests) == 3
+
+
+def test_key_is_sent_as_bearer_to_the_gateway_only() -> None:
+    png = b"\x89PNG\r\n\x1a\n" + b"0" * 20
+    gen = {"data": [{"url": "https://files.example/a.png"}]}
+    rec = Recorder(lambda r: httpx.Response(200, json=gen) if r.url.host == "gw.example"
+                   else httpx.Response(200, content=png, headers={"content-type": "image/png"}))  # fmt: skip
+    result = _client(rec).image("a cat", model="gpt-image-2")
+    assert result.images[0].data == png and result.images[0].mime == "image/png"
+    gw, files = rec.requests
+    assert gw.headers["authorization"] == f"Bearer {KEY}"
+    assert "authorization" not in files.headers and KEY not in str(files.url)
+
+
+def test_key_never_in_errors_or_reprs() -> None:
+    rec = Recorder(lambda r: httpx.Response(401, json={"error": {"message": f"bad key {KEY}"}}))
+    client = _client(rec)
+    with pytest.raises(th.AuthenticationError) as info:
+        client.chat("x", model="gpt-5")
+    for text in (str(info.value), repr(info.value), repr(client), "".join(info.value._render_traceback_())):
+        assert KEY not in text
+    assert "sk-***" in str(info.value)
+
+
+def test_missing_key_is_a_configuration_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("TOKENHOT_API_KEY", raising=False)
+    client = th.Client(base_url="https://gw.example", transport=httpx.MockTransport(Recorder(_ok_chat())))
+    with pytest.raises(th.ConfigurationError, match="TOKENHOT_API_KEY"):
+        client.chat("x", model="gpt-5")
+
+
+def test_stream_broken_midway_is_reported_not_retried() -> None:
+    class Broken(httpx.AsyncByteStream):
+        async def __aiter__(self):  # type: ignore[no-untyped-def]
+            chunk = {"choices": [{"index": 0, "delta": {"content": "Hel"}}]}
+            yield f"data: {json.dumps(chunk)}\n\n".encode()
+            raise httpx.ReadError("connection reset")
+
+    rec = Recorder(lambda r: httpx.Response(200, headers={"content-type": "text/event-stream"}, stream=Broken()))
+    got = []
+    with pytest.raises(th.APIConnectionError, match="broke after"):
+        for chunk in _client(rec).chat_stream("x", model="gpt-5"):
+            got.append(chunk.text)
+    assert got == ["Hel"] and len(rec.requests) == 1
+
+
+def test_malformed_json_reply_is_a_clear_error() -> None:
+    rec = Recorder(httpx.Response(200, content=b'{"choices": [', headers={"content-type": "application/json"}))
+    with pytest.raises(th.ServerError, match="malformed reply"):
+        _client(rec).chat("x", model="gpt-5")
