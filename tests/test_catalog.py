@@ -4,32 +4,73 @@ from __future__ import annotations
 
 import pytest
 
-from tokenhot_jupyter._catalog import DEFAULTS, FAMILIES, MODELS, Catalog, guess_family, resolve_family
+from tokenhot_jupyter._catalog import (
+    DEFAULTS,
+    FAMILIES,
+    MODELS,
+    Catalog,
+    guess_family,
+    resolve_family,
+)
 from tokenhot_jupyter._exceptions import InvalidInputError, UnknownModelError
 
 SPEC_MODELS = {
     "chat": [
-        "claude-sonnet-4-5-20250929", "claude-opus-4-6", "claude-opus-4-6-cc", "gpt-5", "gpt-5.2",
-        "gpt-5.4", "gpt-5.4-mini", "gemini-2.5-flash", "gemini-2.5-pro", "gemini-3-flash-preview",
-        "gemini-3.1-pro-preview", "gemini-3.1-pro", "grok-4.1",
+        "claude-sonnet-4-5-20250929",
+        "claude-opus-4-6",
+        "claude-opus-4-6-cc",
+        "gpt-5",
+        "gpt-5.2",
+        "gpt-5.4",
+        "gpt-5.4-mini",
+        "gemini-2.5-flash",
+        "gemini-2.5-pro",
+        "gemini-3-flash-preview",
+        "gemini-3.1-pro-preview",
+        "gemini-3.1-pro",
+        "grok-4.1",
     ],
     "image": [
-        "doubao-seedream-4-0-250828", "doubao-seedream-4-5-251128", "doubao-seedream-5-0-260128",
-        "gpt-image-1.5", "gpt-image-2", "dall-e-2", "dall-e-3", "gemini-3-pro-image-preview",
-        "gemini-2.5-flash-image", "gemini-3.1-flash-image-preview", "wan2.6-image", "wan2.6-t2i",
-        "qwen-image-max", "qwen-image-plus-2026-01-09", "qwen-image-edit-max-2026-01-16",
+        "doubao-seedream-4-0-250828",
+        "doubao-seedream-4-5-251128",
+        "doubao-seedream-5-0-260128",
+        "gpt-image-1.5",
+        "gpt-image-2",
+        "dall-e-2",
+        "dall-e-3",
+        "gemini-3-pro-image-preview",
+        "gemini-2.5-flash-image",
+        "gemini-3.1-flash-image-preview",
+        "wan2.6-image",
+        "wan2.6-t2i",
+        "qwen-image-max",
+        "qwen-image-plus-2026-01-09",
+        "qwen-image-edit-max-2026-01-16",
     ],
     "video": [
-        "doubao-seedance-2-0-260128", "doubao-seedance-1-5-pro-251215", "doubao-seedance-2.0",
-        "doubao-seedance-2.0-fast", "doubao-seedance-2.0-V2V", "doubao-seedance-2.0-fast-V2V",
-        "sora-2", "MiniMax-Hailuo-02", "MiniMax-Hailuo-2.3", "MiniMax-Hailuo-2.3-Fast",
-        "happyhorse-1.0-i2v", "happyhorse-1.0-r2v", "happyhorse-1.0-t2v", "happyhorse-1.0-video-edit",
+        "doubao-seedance-2-0-260128",
+        "doubao-seedance-1-5-pro-251215",
+        "doubao-seedance-2.0",
+        "doubao-seedance-2.0-fast",
+        "doubao-seedance-2.0-V2V",
+        "doubao-seedance-2.0-fast-V2V",
+        "sora-2",
+        "MiniMax-Hailuo-02",
+        "MiniMax-Hailuo-2.3",
+        "MiniMax-Hailuo-2.3-Fast",
+        "happyhorse-1.0-i2v",
+        "happyhorse-1.0-r2v",
+        "happyhorse-1.0-t2v",
+        "happyhorse-1.0-video-edit",
     ],
     "audio": [
-        "gemini-2.5-flash-preview-tts", "gemini-2.5-pro-preview-tts", "whisper-1",
-        "mimo-v2.5-tts-voicedesign", "mimo-v2.5-tts-voiceclone",
+        "gemini-2.5-flash-preview-tts",
+        "gemini-2.5-pro-preview-tts",
+        "whisper-1",
+        "mimo-v2.5-tts-voicedesign",
+        "mimo-v2.5-tts-voiceclone",
     ],
-}  # fmt: skip
+}
 
 
 @pytest.mark.parametrize("kind", list(SPEC_MODELS))

@@ -10,25 +10,40 @@ from tokenhot_jupyter import _exceptions as E
 from tokenhot_jupyter._envelopes import error_from_response, parse_error_body
 
 
-def _err(status: int, body: object, ctype: str = "application/json", **headers: str) -> E.APIStatusError:
+def _err(
+    status: int, body: object, ctype: str = "application/json", **headers: str
+) -> E.APIStatusError:
     raw = body if isinstance(body, bytes) else json.dumps(body, ensure_ascii=False).encode()
     hdrs = {"content-type": ctype, "x-oneapi-request-id": "RID1", **headers}
     return error_from_response(status, hdrs, raw, model="gpt-5", what="chat")
 
 
 def test_openai_envelope_with_request_id_suffix() -> None:
-    exc = _err(500, {"error": {"message": "field messages is required (request id: 2026X)",
-                               "type": "new_api_error", "param": "", "code": "invalid_request"}})  # fmt: skip
+    exc = _err(
+        500,
+        {
+            "error": {
+                "message": "field messages is required (request id: 2026X)",
+                "type": "new_api_error",
+                "param": "",
+                "code": "invalid_request",
+            }
+        },
+    )
     assert isinstance(exc, E.BadRequestError)
     assert exc.code == "invalid_request" and exc.request_id == "RID1"
-    assert str(exc).startswith("Chat for gpt-5 failed: field messages is required (HTTP 500, request id RID1).")
+    assert str(exc).startswith(
+        "Chat for gpt-5 failed: field messages is required (HTTP 500, request id RID1)."
+    )
     assert "(request id: 2026X)" not in str(exc)
 
 
 def test_numeric_code_and_anthropic_envelope() -> None:
     exc = _err(400, {"error": {"message": "bad", "type": "upstream_error", "code": 400}})
     assert exc.code == "400" and isinstance(exc, E.BadRequestError)
-    exc = _err(400, {"type": "error", "error": {"type": "new_api_error", "message": "bad thinking config"}})
+    exc = _err(
+        400, {"type": "error", "error": {"type": "new_api_error", "message": "bad thinking config"}}
+    )
     assert "bad thinking config" in str(exc)
 
 
@@ -53,21 +68,42 @@ def test_html_page_is_not_an_api_response() -> None:
 @pytest.mark.parametrize(
     ("status", "body", "cls"),
     [
-        (401, {"error": {"message": "无效的令牌", "type": "new_api_error", "code": ""}}, E.AuthenticationError),
-        (403, {"error": {"message": "用户额度不足, 剩余额度: 0", "code": "insufficient_user_quota"}},
-         E.InsufficientQuotaError),
-        (403, {"error": {"message": "This token has no access to model gpt-5"}}, E.PermissionDeniedError),
-        (404, {"error": {"message": "Invalid URL (GET /v1/xyz)", "type": "invalid_request_error"}},
-         E.NotFoundError),
-        (413, {"error": {"message": "too big", "code": "read_request_body_failed"}}, E.RequestTooLargeError),
+        (
+            401,
+            {"error": {"message": "无效的令牌", "type": "new_api_error", "code": ""}},
+            E.AuthenticationError,
+        ),
+        (
+            403,
+            {"error": {"message": "用户额度不足, 剩余额度: 0", "code": "insufficient_user_quota"}},
+            E.InsufficientQuotaError,
+        ),
+        (
+            403,
+            {"error": {"message": "This token has no access to model gpt-5"}},
+            E.PermissionDeniedError,
+        ),
+        (
+            404,
+            {"error": {"message": "Invalid URL (GET /v1/xyz)", "type": "invalid_request_error"}},
+            E.NotFoundError,
+        ),
+        (
+            413,
+            {"error": {"message": "too big", "code": "read_request_body_failed"}},
+            E.RequestTooLargeError,
+        ),
         (500, {"error": {"message": "boom", "code": "convert_request_failed"}}, E.BadRequestError),
         (500, {"error": {"message": "upstream exploded", "type": "upstream_error"}}, E.ServerError),
         (501, {"error": {"message": "nope", "code": "api_not_implemented"}}, E.BadRequestError),
-        (503, {"error": {"message": "No available channel for model x", "code": "model_not_found"}},
-         E.ModelUnavailableError),
+        (
+            503,
+            {"error": {"message": "No available channel for model x", "code": "model_not_found"}},
+            E.ModelUnavailableError,
+        ),
         (503, {"error": {"message": "cpu", "code": "system_cpu_overloaded"}}, E.ServerError),
     ],
-)  # fmt: skip
+)
 def test_status_table(status: int, body: dict[str, object], cls: type[E.APIStatusError]) -> None:
     exc = _err(status, body)
     assert type(exc) is cls

@@ -16,7 +16,9 @@ KEY = "sk-unitTESTkey0123456789abcdef"
 class Recorder:
     """A MockTransport handler that answers from a script and remembers every request."""
 
-    def __init__(self, *replies: Callable[[httpx.Request], httpx.Response] | httpx.Response) -> None:
+    def __init__(
+        self, *replies: Callable[[httpx.Request], httpx.Response] | httpx.Response
+    ) -> None:
         self.replies = list(replies)
         self.requests: list[httpx.Request] = []
 
@@ -31,14 +33,20 @@ def _client(handler: Recorder, sleeps: list[float] | None = None, **kw: object) 
         (sleeps if sleeps is not None else []).append(seconds)
 
     return th.Client(
-        KEY, "https://gw.example", transport=httpx.MockTransport(handler), sleep=sleep,
-        live_models=False, **kw,  # type: ignore[arg-type]
-    )  # fmt: skip
+        KEY,
+        "https://gw.example",
+        transport=httpx.MockTransport(handler),
+        sleep=sleep,
+        live_models=False,
+        **kw,  # type: ignore[arg-type]
+    )
 
 
 def _ok_chat(text: str = "hi") -> httpx.Response:
-    body = {"choices": [{"message": {"content": text}, "finish_reason": "stop"}],
-            "usage": {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4}}  # fmt: skip
+    body = {
+        "choices": [{"message": {"content": text}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4},
+    }
     return httpx.Response(200, json=body)
 
 
@@ -50,7 +58,9 @@ def _raise(exc: type[Exception]) -> Callable[[httpx.Request], httpx.Response]:
 
 
 def test_429_is_retried_with_retry_after_then_succeeds() -> None:
-    rec = Recorder(httpx.Response(429, headers={"Retry-After": "2"}), httpx.Response(429), _ok_chat())
+    rec = Recorder(
+        httpx.Response(429, headers={"Retry-After": "2"}), httpx.Response(429), _ok_chat()
+    )
     sleeps: list[float] = []
     result = _client(rec, sleeps, backoff=0.5).chat("hello", model="gpt-5")
     assert result.text == "hi" and len(rec.requests) == 3
@@ -59,10 +69,19 @@ def test_429_is_retried_with_retry_after_then_succeeds() -> None:
 
 def test_validation_500_and_401_are_not_retried() -> None:
     for reply, cls in (
-        (httpx.Response(500, json={"error": {"message": "m", "code": "invalid_request"}}), th.BadRequestError),
-        (httpx.Response(401, json={"error": {"message": "Invalid token", "code": ""}}), th.AuthenticationError),
+        (
+            httpx.Response(500, json={"error": {"message": "m", "code": "invalid_request"}}),
+            th.BadRequestError,
+        ),
+        (
+            httpx.Response(401, json={"error": {"message": "Invalid token", "code": ""}}),
+            th.AuthenticationError,
+        ),
         (httpx.Response(403, json={"error": {"message": "no"}}), th.PermissionDeniedError),
-        (httpx.Response(503, json={"error": {"message": "x", "code": "model_not_found"}}), th.ModelUnavailableError),
+        (
+            httpx.Response(503, json={"error": {"message": "x", "code": "model_not_found"}}),
+            th.ModelUnavailableError,
+        ),
     ):
         rec = Recorder(reply)
         with pytest.raises(cls):
@@ -71,7 +90,9 @@ def test_validation_500_and_401_are_not_retried() -> None:
 
 
 def test_overload_503_is_retried_for_posts_but_plain_502_is_not() -> None:
-    rec = Recorder(httpx.Response(503, json={"error": {"code": "system_cpu_overloaded"}}), _ok_chat())
+    rec = Recorder(
+        httpx.Response(503, json={"error": {"code": "system_cpu_overloaded"}}), _ok_chat()
+    )
     assert _client(rec).chat("x", model="gpt-5").text == "hi"
     rec = Recorder(httpx.Response(502, text="bad gateway"), _ok_chat())
     with pytest.raises(th.ServerError):
@@ -80,14 +101,24 @@ def test_overload_503_is_retried_for_posts_but_plain_502_is_not() -> None:
 
 
 def test_reads_retry_on_5xx_and_read_errors() -> None:
-    task = {"code": "success", "message": "", "data": {"task_id": "task_x", "status": "IN_PROGRESS", "progress": "30%"}}
+    task = {
+        "code": "success",
+        "message": "",
+        "data": {"task_id": "task_x", "status": "IN_PROGRESS", "progress": "30%"},
+    }
     rec = Recorder(httpx.Response(502), _raise(httpx.ReadError), httpx.Response(200, json=task))
     got = _client(rec).get_video("task_x", model="doubao-seedance-2.0")
     assert got.status == "running" and got.progress == 30 and len(rec.requests) == 3
 
 
 def test_connect_error_is_retried_even_for_video_create() -> None:
-    created = {"id": "task_abc", "task_id": "task_abc", "object": "video", "status": "queued", "progress": 0}
+    created = {
+        "id": "task_abc",
+        "task_id": "task_abc",
+        "object": "video",
+        "status": "queued",
+        "progress": 0,
+    }
     rec = Recorder(_raise(httpx.ConnectError), httpx.Response(200, json=created))
     task = _client(rec).video("a cat", model="doubao-seedance-2.0")
     assert task.id == "task_abc" and task.status == "queued" and len(rec.requests) == 2
@@ -125,8 +156,13 @@ def test_retries_give_up_after_max_retries() -> None:
 def test_key_is_sent_as_bearer_to_the_gateway_only() -> None:
     png = b"\x89PNG\r\n\x1a\n" + b"0" * 20
     gen = {"data": [{"url": "https://files.example/a.png"}]}
-    rec = Recorder(lambda r: httpx.Response(200, json=gen) if r.url.host == "gw.example"
-                   else httpx.Response(200, content=png, headers={"content-type": "image/png"}))  # fmt: skip
+    rec = Recorder(
+        lambda r: (
+            httpx.Response(200, json=gen)
+            if r.url.host == "gw.example"
+            else httpx.Response(200, content=png, headers={"content-type": "image/png"})
+        )
+    )
     result = _client(rec).image("a cat", model="gpt-image-2")
     assert result.images[0].data == png and result.images[0].mime == "image/png"
     gw, files = rec.requests
@@ -139,14 +175,21 @@ def test_key_never_in_errors_or_reprs() -> None:
     client = _client(rec)
     with pytest.raises(th.AuthenticationError) as info:
         client.chat("x", model="gpt-5")
-    for text in (str(info.value), repr(info.value), repr(client), "".join(info.value._render_traceback_())):
+    for text in (
+        str(info.value),
+        repr(info.value),
+        repr(client),
+        "".join(info.value._render_traceback_()),
+    ):
         assert KEY not in text
     assert "sk-***" in str(info.value)
 
 
 def test_missing_key_is_a_configuration_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("TOKENHOT_API_KEY", raising=False)
-    client = th.Client(base_url="https://gw.example", transport=httpx.MockTransport(Recorder(_ok_chat())))
+    client = th.Client(
+        base_url="https://gw.example", transport=httpx.MockTransport(Recorder(_ok_chat()))
+    )
     with pytest.raises(th.ConfigurationError, match="TOKENHOT_API_KEY"):
         client.chat("x", model="gpt-5")
 
@@ -158,7 +201,11 @@ def test_stream_broken_midway_is_reported_not_retried() -> None:
             yield f"data: {json.dumps(chunk)}\n\n".encode()
             raise httpx.ReadError("connection reset")
 
-    rec = Recorder(lambda r: httpx.Response(200, headers={"content-type": "text/event-stream"}, stream=Broken()))
+    rec = Recorder(
+        lambda r: httpx.Response(
+            200, headers={"content-type": "text/event-stream"}, stream=Broken()
+        )
+    )
     got = []
     with pytest.raises(th.APIConnectionError, match="broke after"):
         for chunk in _client(rec).chat_stream("x", model="gpt-5"):
@@ -167,6 +214,8 @@ def test_stream_broken_midway_is_reported_not_retried() -> None:
 
 
 def test_malformed_json_reply_is_a_clear_error() -> None:
-    rec = Recorder(httpx.Response(200, content=b'{"choices": [', headers={"content-type": "application/json"}))
+    rec = Recorder(
+        httpx.Response(200, content=b'{"choices": [', headers={"content-type": "application/json"})
+    )
     with pytest.raises(th.ServerError, match="malformed reply"):
         _client(rec).chat("x", model="gpt-5")

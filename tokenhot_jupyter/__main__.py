@@ -22,8 +22,12 @@ SIMULATED_FLAG = "TOKENHOT_SIMULATED"
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m tokenhot_jupyter", description=__doc__)
     sub = parser.add_subparsers(dest="command")
-    lab = sub.add_parser("lab", help="open JupyterLab on notebooks/ with the magics loaded (default)")
-    lab.add_argument("--simulate", action="store_true", help="use the simulator even if a key is set")
+    lab = sub.add_parser(
+        "lab", help="open JupyterLab on notebooks/ with the magics loaded (default)"
+    )
+    lab.add_argument(
+        "--simulate", action="store_true", help="use the simulator even if a key is set"
+    )
     lab.add_argument("--dir", default=None, help="folder to open (default: ./notebooks if present)")
     lab.add_argument("jupyter_args", nargs=argparse.REMAINDER, help="passed on to jupyter lab")
     sim = sub.add_parser("simulator", help="run the gateway simulator only")

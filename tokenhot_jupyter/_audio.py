@@ -17,7 +17,9 @@ TEXT_FORMATS = ("text", "srt", "vtt")
 FORMATS = ("json", "verbose_json", *TEXT_FORMATS)
 
 
-async def speak(session: Session, model: Model, text: str, voice: str | None, extra: Mapping[str, Any]) -> bytes:
+async def speak(
+    session: Session, model: Model, text: str, voice: str | None, extra: Mapping[str, Any]
+) -> bytes:
     """WAV bytes of ``text`` spoken by ``model``."""
     if not text or not text.strip():
         raise E.InvalidInputError("There is no text to speak.", model=model.id)
@@ -30,7 +32,9 @@ async def speak(session: Session, model: Model, text: str, voice: str | None, ex
     return await speakers[model.family](session, model, text, voice, dict(extra))
 
 
-async def _gemini(session: Session, model: Model, text: str, voice: str | None, extra: dict[str, Any]) -> bytes:
+async def _gemini(
+    session: Session, model: Model, text: str, voice: str | None, extra: dict[str, Any]
+) -> bytes:
     config: dict[str, Any] = {"responseModalities": ["AUDIO"]}
     if voice:
         config["speechConfig"] = {"voiceConfig": {"prebuiltVoiceConfig": {"voiceName": voice}}}
@@ -49,14 +53,26 @@ async def _gemini(session: Session, model: Model, text: str, voice: str | None, 
     raise E.ServerError(f"{model.id} answered without audio.", status_code=200, model=model.id)
 
 
-async def _openai(session: Session, model: Model, text: str, voice: str | None, extra: dict[str, Any]) -> bytes:
-    body = {"model": model.id, "input": text, "voice": voice or "alloy", "response_format": "wav", **extra}
+async def _openai(
+    session: Session, model: Model, text: str, voice: str | None, extra: dict[str, Any]
+) -> bytes:
+    body = {
+        "model": model.id,
+        "input": text,
+        "voice": voice or "alloy",
+        "response_format": "wav",
+        **extra,
+    }
     response = await session.request(
         "POST", "/v1/audio/speech", mode="write", model=model.id, what="speech", json=body
     )
-    if "json" in response.headers.get("content-type", "") or "html" in response.headers.get("content-type", ""):
+    if "json" in response.headers.get("content-type", "") or "html" in response.headers.get(
+        "content-type", ""
+    ):
         json_body(response, model=model.id, what="speech")  # raises for HTML
-        raise E.ServerError(f"{model.id} sent JSON instead of audio.", status_code=200, model=model.id)
+        raise E.ServerError(
+            f"{model.id} sent JSON instead of audio.", status_code=200, model=model.id
+        )
     return response.content
 
 
@@ -66,7 +82,12 @@ async def _chat_audio(
     audio: dict[str, Any] = {"format": "wav"}
     if voice:
         audio["voice"] = voice
-    body = {"model": model.id, "messages": [{"role": "user", "content": text}], "audio": audio, **extra}
+    body = {
+        "model": model.id,
+        "messages": [{"role": "user", "content": text}],
+        "audio": audio,
+        **extra,
+    }
     response = await session.request(
         "POST", "/v1/chat/completions", mode="write", model=model.id, what="speech", json=body
     )
@@ -91,7 +112,8 @@ async def transcribe(
     """The text of ``audio`` (English when ``translate``)."""
     if response_format not in FORMATS:
         raise E.InvalidInputError(
-            f"response_format={response_format!r} is not one of {', '.join(FORMATS)}.", model=model.id
+            f"response_format={response_format!r} is not one of {', '.join(FORMATS)}.",
+            model=model.id,
         )
     if model.family != "whisper":
         raise E.InvalidInputError(f"{model.id} cannot transcribe; use whisper-1.", model=model.id)
@@ -109,7 +131,9 @@ async def transcribe(
 
 
 def _transcript(response: Any, model: str, response_format: str) -> Transcript:
-    if response_format in TEXT_FORMATS or "json" not in response.headers.get("content-type", "json"):
+    if response_format in TEXT_FORMATS or "json" not in response.headers.get(
+        "content-type", "json"
+    ):
         if "html" in response.headers.get("content-type", ""):
             json_body(response, model=model, what="transcription")
         return Transcript(response.text.strip(), model, format=response_format, raw=response.text)

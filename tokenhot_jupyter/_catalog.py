@@ -34,23 +34,81 @@ class Family:
 FAMILIES: dict[str, Family] = {
     f.name: f
     for f in (
-        Family("chat-completions", "chat", "/v1/chat/completions", "openai", "OpenAI chat completions"),
+        Family(
+            "chat-completions", "chat", "/v1/chat/completions", "openai", "OpenAI chat completions"
+        ),
         Family("responses", "chat", "/v1/responses", "openai-response", "OpenAI Responses API"),
         Family("anthropic", "chat", "/v1/messages", "anthropic", "Anthropic messages"),
-        Family("gemini", "chat", "/v1beta/models/{model}:generateContent", "gemini", "Gemini native"),
-        Family("openai-image", "image", "/v1/images/generations", "openai", "OpenAI images (JSON; multipart edits)"),
-        Family("seedream", "image", "/v1/images/generations", "openai", "Seedream (JSON only, edits too)"),
-        Family("gemini-image", "image", "/v1beta/models/{model}:generateContent", "gemini", "Gemini native images"),
-        Family("chat-image", "image", "/v1/chat/completions", "openai", "Images as Markdown data URIs in chat"),
-        Family("dashscope-image", "image", "/v1/images/generations", "openai", "DashScope wan/qwen images"),
+        Family(
+            "gemini", "chat", "/v1beta/models/{model}:generateContent", "gemini", "Gemini native"
+        ),
+        Family(
+            "openai-image",
+            "image",
+            "/v1/images/generations",
+            "openai",
+            "OpenAI images (JSON; multipart edits)",
+        ),
+        Family(
+            "seedream",
+            "image",
+            "/v1/images/generations",
+            "openai",
+            "Seedream (JSON only, edits too)",
+        ),
+        Family(
+            "gemini-image",
+            "image",
+            "/v1beta/models/{model}:generateContent",
+            "gemini",
+            "Gemini native images",
+        ),
+        Family(
+            "chat-image",
+            "image",
+            "/v1/chat/completions",
+            "openai",
+            "Images as Markdown data URIs in chat",
+        ),
+        Family(
+            "dashscope-image",
+            "image",
+            "/v1/images/generations",
+            "openai",
+            "DashScope wan/qwen images",
+        ),
         Family("seedance", "video", "/v1/video/generations", "openai", "Seedance video tasks"),
         Family("sora", "video", "/v1/videos", "openai-video", "Sora video tasks"),
         Family("hailuo", "video", "/v1/video/generations", "openai", "MiniMax Hailuo video tasks"),
-        Family("happyhorse", "video", "/v1/video/generations", "openai", "HappyHorse (DashScope) video tasks"),
-        Family("gemini-tts", "audio", "/v1beta/models/{model}:generateContent", "gemini", "Gemini speech (PCM)"),
+        Family(
+            "happyhorse",
+            "video",
+            "/v1/video/generations",
+            "openai",
+            "HappyHorse (DashScope) video tasks",
+        ),
+        Family(
+            "gemini-tts",
+            "audio",
+            "/v1beta/models/{model}:generateContent",
+            "gemini",
+            "Gemini speech (PCM)",
+        ),
         Family("openai-tts", "audio", "/v1/audio/speech", "openai", "OpenAI speech (raw audio)"),
-        Family("chat-audio", "audio", "/v1/chat/completions", "openai", "Speech in chat replies (message.audio)"),
-        Family("whisper", "audio", "/v1/audio/transcriptions", "openai", "Whisper transcription/translation"),
+        Family(
+            "chat-audio",
+            "audio",
+            "/v1/chat/completions",
+            "openai",
+            "Speech in chat replies (message.audio)",
+        ),
+        Family(
+            "whisper",
+            "audio",
+            "/v1/audio/transcriptions",
+            "openai",
+            "Whisper transcription/translation",
+        ),
     )
 }
 
@@ -83,7 +141,9 @@ class Param:
                 f"{self.name}={value!r} is not available for {model}; choose one of: {allowed}.",
                 model=model,
             )
-        if (self.min is not None and value < self.min) or (self.max is not None and value > self.max):
+        if (self.min is not None and value < self.min) or (
+            self.max is not None and value > self.max
+        ):
             raise InvalidInputError(
                 f"{self.name}={value!r} is out of range for {model} ({self.min} to {self.max}).",
                 model=model,
@@ -166,7 +226,9 @@ def _param_dict(p: Param) -> dict[str, Any]:
 # --- parameter sets -----------------------------------------------------------------
 
 TEMPERATURE = Param("temperature", "float", None, min=0.0, max=2.0, help="Sampling temperature")
-MAX_TOKENS = Param("max_tokens", "int", None, min=1, max=1_000_000, help="Longest answer, in tokens")
+MAX_TOKENS = Param(
+    "max_tokens", "int", None, min=1, max=1_000_000, help="Longest answer, in tokens"
+)
 EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh")
 REASONING = Param("reasoning", "choice", None, EFFORTS, help="Reasoning effort")
 CLAUDE_EFFORTS = ("minimal", "low", "medium", "high", "xhigh", "max")
@@ -201,13 +263,25 @@ RATIOS = ("16:9", "9:16", "4:3", "3:4", "21:9", "1:1", "adaptive")
 GEMINI_RATIOS = ("1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "21:9")
 GPT_IMAGE = (_size("1024x1024", "1536x1024", "1024x1536", "auto"), _n(10))
 QWEN_SIZES = _size("1664x928", "1472x1104", "1328x1328", "1104x1472", "928x1664")
-SEEDANCE2 = (_duration(*range(4, 16), default=5), _resolution("720p", "480p", "1080p"), _ratio(*RATIOS))
+SEEDANCE2 = (
+    _duration(*range(4, 16), default=5),
+    _resolution("720p", "480p", "1080p"),
+    _ratio(*RATIOS),
+)
 SEEDANCE2_FAST = (_duration(*range(4, 16), default=5), _resolution("720p", "480p"), _ratio(*RATIOS))
-SEEDANCE15 = (_duration(*range(4, 13), default=5), _resolution("720p", "480p", "1080p"), _ratio(*RATIOS))
+SEEDANCE15 = (
+    _duration(*range(4, 13), default=5),
+    _resolution("720p", "480p", "1080p"),
+    _ratio(*RATIOS),
+)
 SORA = (_duration(4, 8, 12), _resolution("720p"), _ratio("9:16", "16:9"))
 SORA_PRO = (_duration(4, 8, 12), _resolution("720p", "1024p"), _ratio("9:16", "16:9"))
 HAILUO = (_duration(6, 10), _resolution("768P", "1080P"))
-HAPPY_T2V = (_duration(*range(3, 16), default=5), _resolution("720P", "1080P"), _ratio("16:9", "9:16", "1:1", "4:3", "3:4"))
+HAPPY_T2V = (
+    _duration(*range(3, 16), default=5),
+    _resolution("720P", "1080P"),
+    _ratio("16:9", "9:16", "1:1", "4:3", "3:4"),
+)
 HAPPY_I2V = (_duration(*range(3, 16), default=5), _resolution("720P", "1080P"))
 HAPPY_EDIT = (_resolution("720P", "1080P"),)
 GEMINI_VOICES = _voice(
@@ -224,7 +298,9 @@ def _chat(mid: str, family: str, vendor: str, price: tuple[float, ...], **kw: An
 
 GPT5 = dict(params=(*CHAT, REASONING), vision=True)
 CLAUDE = dict(params=(*CHAT, Param("reasoning", "choice", None, CLAUDE_EFFORTS)), vision=True)
-GEMINI = dict(params=(*CHAT, Param("reasoning", "choice", None, ("low", "medium", "high"))), vision=True)
+GEMINI = dict(
+    params=(*CHAT, Param("reasoning", "choice", None, ("low", "medium", "high"))), vision=True
+)
 
 MODELS: tuple[Model, ...] = (
     # chat ----------------------------------------------------------------------------
@@ -326,7 +402,11 @@ def guess_family(model_id: str, endpoint_types: Iterable[str] = ()) -> str:
     name = model_id.lower()
     if "openai-video" in types or name.startswith("sora"):
         return "sora"
-    for needle, family in (("seedance", "seedance"), ("hailuo", "hailuo"), ("happyhorse", "happyhorse")):
+    for needle, family in (
+        ("seedance", "seedance"),
+        ("hailuo", "hailuo"),
+        ("happyhorse", "happyhorse"),
+    ):
         if needle in name:
             return family
     if "gemini" in types or name.startswith("gemini"):
@@ -358,7 +438,11 @@ def resolve_family(model: Model, endpoint_types: Iterable[str]) -> str:
         return model.family
     # The catalog's native route is not offered: fall back to the converted OpenAI routes.
     if "openai" in types:
-        fallback = {"anthropic": "chat-completions", "gemini": "chat-completions", "gemini-image": "chat-image"}
+        fallback = {
+            "anthropic": "chat-completions",
+            "gemini": "chat-completions",
+            "gemini-image": "chat-image",
+        }
         return fallback.get(model.family, model.family)
     return model.family
 

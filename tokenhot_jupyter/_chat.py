@@ -24,7 +24,14 @@ Body = dict[str, Any]
 
 # Claude Opus 4.6+ take the effort as a model-name suffix (spec §1.6); others use thinking budgets.
 _SUFFIX_EFFORT_MODELS = ("claude-opus-4-6", "claude-opus-4-7", "claude-opus-4-8")
-_THINKING_BUDGET = {"minimal": 1024, "low": 2048, "medium": 8192, "high": 16000, "xhigh": 24000, "max": 32000}
+_THINKING_BUDGET = {
+    "minimal": 1024,
+    "low": 2048,
+    "medium": 8192,
+    "high": 16000,
+    "xhigh": 24000,
+    "max": 32000,
+}
 
 
 @dataclass
@@ -121,7 +128,10 @@ def cc_event(event: SSEEvent, state: StreamState) -> None:
     state.usage = Usage.parse(chunk.get("usage")) or state.usage
     for choice in chunk.get("choices") or []:
         delta = choice.get("delta") or {}
-        state.add(_content_text(delta.get("content")), delta.get("reasoning_content") or delta.get("reasoning"))
+        state.add(
+            _content_text(delta.get("content")),
+            delta.get("reasoning_content") or delta.get("reasoning"),
+        )
         state.finish = choice.get("finish_reason") or state.finish
 
 
@@ -152,7 +162,11 @@ def responses_parse(raw: Mapping[str, Any]) -> tuple[str, str, Usage | None, str
     text, reasoning = [], []
     for item in raw.get("output") or []:
         if item.get("type") == "message":
-            text += [c.get("text", "") for c in item.get("content") or [] if c.get("type") == "output_text"]
+            text += [
+                c.get("text", "")
+                for c in item.get("content") or []
+                if c.get("type") == "output_text"
+            ]
         elif item.get("type") == "reasoning":
             reasoning += [s.get("text", "") for s in item.get("summary") or []]
     return "".join(text), "".join(reasoning), Usage.parse(raw.get("usage")), raw.get("status")
@@ -314,13 +328,19 @@ WIRES: dict[str, Wire] = {
     "chat-completions": Wire(cc_body, cc_parse, cc_event, lambda m, s: "/v1/chat/completions"),
     "chat-image": Wire(cc_body, cc_parse, cc_event, lambda m, s: "/v1/chat/completions"),
     "chat-audio": Wire(cc_body, cc_parse, cc_event, lambda m, s: "/v1/chat/completions"),
-    "responses": Wire(responses_body, responses_parse, responses_event, lambda m, s: "/v1/responses"),
-    "anthropic": Wire(anthropic_body, anthropic_parse, anthropic_event, lambda m, s: "/v1/messages"),
+    "responses": Wire(
+        responses_body, responses_parse, responses_event, lambda m, s: "/v1/responses"
+    ),
+    "anthropic": Wire(
+        anthropic_body, anthropic_parse, anthropic_event, lambda m, s: "/v1/messages"
+    ),
     "gemini": Wire(
         gemini_body,
         gemini_parse,
         gemini_event,
-        lambda m, s: f"/v1beta/models/{m.id}:{'streamGenerateContent?alt=sse' if s else 'generateContent'}",
+        lambda m, s: (
+            f"/v1beta/models/{m.id}:{'streamGenerateContent?alt=sse' if s else 'generateContent'}"
+        ),
         stream_flag=False,
     ),
 }
@@ -421,7 +441,9 @@ class ChatCall:
         started = time.monotonic()
         state = StreamState()
         path = self.wire.path(self.model, True)
-        events = self.session.stream("POST", path, model=self.model.id, what="chat", json=self.body(True))
+        events = self.session.stream(
+            "POST", path, model=self.model.id, what="chat", json=self.body(True)
+        )
         async for event in events:
             if event.event == "__body__":  # the gateway answered without streaming
                 self._read_whole(event, state)
@@ -431,7 +453,9 @@ class ChatCall:
                 yield ChatChunk(text, reasoning)
             if state.error:
                 raise E.ServerError(
-                    f"{self.model.id} stopped with an error: {state.error}", status_code=200, model=self.model.id
+                    f"{self.model.id} stopped with an error: {state.error}",
+                    status_code=200,
+                    model=self.model.id,
                 )
         result = ChatResult(
             "".join(state.text), self.model.id, state.usage, time.monotonic() - started,

@@ -20,7 +20,13 @@ from . import _audio, _video
 from . import _exceptions as E
 from ._catalog import DEFAULTS, TRANSCRIBE_DEFAULT, Catalog, Kind, Model
 from ._chat import ChatCall, to_messages
-from ._config import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT, DEFAULT_VIDEO_DEADLINE, resolve_api_key, resolve_base_url
+from ._config import (
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_TIMEOUT,
+    DEFAULT_VIDEO_DEADLINE,
+    resolve_api_key,
+    resolve_base_url,
+)
 from ._http import Session, Sleep, json_body
 from ._images import ImageCall, check_size, load_inputs
 from ._media import load_media
@@ -57,7 +63,11 @@ class AsyncClient:
         if max_retries < 0:
             raise E.InvalidInputError("max_retries must be 0 or more.")
         self._session = Session(
-            resolve_api_key(api_key), resolve_base_url(base_url), float(timeout), max_retries, backoff,
+            resolve_api_key(api_key),
+            resolve_base_url(base_url),
+            float(timeout),
+            max_retries,
+            backoff,
             transport=transport,
         )
         if sleep is not None:
@@ -76,16 +86,17 @@ class AsyncClient:
         return self._session.api_key is not None
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(base_url={self.base_url!r}, api_key={mask_key(self._session.api_key)!r})"
+        key = mask_key(self._session.api_key)
+        return f"{type(self).__name__}(base_url={self.base_url!r}, api_key={key!r})"
 
     # --- models --------------------------------------------------------------------------
 
-    async def models(self, kind: Kind | None = None, *, live: bool = True) -> list[Model]:
+    async def models(self, /, kind: Kind | None = None, *, live: bool = True) -> list[Model]:
         """The built-in catalog merged with the live ``GET /v1/models`` (which wins)."""
-        catalog = await self._call(self._live_catalog(required=True)) if live else self._catalog
-        return catalog.of_kind(kind)
+        catalog = await self._call(self._live_catalog(required=True)) if live else None
+        return (catalog or self._catalog).of_kind(kind)
 
-    async def model(self, model_id: str, kind: Kind | None = None) -> Model:
+    async def model(self, /, model_id: str, kind: Kind | None = None) -> Model:
         """One model by id; unknown ids raise UnknownModelError with suggestions."""
         return await self._call(self._resolve(model_id, kind))
 
@@ -107,11 +118,13 @@ class AsyncClient:
         with _live_lock:
             cached = _live_cache.get(key)
         now = time.monotonic()
-        if cached and (now - cached[0] < (LIVE_TTL if cached[1] else LIVE_RETRY_AFTER_FAILURE)):
-            if cached[1] is not None or not required:
-                return cached[1]
+        fresh = cached and now - cached[0] < (LIVE_TTL if cached[1] else LIVE_RETRY_AFTER_FAILURE)
+        if cached and fresh and (cached[1] is not None or not required):
+            return cached[1]
         try:
-            response = await self._session.request("GET", "/v1/models", mode="read", what="model list")
+            response = await self._session.request(
+                "GET", "/v1/models", mode="read", what="model list"
+            )
             entries = json_body(response, model=None, what="model list").get("data") or []
         except E.TokenhotError as exc:
             with _live_lock:
@@ -147,6 +160,7 @@ class AsyncClient:
 
     async def chat(
         self,
+        /,
         prompt: str | Sequence[dict[str, Any]],
         model: str | None = None,
         *,
@@ -171,6 +185,7 @@ class AsyncClient:
 
     def chat_stream(
         self,
+        /,
         prompt: str | Sequence[dict[str, Any]],
         model: str | None = None,
         *,
@@ -192,6 +207,7 @@ class AsyncClient:
 
     async def image(
         self,
+        /,
         prompt: str,
         model: str | None = None,
         *,
@@ -223,6 +239,7 @@ class AsyncClient:
 
     async def video(
         self,
+        /,
         prompt: str,
         model: str | None = None,
         *,
@@ -239,12 +256,16 @@ class AsyncClient:
             resolved = await self._resolve(model, "video")
             checked = {
                 name: (spec.check(value, resolved.id) if (spec := resolved.param(name)) else value)
-                for name, value in (("duration", duration), ("resolution", resolution), ("ratio", ratio))
+                for name, value in (
+                    ("duration", duration),
+                    ("resolution", resolution),
+                    ("ratio", ratio),
+                )
             }
             images, ref = _video.load_video_inputs(image, video)
             request = _video.VideoRequest(
-                resolved, prompt, checked["duration"], checked["resolution"], checked["ratio"],
-                images, ref, params,
+                resolved, prompt, _opt_int(checked["duration"]), _opt_str(checked["resolution"]),
+                _opt_str(checked["ratio"]), images, ref, params,
             )  # fmt: skip
             task = await _video.create(self._session, request)
             _task_models[task.id] = resolved.id
@@ -252,7 +273,7 @@ class AsyncClient:
 
         return await self._call(run())
 
-    async def get_video(self, task_id: str, model: str | None = None) -> VideoTask:
+    async def get_video(self, /, task_id: str, model: str | None = None) -> VideoTask:
         """Poll a task once (``model`` is needed only for tasks made in another session)."""
         return await self._call(self._get_video(task_id, model))
 
@@ -266,6 +287,7 @@ class AsyncClient:
 
     async def wait_video(
         self,
+        /,
         task_id: str,
         model: str | None = None,
         *,
@@ -283,13 +305,15 @@ class AsyncClient:
             )  # fmt: skip
             if task.status == "failed":
                 raise E.TaskFailedError(
-                    f"The {resolved.id} task {task_id} failed: {task.error}.", task_id=task_id, model=resolved.id
+                    f"The {resolved.id} task {task_id} failed: {task.error}.",
+                    task_id=task_id,
+                    model=resolved.id,
                 )
             return task
 
         return await self._call(run())
 
-    async def download_video(self, task: str | VideoTask, model: str | None = None) -> bytes:
+    async def download_video(self, /, task: str | VideoTask, model: str | None = None) -> bytes:
         """The finished video's MP4 bytes (fetched from the vendor URL, else the gateway)."""
 
         async def run() -> bytes:
@@ -303,7 +327,9 @@ class AsyncClient:
 
     # --- audio ---------------------------------------------------------------------------
 
-    async def speak(self, text: str, model: str | None = None, *, voice: str | None = None, **params: Any) -> bytes:
+    async def speak(
+        self, /, text: str, model: str | None = None, *, voice: str | None = None, **params: Any
+    ) -> bytes:
         """WAV bytes of ``text`` read aloud."""
 
         async def run() -> bytes:
@@ -316,6 +342,7 @@ class AsyncClient:
 
     async def transcribe(
         self,
+        /,
         audio: Any,
         model: str = TRANSCRIBE_DEFAULT,
         *,
@@ -340,6 +367,14 @@ class AsyncClient:
         return await runtime.call(coro)
 
 
+def _opt_int(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
+def _opt_str(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
 def _check_n(model: Model, n: int) -> int:
     spec = model.param("n")
     return int(spec.check(n, model.id)) if spec else int(n)
@@ -355,7 +390,9 @@ def _check_image_inputs(model: Model, inputs: list[Any], mask: Any) -> None:
     if "images" in model.requires and not inputs:
         raise E.InvalidInputError(f"{model.id} edits images: pass images=[...].", model=model.id)
     if mask is not None and model.family != "openai-image":
-        raise E.InvalidInputError(f"{model.id} does not take a mask; gpt-image models do.", model=model.id)
+        raise E.InvalidInputError(
+            f"{model.id} does not take a mask; gpt-image models do.", model=model.id
+        )
 
 
 # --- the blocking client ---------------------------------------------------------------------
@@ -364,11 +401,10 @@ def _check_image_inputs(model: Model, inputs: list[Any], mask: Any) -> None:
 def _blocking(
     method: Callable[Concatenate[AsyncClient, P], Awaitable[T]],
 ) -> Callable[Concatenate[Client, P], T]:
-    @functools.wraps(method)
-    def call(self: Client, *args: P.args, **kwargs: P.kwargs) -> T:
+    def call(self: Client, /, *args: P.args, **kwargs: P.kwargs) -> T:
         return runtime.run(_awaited(method(self._async, *args, **kwargs)))
 
-    return call
+    return functools.wraps(method)(call)
 
 
 async def _awaited(awaitable: Awaitable[T]) -> T:
@@ -378,11 +414,10 @@ async def _awaited(awaitable: Awaitable[T]) -> T:
 def _blocking_iter(
     method: Callable[Concatenate[AsyncClient, P], AsyncIterator[T]],
 ) -> Callable[Concatenate[Client, P], Iterator[T]]:
-    @functools.wraps(method)
-    def call(self: Client, *args: P.args, **kwargs: P.kwargs) -> Iterator[T]:
+    def call(self: Client, /, *args: P.args, **kwargs: P.kwargs) -> Iterator[T]:
         return runtime.iterate(method(self._async, *args, **kwargs))
 
-    return call
+    return functools.wraps(method)(call)
 
 
 class Client:

@@ -34,7 +34,12 @@ _BY_STATUS: dict[int, type[E.APIStatusError]] = {
     413: E.RequestTooLargeError,
     429: E.RateLimitError,
 }
-_VALIDATION_CODES = {"invalid_request", "convert_request_failed", "invalid_json", "api_not_implemented"}
+_VALIDATION_CODES = {
+    "invalid_request",
+    "convert_request_failed",
+    "invalid_json",
+    "api_not_implemented",
+}
 _EMPTY_MESSAGES = {
     429: "Too many requests (rate limited)",
     401: "Invalid token",
@@ -67,7 +72,12 @@ def parse_error_body(body: bytes, content_type: str) -> tuple[str, str | None, s
     if isinstance(data, Mapping):
         err = data.get("error")
         if isinstance(err, Mapping):  # envelopes A, B, D
-            return str(err.get("message") or ""), _code(err.get("code")), _code(err.get("type")), data
+            return (
+                str(err.get("message") or ""),
+                _code(err.get("code")),
+                _code(err.get("type")),
+                data,
+            )
         if isinstance(err, str):
             return err, _code(data.get("code")), None, data
         if "code" in data and "message" in data:  # envelope C
@@ -113,7 +123,9 @@ def error_from_response(
     )
 
 
-def _classify(status: int, code: str | None, message: str, etype: str | None) -> type[E.APIStatusError]:
+def _classify(
+    status: int, code: str | None, message: str, etype: str | None
+) -> type[E.APIStatusError]:
     if etype == "html":
         return E.NotAnAPIResponseError
     if code == "insufficient_user_quota" or "额度不足" in message:
@@ -137,7 +149,7 @@ def _hint(cls: type[E.APIStatusError], code: str | None, message: str) -> str | 
     if code == "task_not_exist":
         return "Check the task id; tasks made with another key are not visible."
     if code == "convert_request_failed":
-        return "This model is not served on that endpoint; the catalog entry may need a different family."
+        return "This model is not served on that endpoint; pick another model or endpoint."
     return None
 
 

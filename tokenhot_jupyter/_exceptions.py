@@ -210,7 +210,12 @@ class VideoTaskError(TokenhotError):
     """A video task went wrong after it was created."""
 
     def __init__(
-        self, message: str, *, task_id: str | None = None, model: str | None = None, hint: str | None = None
+        self,
+        message: str,
+        *,
+        task_id: str | None = None,
+        model: str | None = None,
+        hint: str | None = None,
     ) -> None:
         self.task_id = task_id
         super().__init__(message, hint=hint, model=model)

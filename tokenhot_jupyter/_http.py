@@ -95,7 +95,11 @@ class Session:
         """Send one request with the retry rules of ``mode``; return the (read) response."""
         url = self.url(path)
         request = self.http().build_request(
-            method, url, headers=self.headers(url, headers), timeout=self._timeout(timeout), **kwargs
+            method,
+            url,
+            headers=self.headers(url, headers),
+            timeout=self._timeout(timeout),
+            **kwargs,
         )
         response = await self._send(request, mode=mode, model=model, what=what, stream=False)
         return response
@@ -216,7 +220,7 @@ class Session:
         return cls(
             f"{what.capitalize()} for {model or 'the gateway'} got no complete answer after "
             f"{waited:.0f} s ({_reason(exc)}).",
-            hint="It was not re-sent because it may already have run and been billed; run it again.",
+            hint="It was not re-sent: it may already have run and been billed. Run it again.",
             model=model,
         )
 
@@ -239,8 +243,7 @@ def json_body(response: httpx.Response, *, model: str | None, what: str) -> Any:
     except ValueError:
         raise E.ServerError(
             f"{what.capitalize()} for {model or 'the gateway'} got a malformed reply "
-            f"(not JSON; HTTP {response.status_code}"
-            + (f", request id {rid})." if rid else ")."),
+            f"(not JSON; HTTP {response.status_code}" + (f", request id {rid})." if rid else ")."),
             status_code=response.status_code,
             request_id=rid,
             model=model,

@@ -75,7 +75,11 @@ class ImageCall:
                 request_id=request_id, model=self.model.id, body=raw,
             )  # fmt: skip
         images = await asyncio.gather(*(self._fetch(f) for f in found))
-        usage = Usage.parse(raw.get("usage") or raw.get("usageMetadata")) if isinstance(raw, Mapping) else None
+        usage = (
+            Usage.parse(raw.get("usage") or raw.get("usageMetadata"))
+            if isinstance(raw, Mapping)
+            else None
+        )
         return ImageResult(
             list(images), self.model.id, time.monotonic() - started, usage,
             find_text(raw), request_id, raw=raw,
@@ -147,9 +151,16 @@ class ImageCall:
             if not self.images:
                 params.pop("n")
         params.update(self.options)
-        body: Body = {"model": self.model.id, "input": {"messages": [{"role": "user", "content": content}]}}
+        body: Body = {
+            "model": self.model.id,
+            "input": {"messages": [{"role": "user", "content": content}]},
+        }
         body["parameters"] = params
-        path = "/v1/images/edits" if self.images and "edit" in self.model.id else "/v1/images/generations"
+        path = (
+            "/v1/images/edits"
+            if self.images and "edit" in self.model.id
+            else "/v1/images/generations"
+        )
         return await self._post_json(path, body)
 
     async def _via_chat(self, started: float) -> ImageResult:
@@ -173,10 +184,14 @@ class ImageCall:
 
     async def _fetch(self, found: Found) -> Image:
         if found.data is not None:
-            return Image(found.data, sniff_mime(found.data, found.mime), found.url, found.revised_prompt)
+            return Image(
+                found.data, sniff_mime(found.data, found.mime), found.url, found.revised_prompt
+            )
         assert found.url is not None
         try:
-            response = await self.session.request("GET", found.url, mode="read", what="image download")
+            response = await self.session.request(
+                "GET", found.url, mode="read", what="image download"
+            )
         except E.APIStatusError as exc:
             raise E.ResultUnavailableError(
                 f"The {self.model.id} image could not be downloaded (HTTP {exc.status_code}).",
@@ -272,8 +287,11 @@ def find_text(raw: Any) -> str:
     """Text a model sent along with its images (Gemini parts, Tokenhot wan2.6 items)."""
     if not isinstance(raw, Mapping):
         return ""
-    texts = [p.get("text", "") for p in gemini_parts(raw) if "text" in p] if "candidates" in raw else []
-    for item in raw.get("output") if isinstance(raw.get("output"), list) else []:
+    texts = (
+        [p.get("text", "") for p in gemini_parts(raw) if "text" in p] if "candidates" in raw else []
+    )
+    output: Any = raw.get("output") if isinstance(raw.get("output"), list) else []
+    for item in output:
         texts += [c.get("text", "") for c in item.get("content") or [] if c.get("type") == "text"]
     return "\n".join(t for t in texts if t).strip()
 
@@ -319,4 +337,3 @@ def check_size(model: Model, size: str | None) -> str | None:
         )
     param = model.param("size")
     return param.check(size, model.id) if param else size
-

@@ -31,9 +31,13 @@ class Usage:
         """Read OpenAI, Responses, Anthropic or Gemini usage objects."""
         if not isinstance(raw, Mapping) or not raw:
             return None
-        inp = _int(raw.get("prompt_tokens") or raw.get("input_tokens") or raw.get("promptTokenCount"))
+        inp = _int(
+            raw.get("prompt_tokens") or raw.get("input_tokens") or raw.get("promptTokenCount")
+        )
         out = _int(
-            raw.get("completion_tokens") or raw.get("output_tokens") or raw.get("candidatesTokenCount")
+            raw.get("completion_tokens")
+            or raw.get("output_tokens")
+            or raw.get("candidatesTokenCount")
         )
         details = raw.get("completion_tokens_details") or raw.get("output_tokens_details") or {}
         reasoning = _int(details.get("reasoning_tokens") if isinstance(details, Mapping) else 0)

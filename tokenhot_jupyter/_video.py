@@ -25,8 +25,10 @@ STATUS: dict[str, VideoStatus] = {
     "unknown": "queued", "queued": "queued", "pending": "queued", "PENDING": "queued",
     "IN_PROGRESS": "running", "in_progress": "running", "RUNNING": "running", "running": "running",
     "processing": "running",
-    "SUCCESS": "succeeded", "completed": "succeeded", "succeeded": "succeeded", "SUCCEEDED": "succeeded",
-    "FAILURE": "failed", "failed": "failed", "FAILED": "failed", "cancelled": "failed", "CANCELED": "failed",
+    "SUCCESS": "succeeded", "completed": "succeeded", "succeeded": "succeeded",
+    "SUCCEEDED": "succeeded",
+    "FAILURE": "failed", "failed": "failed", "FAILED": "failed", "cancelled": "failed",
+    "CANCELED": "failed",
 }  # fmt: skip
 SORA_SIZES = {
     ("720p", "16:9"): "1280x720", ("720p", "9:16"): "720x1280",
@@ -60,7 +62,8 @@ class VideoRequest:
             )
         if "video" in self.model.requires and self.video is None:
             raise E.InvalidInputError(
-                f"{self.model.id} needs a reference video: pass video=<URL or path>.", model=self.model.id
+                f"{self.model.id} needs a reference video: pass video=<URL or path>.",
+                model=self.model.id,
             )
 
 
@@ -88,7 +91,10 @@ def _seedance(req: VideoRequest) -> tuple[str, Body]:
     _put(meta, "resolution", req.resolution)
     _put(meta, "ratio", req.ratio)
     roles = ("first_frame", "last_frame")
-    content = [_item("image_url", m, roles[i] if i < 2 else "reference_image") for i, m in enumerate(req.images)]
+    content = [
+        _item("image_url", m, roles[i] if i < 2 else "reference_image")
+        for i, m in enumerate(req.images)
+    ]
     if req.video is not None:
         content.append(_item("video_url", req.video, "reference_video"))
     if content:
@@ -169,7 +175,9 @@ def is_prompt_required(error: E.APIStatusError) -> bool:
 def normalize(raw: Any, task_id: str, model: str) -> VideoTask:
     """A VideoTask from a create reply or either poll shape (the one place for this guess)."""
     if not isinstance(raw, Mapping):
-        raise E.ServerError(f"The {model} task reply was not an object.", status_code=200, model=model)
+        raise E.ServerError(
+            f"The {model} task reply was not an object.", status_code=200, model=model
+        )
     if isinstance(raw.get("data"), Mapping) and "code" in raw:  # generic shape, spec §10.6
         return _from_generic(raw["data"], task_id, model, raw)
     return _from_openai(raw, task_id, model)
@@ -180,26 +188,35 @@ def _from_generic(d: Mapping[str, Any], task_id: str, model: str, raw: Any) -> V
     status = STATUS.get(upstream, "queued")
     url = None
     if status == "succeeded":
-        inner = d.get("data") if isinstance(d.get("data"), Mapping) else {}
-        url = d.get("result_url") or _dig(inner, "content", "video_url") or _dig(inner, "output", "video_url")
+        inner: Any = d.get("data") if isinstance(d.get("data"), Mapping) else {}
+        url = (
+            d.get("result_url")
+            or _dig(inner, "content", "video_url")
+            or _dig(inner, "output", "video_url")
+        )
     error = (d.get("fail_reason") or "task failed") if status == "failed" else None
-    props = d.get("properties") if isinstance(d.get("properties"), Mapping) else {}
+    props: Any = d.get("properties") if isinstance(d.get("properties"), Mapping) else {}
     name = props.get("origin_model_name") or model
     return VideoTask(
         task_id, str(name), status, _progress(d.get("progress"), status), error,
-        str(url) if url else None, _float(d.get("submit_time") or d.get("created_at")), upstream, raw,
+        str(url) if url else None, _float(d.get("submit_time") or d.get("created_at")),
+        upstream, raw,
     )  # fmt: skip
 
 
 def _from_openai(d: Mapping[str, Any], task_id: str, model: str) -> VideoTask:
     upstream = str(d.get("status") or "")
     status = STATUS.get(upstream, "queued")
-    meta = d.get("metadata") if isinstance(d.get("metadata"), Mapping) else {}
+    meta: Any = d.get("metadata") if isinstance(d.get("metadata"), Mapping) else {}
     url = (meta.get("url") or None) if status == "succeeded" else None
     error = None
     if status == "failed":
         err = d.get("error")
-        error = str(err.get("message") if isinstance(err, Mapping) else err or meta.get("url") or "task failed")
+        error = str(
+            err.get("message")
+            if isinstance(err, Mapping)
+            else err or meta.get("url") or "task failed"
+        )
     return VideoTask(
         task_id, str(d.get("model") or model), status, _progress(d.get("progress"), status), error,
         str(url) if url else None, _float(d.get("created_at")), upstream, d,
@@ -258,7 +275,9 @@ async def create(session: Session, req: VideoRequest) -> VideoTask:
 
 
 async def _post(session: Session, model: str, path: str, body: Body) -> Any:
-    return await session.request("POST", path, mode="create", model=model, what="video request", json=body)
+    return await session.request(
+        "POST", path, mode="create", model=model, what="video request", json=body
+    )
 
 
 async def get(session: Session, model: Model, task_id: str) -> VideoTask:
@@ -348,7 +367,11 @@ def _sources(task: VideoTask) -> Sequence[str]:
 
 def load_video_inputs(image: Any, video: Any) -> tuple[list[Media], Media | None]:
     """Images (one or a list: first frame, last frame, references) and a reference video."""
-    images = [] if image is None else [load_media(i) for i in (image if isinstance(image, (list, tuple)) else [image])]
+    images = (
+        []
+        if image is None
+        else [load_media(i) for i in (image if isinstance(image, (list, tuple)) else [image])]
+    )
     return images, (None if video is None else load_media(video, what="video"))
 
 
