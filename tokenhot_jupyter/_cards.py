@@ -1,0 +1,244 @@
+"""Video task cards as plain mime bundles: no networking, no IPython, no JavaScript.
+
+A saved notebook must render on GitHub or nbviewer without a kernel, so every card is
+``text/html`` plus a readable ``text/plain``, and a finished video points at its saved
+file by a path relative to the notebook instead of embedding megabytes of base64.
+Everything a user or model supplied is HTML-escaped; every string passes `redact`.
+"""
+
+from __future__ import annotations
+
+import html
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import quote
+
+from ._redact import redact
+
+if TYPE_CHECKING:
+    from ._journal import TaskRow
+
+Bundle = tuple[dict[str, str], dict[str, Any]]
+Phase = Literal["polling", "downloading", "done", "failed", "timeout", "stopped", "error"]
+ACTIVE: frozenset[Phase] = frozenset({"polling", "downloading"})
+PROMPT_EXCERPT = 120
+META_KEY = "tokenhot"
+_BOX = (
+    "border:1px solid #d0d7de;border-radius:6px;padding:8px 12px;margin:2px 0;"
+    "font-family:system-ui,sans-serif;font-size:13px;max-width:560px"
+)
+_MUTED = "color:#57606a"
+_ICONS: dict[Phase, str] = {
+    "polling": "⏳", "downloading": "⬇", "done": "✓", "failed": "✗",
+    "timeout": "⌛", "stopped": "■", "error": "⚠",
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class CardInfo:
+    """What a card shows about one task (all plain data)."""
+
+    task_id: str
+    model: str
+    prompt: str = ""
+    params: Mapping[str, Any] = field(default_factory=dict)
+    status: str = "queued"  # the gateway's status: queued, running, succeeded, failed
+    progress: int = 0
+    elapsed: float = 0.0  # seconds since the task was created
+    created_at: float | None = None
+    finished_at: float | None = None
+    error: str | None = None  # the failure reason or the error that stopped polling
+    warning: str | None = None  # something the user must know, e.g. the journal failed
+    src: str | None = None  # the video file, relative to the notebook's folder
+    file: str | None = None  # the video file as shown in text/plain
+
+
+def render(phase: Phase, info: CardInfo) -> Bundle:
+    """The card for ``phase``."""
+    return _RENDERERS[phase](info)
+
+
+def live_card(info: CardInfo) -> Bundle:
+    """A task still running on the gateway: status, progress bar and elapsed time."""
+    bar = (
+        f'<progress value="{info.progress}" max="100" style="width:220px;vertical-align:middle">'
+        f"{info.progress}%</progress> {info.progress}%"
+    )
+    body = f"{bar} · {_esc(info.status)} · {format_elapsed(info.elapsed)}"
+    note = "Polling in the background; other cells can run meanwhile."
+    return _bundle(
+        info, "polling", body, note, _plain(info, f"{info.status} {info.progress}%", note)
+    )
+
+
+def downloading_card(info: CardInfo) -> Bundle:
+    """The task succeeded and its video is being saved."""
+    note = "The video is ready; saving it next to the notebook."
+    return _bundle(info, "downloading", "downloading…", note, _plain(info, "downloading", note))
+
+
+def video_card(info: CardInfo) -> Bundle:
+    """The finished video, played from its saved file."""
+    src = quote((info.src or info.file or "").replace("\\", "/"), safe="/")
+    player = (
+        f'<video controls preload="metadata" src="{_esc(src)}" '
+        'style="max-width:100%;display:block">'
+        f'<a href="{_esc(src)}">{_esc(info.src or "")}</a></video>'
+    )
+    note = f"Saved to {info.src or info.file} ({format_elapsed(info.elapsed)})."
+    data, meta = _bundle(info, "done", player, note, _plain(info, "done", note))
+    meta[META_KEY]["file"] = redact(info.src or info.file or "")
+    return data, meta
+
+
+def failed_card(info: CardInfo) -> Bundle:
+    """The gateway reports that the task failed."""
+    reason = info.error or "task failed"
+    note = "Failed tasks are refunded; change the prompt or parameters and run it again."
+    return _bundle(
+        info, "failed", f"failed: {_esc(reason)}", note, _plain(info, "failed", reason, note)
+    )
+
+
+def timeout_card(info: CardInfo) -> Bundle:
+    """Our own deadline passed while the task was still pending."""
+    status = f"still {info.status} ({info.progress}%) after {format_elapsed(info.elapsed)}"
+    note = (
+        "Stopped waiting; the task may still finish. "
+        f"%tokenhot attach {info.task_id} resumes polling."
+    )
+    return _bundle(info, "timeout", _esc(status), note, _plain(info, status, note))
+
+
+def stopped_card(info: CardInfo) -> Bundle:
+    """Polling was stopped here; the gateway has no cancel route."""
+    note = (
+        "Polling stopped; the task may still finish and be billed; "
+        f"%tokenhot attach {info.task_id} resumes."
+    )
+    status = f"stopped at {info.status} ({info.progress}%)"
+    return _bundle(info, "stopped", _esc(status), note, _plain(info, status, note))
+
+
+def error_card(info: CardInfo) -> Bundle:
+    """Something stopped polling or saving (expired URL, key out of quota, ...)."""
+    reason = info.error or "unknown error"
+    note = f"%tokenhot attach {info.task_id} tries again."
+    return _bundle(info, "error", _esc(reason), note, _plain(info, reason, note))
+
+
+_RENDERERS: dict[Phase, Callable[[CardInfo], Bundle]] = {
+    "polling": live_card,
+    "downloading": downloading_card,
+    "done": video_card,
+    "failed": failed_card,
+    "timeout": timeout_card,
+    "stopped": stopped_card,
+    "error": error_card,
+}
+
+
+def metadata(info: CardInfo, phase: Phase) -> dict[str, Any]:
+    """Provenance for the output: model, parameters, task id, status, timings (never the key)."""
+    fields: dict[str, Any] = {
+        "task_id": info.task_id,
+        "model": info.model,
+        "params": dict(info.params),
+        "status": info.status,
+        "phase": phase,
+        "progress": info.progress,
+        "created_at": info.created_at,
+        "finished_at": info.finished_at,
+        "elapsed_s": round(info.elapsed, 1),
+    }
+    if info.error:
+        fields["error"] = info.error
+    return {META_KEY: _redacted(fields)}
+
+
+def _redacted(value: Any) -> Any:
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, Mapping):
+        return {str(k): _redacted(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_redacted(v) for v in value]
+    if value is None or isinstance(value, (bool, int, float)):
+        return value
+    return redact(str(value))
+
+
+def _bundle(info: CardInfo, phase: Phase, body: str, note: str, plain: str) -> Bundle:
+    head = (
+        f"<b>{_ICONS[phase]} {_esc(info.model)}</b> "
+        f'<code style="{_MUTED}">{_esc(info.task_id)}</code>'
+    )
+    parts = [head, f"<div>{body}</div>"]
+    if info.prompt:
+        parts.append(f'<div style="{_MUTED}">{_esc(excerpt(info.prompt))}</div>')
+    parts.append(f'<div style="{_MUTED}">{_esc(note)}</div>')
+    if info.warning:
+        parts.append(f'<div style="color:#9a6700">⚠ {_esc(info.warning)}</div>')
+    markup = f'<div class="tokenhot-video" style="{_BOX}">{"".join(parts)}</div>'
+    text = plain + (f"\n⚠ {info.warning}" if info.warning else "")
+    return {"text/plain": redact(text), "text/html": redact(markup)}, metadata(info, phase)
+
+
+def _plain(info: CardInfo, status: str, *notes: str) -> str:
+    lines = [f"{info.model} video {info.task_id}: {status} ({format_elapsed(info.elapsed)})"]
+    if info.prompt:
+        lines.append(f"  prompt: {excerpt(info.prompt)}")
+    lines.extend(f"  {note}" for note in notes)
+    return "\n".join(lines)
+
+
+def _esc(text: str) -> str:
+    return html.escape(redact(str(text)), quote=True)
+
+
+def excerpt(text: str, limit: int = PROMPT_EXCERPT) -> str:
+    """``text`` on one line, cut to ``limit`` characters."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def format_elapsed(seconds: float) -> str:
+    """``42 s``, ``3 min 05 s`` or ``1 h 02 min``."""
+    total = max(0, int(seconds))
+    if total < 60:
+        return f"{total} s"
+    minutes, secs = divmod(total, 60)
+    if minutes < 60:
+        return f"{minutes} min {secs:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+# --- the task list -----------------------------------------------------------------------------
+
+_HEADERS = ("TASK ID", "MODEL", "STATUS", "%", "CREATED", "FILE / PROMPT")
+
+
+def tasks_table(rows: Sequence[TaskRow], *, now: float | None = None) -> str:
+    """A plain-text table of journalled tasks, newest first, for ``%tokenhot tasks``."""
+    if not rows:
+        return "No video tasks yet."
+    now = time.time() if now is None else now
+    cells = [_HEADERS, *(_row_cells(r, now) for r in rows)]
+    widths = [max(len(c[i]) for c in cells) for i in range(len(_HEADERS) - 1)]
+    lines = ["  ".join(c[i].ljust(w) for i, w in enumerate(widths)) + "  " + c[-1] for c in cells]
+    return redact("\n".join(line.rstrip() for line in lines))
+
+
+def _row_cells(row: TaskRow, now: float) -> tuple[str, ...]:
+    status = row.status + (" (error)" if row.error and row.status != "failed" else "")
+    last = row.file or excerpt(row.prompt, 48)
+    return (row.task_id, row.model, status, str(row.progress), _when(row.created_at, now), last)
+
+
+def _when(stamp: float, now: float) -> str:
+    if now - stamp < 24 * 3600:
+        return time.strftime("%H:%M", time.localtime(stamp))
+    return time.strftime("%Y-%m-%d", time.localtime(stamp))

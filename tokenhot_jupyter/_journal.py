@@ -1,0 +1,340 @@
+"""The task journal: one SQLite row per video task, written the moment its id exists.
+
+Video tasks cost money and outlive kernels, so their ids are kept on disk before anything
+else happens.  Several kernels may share the file: it runs in WAL mode with a busy
+timeout, and every write is its own committed transaction.  The API key is never stored;
+neither is any URL userinfo.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import sqlite3
+import sys
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from ._exceptions import ConfigurationError
+from ._redact import redact
+
+ENV_HOME = "TOKENHOT_HOME"
+APP_NAME = "tokenhot-jupyter"
+FILE_NAME = "tasks.sqlite3"
+BUSY_TIMEOUT = 10.0  # seconds another kernel may hold the write lock before we give up
+
+# Migration n (0-based) takes the schema from version n to n + 1; append, never edit.
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE tasks (
+        task_id     TEXT PRIMARY KEY,
+        model       TEXT NOT NULL,
+        prompt      TEXT NOT NULL,
+        params      TEXT NOT NULL DEFAULT '{}',
+        fingerprint TEXT NOT NULL DEFAULT '',
+        cell_key    TEXT,
+        base_url    TEXT NOT NULL DEFAULT '',
+        created_at  REAL NOT NULL,
+        status      TEXT NOT NULL DEFAULT 'queued',
+        progress    INTEGER NOT NULL DEFAULT 0,
+        error       TEXT,
+        file        TEXT,
+        updated_at  REAL NOT NULL
+    );
+    CREATE INDEX tasks_by_fingerprint ON tasks (fingerprint, created_at);
+    CREATE INDEX tasks_by_created ON tasks (created_at);
+    """,
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+UPDATABLE = frozenset({"status", "progress", "error", "file", "model", "cell_key"})
+_COLUMNS = (
+    "task_id, model, prompt, params, fingerprint, cell_key, base_url, created_at, status, "
+    "progress, error, file, updated_at"
+)
+
+
+@dataclass(frozen=True)
+class TaskRow:
+    """One journalled task."""
+
+    task_id: str
+    model: str
+    prompt: str
+    params: dict[str, Any] = field(default_factory=dict)
+    fingerprint: str = ""
+    cell_key: str | None = None
+    base_url: str = ""
+    created_at: float = 0.0
+    status: str = "queued"
+    progress: int = 0
+    error: str | None = None
+    file: str | None = None
+    updated_at: float = 0.0
+
+
+Rows = list[TaskRow]  # named, because `Journal.list` shadows the builtin in its class body
+
+
+def default_home() -> Path:
+    """``$TOKENHOT_HOME``, else the per-user data folder of this platform."""
+    env = os.environ.get(ENV_HOME, "").strip()
+    if env:
+        return Path(env).expanduser()
+    if sys.platform == "win32":
+        base = os.environ.get("LOCALAPPDATA") or os.environ.get("APPDATA")
+        return Path(base or Path.home() / "AppData" / "Local") / APP_NAME
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Application Support" / APP_NAME
+    xdg = os.environ.get("XDG_DATA_HOME", "").strip()
+    return Path(xdg or Path.home() / ".local" / "share") / APP_NAME
+
+
+def fingerprint(
+    model: str, prompt: str, params: Mapping[str, Any], inputs_digest: str = "", base_url: str = ""
+) -> str:
+    """A stable hash of everything that makes two video requests the same request."""
+    payload = {
+        "model": model,
+        "prompt": prompt,
+        "params": dict(params),
+        "inputs": inputs_digest,
+        "gateway": safe_url(base_url),
+    }
+    text = json.dumps(payload, sort_keys=True, default=_json_default, ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def safe_url(url: str) -> str:
+    """``url`` without any user:password part."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+
+
+def _json_default(value: Any) -> Any:
+    # Params should be JSON already; anything else is stored as a short, stable label.
+    if isinstance(value, (bytes, bytearray)):
+        return f"<{len(value)} bytes sha256:{hashlib.sha256(value).hexdigest()[:16]}>"
+    if isinstance(value, (set, frozenset, tuple)):
+        return sorted(value, key=str) if isinstance(value, (set, frozenset)) else list(value)
+    return str(value)
+
+
+def dumps_params(params: Mapping[str, Any]) -> str:
+    """Params as the JSON text the journal stores (secrets redacted)."""
+    return redact(
+        json.dumps(dict(params), sort_keys=True, default=_json_default, ensure_ascii=False)
+    )
+
+
+class Journal:
+    """The task journal file; opened lazily, safe to share between threads and kernels."""
+
+    def __init__(self, path: Path | None = None, *, timeout: float = BUSY_TIMEOUT) -> None:
+        self._path = Path(path) if path is not None else None
+        self._timeout = timeout
+        self._lock = threading.Lock()
+        self._conn: sqlite3.Connection | None = None
+
+    @property
+    def path(self) -> Path:
+        """The database file (resolved from the environment on first use)."""
+        if self._path is None:
+            self._path = default_home() / FILE_NAME
+        return self._path
+
+    def __repr__(self) -> str:
+        return f"Journal({str(self.path)!r})"
+
+    def record(
+        self,
+        *,
+        task_id: str,
+        model: str,
+        prompt: str,
+        params: Mapping[str, Any] | None = None,
+        fingerprint: str = "",
+        cell_key: str | None = None,
+        base_url: str = "",
+        status: str = "queued",
+        progress: int = 0,
+        created_at: float | None = None,
+    ) -> TaskRow:
+        """Store a new task and commit at once (an existing id keeps its first row)."""
+        now = time.time()
+        row = TaskRow(
+            task_id, model, redact(prompt), json.loads(dumps_params(params or {})), fingerprint,
+            cell_key, safe_url(base_url), created_at or now, status, int(progress), None, None, now,
+        )  # fmt: skip
+        values = list(_values(row))
+        values[3] = dumps_params(row.params)
+        sql = f"INSERT OR IGNORE INTO tasks ({_COLUMNS}) VALUES ({', '.join('?' * 13)})"
+        with self._transaction() as conn:
+            conn.execute(sql, values)
+        return self.get(task_id) or row
+
+    def update(self, task_id: str, **fields: Any) -> None:
+        """Change some of status, progress, error, file, model, cell_key."""
+        unknown = set(fields) - UPDATABLE
+        if unknown:
+            raise ValueError(f"cannot update journal fields {sorted(unknown)}")
+        if not fields:
+            return
+        values = [redact(v) if isinstance(v, str) else v for v in fields.values()]
+        assignments = ", ".join(f"{name} = ?" for name in fields)
+        with self._transaction() as conn:
+            conn.execute(
+                f"UPDATE tasks SET {assignments}, updated_at = ? WHERE task_id = ?",
+                (*values, time.time(), task_id),
+            )
+
+    def get(self, task_id: str) -> TaskRow | None:
+        """The row of ``task_id``, or None."""
+        rows = self._query(f"SELECT {_COLUMNS} FROM tasks WHERE task_id = ?", (task_id,))
+        return rows[0] if rows else None
+
+    def find(self, fingerprint: str) -> TaskRow | None:
+        """The latest task with this fingerprint that has not failed, or None."""
+        rows = self._query(
+            f"SELECT {_COLUMNS} FROM tasks WHERE fingerprint = ? AND status != 'failed' "
+            "ORDER BY created_at DESC, rowid DESC LIMIT 1",
+            (fingerprint,),
+        )
+        return rows[0] if rows else None
+
+    def list(self, limit: int = 50) -> Rows:
+        """The newest ``limit`` tasks, newest first."""
+        return self._query(
+            f"SELECT {_COLUMNS} FROM tasks ORDER BY created_at DESC, rowid DESC LIMIT ?", (limit,)
+        )
+
+    def close(self) -> None:
+        """Close the connection (it reopens on next use)."""
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+    # --- plumbing ------------------------------------------------------------------------
+
+    def _query(self, sql: str, args: tuple[Any, ...]) -> Rows:
+        with self._guard() as conn:
+            return [_row(r) for r in conn.execute(sql, args).fetchall()]
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._guard() as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.rollback()
+                raise
+            conn.commit()
+
+    @contextlib.contextmanager
+    def _guard(self) -> Iterator[sqlite3.Connection]:
+        """Hold the lock and turn SQLite failures into one clear ConfigurationError."""
+        with self._lock:
+            try:
+                yield self._connection()
+            except sqlite3.Error as exc:
+                self._drop_connection()
+                raise self._error(exc) from None
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._conn is None:
+            self._conn = self._open()
+        return self._conn
+
+    def _drop_connection(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(sqlite3.Error):
+                self._conn.close()
+            self._conn = None
+
+    def _open(self) -> sqlite3.Connection:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise sqlite3.OperationalError(f"cannot create folder: {exc.strerror or exc}") from None
+        conn = sqlite3.connect(
+            self.path, timeout=self._timeout, isolation_level=None, check_same_thread=False
+        )
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=FULL")  # a recorded id survives a power cut too
+            _migrate(conn)
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _error(self, exc: sqlite3.Error) -> ConfigurationError:
+        reason = str(exc) or type(exc).__name__
+        if _is_corrupt(reason):
+            return ConfigurationError(
+                f"The task journal {self.path} is damaged ({reason}).",
+                hint=f"Move it aside (e.g. rename it to {self.path.name}.bad) and run again; "
+                "tasks already made keep running on the gateway.",
+            )
+        if "newer" in reason:
+            return ConfigurationError(
+                f"The task journal {self.path} {reason}.",
+                hint=f"Upgrade tokenhot-jupyter, or set {ENV_HOME} to another folder.",
+            )
+        return ConfigurationError(
+            f"The task journal {self.path} cannot be used ({reason}).",
+            hint=f"Make that folder writable, or set {ENV_HOME} to a writable folder.",
+        )
+
+
+def _is_corrupt(reason: str) -> bool:
+    return any(w in reason for w in ("not a database", "malformed", "corrupt", "file is encrypted"))
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    """Bring the schema to SCHEMA_VERSION; one kernel migrates while others wait."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+        found = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()[0] or 0
+        if found > SCHEMA_VERSION:
+            raise sqlite3.OperationalError(f"was written by a newer version (schema {found})")
+        for version in range(found, SCHEMA_VERSION):
+            for statement in MIGRATIONS[version].split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            conn.execute("INSERT INTO schema_version (version) VALUES (?)", (version + 1,))
+    except BaseException:
+        conn.rollback()
+        raise
+    conn.commit()
+
+
+def _values(row: TaskRow) -> tuple[Any, ...]:
+    return (
+        row.task_id, row.model, row.prompt, row.params, row.fingerprint, row.cell_key,
+        row.base_url, row.created_at, row.status, row.progress, row.error, row.file, row.updated_at,
+    )  # fmt: skip
+
+
+def _row(values: tuple[Any, ...]) -> TaskRow:
+    params = _load_params(values[3])
+    return TaskRow(values[0], values[1], values[2], params, *values[4:])
+
+
+def _load_params(text: Any) -> dict[str, Any]:
+    try:
+        loaded = json.loads(text or "{}")
+    except ValueError:
+        return {}
+    return loaded if isinstance(loaded, dict) else {}
