@@ -1,0 +1,594 @@
+"""Video tasks that outlive the cell: create once, journal at once, poll in the background.
+
+Each task is polled by one coroutine on the runtime's private loop, so the kernel thread
+never waits and twenty tasks cost twenty sleeping coroutines.  A card shown by
+`Tracked.display` keeps the cell context it was shown from: ipykernel 7 reads the parent
+header of an output from a ContextVar (falling back to the *latest* cell), so updates
+published from the loop thread run inside a copy of that context and land in the cell
+that showed the card.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+import logging
+import os
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, cast
+
+from . import _exceptions as E
+from ._cards import ACTIVE, Bundle, CardInfo, Phase, render
+from ._client import Client
+from ._journal import Journal, TaskRow, fingerprint, safe_url
+from ._redact import redact
+from ._runtime import runtime
+from ._types import VideoStatus, VideoTask
+
+log = logging.getLogger("tokenhot_jupyter")
+Callback = Callable[["Tracked"], object]
+FIRST_POLL_DELAY = 5.0  # the create reply is fresh; the gateway's first refresh takes ~15 s
+MIN_UPDATE_INTERVAL = 1.0  # seconds between in-place card updates that only move the bar
+STOP_TIMEOUT = 5.0
+# Poll errors worth another try at the next interval (the client already retried them).
+TRANSIENT = (E.APIConnectionError, E.ServerError, E.RateLimitError, E.NotAnAPIResponseError)
+_STATUSES: frozenset[str] = frozenset({"queued", "running", "succeeded", "failed"})
+
+
+class WaitInterrupted(KeyboardInterrupt):
+    """Ctrl-C / interrupt during ``--wait``; the task keeps polling in the background."""
+
+    def __init__(self, task_id: str) -> None:
+        self.task_id = task_id
+        super().__init__(
+            f"Stopped waiting; {task_id} is still polling in the background and its card "
+            f"will update. %tokenhot attach {task_id} shows it again."
+        )
+
+    def _render_traceback_(self) -> list[str]:
+        """One line instead of a traceback."""
+        return [f"KeyboardInterrupt: {self}"]
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The state of one tracked task at one moment (replaced, never mutated)."""
+
+    phase: Phase
+    task: VideoTask
+    file: Path | None = None
+    error: str | None = None
+    warning: str | None = None  # the last poll failed; cleared by the next good one
+    finished_at: float | None = None
+    exception: E.TokenhotError | None = None
+
+
+class _View:
+    """One card on screen: its display id and the cell context it was shown from."""
+
+    def __init__(self, display_id: str, context: contextvars.Context, live: bool) -> None:
+        self.display_id = display_id
+        self.context = context
+        self.live = live  # False in terminal IPython, where every update prints anew
+        self.last_data: dict[str, str] | None = None
+        self.last_phase: Phase | None = None
+        self.last_time = 0.0
+
+    def due(self, data: dict[str, str], phase: Phase, min_interval: float) -> bool:
+        """Whether this change is worth a message (phase changes always are)."""
+        if phase != self.last_phase:
+            return True
+        if not self.live or data == self.last_data:
+            return False
+        return time.monotonic() - self.last_time >= min_interval
+
+    def send(self, bundle: Bundle, phase: Phase, *, update: bool) -> None:
+        """Publish the card; updates run in a copy of the cell's context (see module doc)."""
+        data, metadata = bundle
+        if update:
+            self.context.copy().run(_publish, data, metadata, self.display_id, True)
+        else:
+            _publish(data, metadata, self.display_id, False)
+        self.last_data, self.last_phase, self.last_time = data, phase, time.monotonic()
+
+
+def _publish(data: dict[str, str], metadata: dict[str, Any], display_id: str, update: bool) -> None:
+    from IPython.core.interactiveshell import InteractiveShell
+
+    if not InteractiveShell.initialized():
+        print(data["text/plain"], flush=True)
+        return
+    from IPython.display import display
+
+    # IPython's display() is untyped; raw=True sends our bundle as is.
+    display(data, raw=True, metadata=metadata, display_id=display_id, update=update)  # type: ignore[no-untyped-call]
+
+
+def _can_update() -> bool:
+    """False where an update would print a new copy (terminal IPython, plain Python)."""
+    from IPython.core.displaypub import DisplayPublisher
+    from IPython.core.interactiveshell import InteractiveShell
+
+    if not InteractiveShell.initialized():
+        return False
+    publisher = InteractiveShell.instance().display_pub
+    return type(publisher).publish is not DisplayPublisher.publish
+
+
+class Tracked:
+    """One video task followed by this kernel: its latest state, its cards, its file."""
+
+    def __init__(
+        self,
+        manager: TaskManager,
+        row: TaskRow,
+        client: Client,
+        snapshot: Snapshot,
+        journal_warning: str | None = None,
+    ) -> None:
+        self.task_id = row.task_id
+        self.model = row.model
+        self.prompt = row.prompt
+        self.params = dict(row.params)
+        self.fingerprint = row.fingerprint
+        self.created_at = row.created_at
+        self.client = client
+        self.journal_warning = journal_warning
+        self._manager = manager
+        self._snapshot = snapshot
+        self._lock = threading.RLock()
+        self._views: list[_View] = []
+        self._finished = threading.Event()
+        self._poller: asyncio.Task[None] | None = None
+        self._journaled = (row.status, row.progress, row.error, row.file)
+        if snapshot.phase not in ACTIVE:
+            self._finished.set()
+
+    def __repr__(self) -> str:
+        snap = self._snapshot
+        return f"Tracked({self.task_id!r}, model={self.model!r}, phase={snap.phase!r})"
+
+    @property
+    def snapshot(self) -> Snapshot:
+        """The current state, as one consistent object."""
+        return self._snapshot
+
+    @property
+    def task(self) -> VideoTask:
+        """The task as last seen on the gateway."""
+        return self._snapshot.task
+
+    @property
+    def phase(self) -> Phase:
+        """polling, downloading, done, failed, timeout, stopped or error."""
+        return self._snapshot.phase
+
+    @property
+    def file(self) -> Path | None:
+        """The saved MP4, once downloaded."""
+        return self._snapshot.file
+
+    @property
+    def error(self) -> str | None:
+        """Why the task failed or polling stopped, if it did."""
+        return self._snapshot.error
+
+    @property
+    def done(self) -> bool:
+        """True once nothing more happens here without `attach`."""
+        return self._snapshot.phase not in ACTIVE
+
+    def card(self) -> Bundle:
+        """The card for the current state: (mime bundle, metadata)."""
+        return render(self._snapshot.phase, self.info())
+
+    def info(self) -> CardInfo:
+        """What the card shows, as plain data."""
+        snap = self._snapshot
+        end = snap.finished_at or time.time()
+        warning = "; ".join(w for w in (self.journal_warning, snap.warning) if w) or None
+        return CardInfo(
+            self.task_id, self.model, self.prompt, self.params, snap.task.status,
+            snap.task.progress, max(0.0, end - self.created_at), self.created_at,
+            snap.finished_at, snap.error, warning, _relative(snap.file),
+            str(snap.file) if snap.file else None,
+        )  # fmt: skip
+
+    def display(self) -> str:
+        """Show the card in the current cell and keep it updated there; returns its display id."""
+        view = _View(
+            f"tokenhot-{self.task_id}-{secrets.token_hex(4)}",
+            contextvars.copy_context(),
+            _can_update(),
+        )
+        with self._lock:  # no update may slip between rendering and registering
+            view.send(self.card(), self.phase, update=False)
+            self._views.append(view)
+        return view.display_id
+
+    def wait(self, timeout: float | None = None) -> Phase:
+        """Block until the task is done here (or ``timeout``); Ctrl-C leaves it polling."""
+        end = None if timeout is None else time.monotonic() + timeout
+        try:
+            while not self._finished.wait(0.1):  # short slices keep Ctrl-C prompt everywhere
+                if end is not None and time.monotonic() >= end:
+                    break
+        except KeyboardInterrupt:
+            raise WaitInterrupted(self.task_id) from None
+        return self.phase
+
+    def raise_for_status(self) -> None:
+        """Raise the matching VideoTaskError unless the task is running or done."""
+        snap = self._snapshot
+        if snap.phase in ("polling", "downloading", "done"):
+            return
+        if snap.exception is not None:
+            raise snap.exception
+        what = f"The {self.model} task {self.task_id}"
+        if snap.phase == "failed":
+            raise E.TaskFailedError(
+                f"{what} failed: {snap.error}.", task_id=self.task_id, model=self.model
+            )
+        if snap.phase == "timeout":
+            raise E.TaskTimeoutError(
+                f"{what} is still {snap.task.status} ({snap.task.progress}%) after our deadline.",
+                task_id=self.task_id,
+                model=self.model,
+            )
+        raise E.VideoTaskError(
+            f"{what}: {snap.error or 'polling was stopped here'}.",
+            task_id=self.task_id,
+            model=self.model,
+            hint=f"It may still finish (and be billed); %tokenhot attach {self.task_id} resumes.",
+        )
+
+    # --- driven by the manager, on the runtime loop -------------------------------------------
+
+    def _apply(self, **changes: Any) -> None:
+        """Move to a new snapshot, refresh the cards and tell subscribers."""
+        with self._lock:
+            snap = replace(self._snapshot, **changes)
+            if snap.phase not in ACTIVE and snap.finished_at is None:
+                snap = replace(snap, finished_at=time.time())
+            self._snapshot = snap
+            self._refresh(snap)
+            if snap.phase in ACTIVE:
+                self._finished.clear()
+            else:
+                self._finished.set()
+        self._manager._notify(self)
+
+    def _refresh(self, snap: Snapshot) -> None:
+        bundle = render(snap.phase, self.info())
+        for view in self._views:
+            if not view.due(bundle[0], snap.phase, self._manager.min_update_interval):
+                continue
+            try:
+                view.send(bundle, snap.phase, update=True)
+            except Exception:  # a closed kernel socket must not stop polling
+                log.debug("card update for %s failed", self.task_id, exc_info=True)
+
+
+def _relative(path: Path | None) -> str | None:
+    """``path`` relative to the notebook's folder (the kernel's cwd), with forward slashes."""
+    if path is None:
+        return None
+    try:
+        return Path(os.path.relpath(path, Path.cwd())).as_posix()
+    except ValueError:  # another drive on Windows
+        return path.as_posix()
+
+
+class TaskManager:
+    """Creates, journals, polls and shows video tasks for one kernel."""
+
+    def __init__(
+        self,
+        client_factory: Callable[[], Client],
+        journal: Journal,
+        output_dir: Callable[[], Path],
+        poll_interval: float = 10.0,
+        deadline: float = 1800.0,
+    ) -> None:
+        self.journal = journal
+        self.poll_interval = poll_interval
+        self.deadline = deadline
+        self.min_update_interval = MIN_UPDATE_INTERVAL
+        self._client_factory = client_factory
+        self._output_dir = output_dir
+        self._lock = threading.RLock()
+        self._tracked: dict[str, Tracked] = {}
+        self._subscribers: list[Callback] = []
+
+    # --- the API the magics call ------------------------------------------------------------
+
+    def create(
+        self,
+        *,
+        model: str,
+        prompt: str,
+        params: dict[str, Any],
+        inputs_digest: str = "",
+        new: bool = False,
+        cell_key: str | None = None,
+    ) -> tuple[Tracked, bool]:
+        """Start a task, or reuse the live or finished one of an unchanged request (True)."""
+        client = self._client_factory()
+        key = fingerprint(model, prompt, params, inputs_digest, client.base_url)
+        if not new:
+            reused = self._reusable(key)
+            if reused is not None:
+                return reused, True
+        task = client.video(prompt, model or None, **params)  # TaskMaybeCreatedError propagates
+        row, warning = self._record(task, client, model, prompt, params, key, cell_key)
+        tracked = Tracked(self, row, client, Snapshot("polling", task), warning)
+        self._register(tracked)
+        self._start(tracked, min(FIRST_POLL_DELAY, self.poll_interval))
+        return tracked, False
+
+    def attach(self, task_id: str, *, model: str | None = None) -> Tracked:
+        """Follow a task again (also after a restart); ``model`` adopts an unjournalled id."""
+        task_id = (task_id or "").strip()
+        with self._lock:
+            known = self._tracked.get(task_id)
+        if known is not None:
+            self._resume(known)
+            return known
+        row = self.journal.get(task_id) if task_id else None
+        client = self._client_factory()
+        if row is None:
+            row = self._adopt(task_id, model, client)
+        tracked = Tracked(self, row, client, _restored(row))
+        self._register(tracked)
+        if tracked.phase in ACTIVE:
+            self._start(tracked, 0.0)
+        return tracked
+
+    def cancel(self, task_id: str) -> Tracked:
+        """Stop polling ``task_id`` here (the gateway has no cancel route)."""
+        with self._lock:
+            tracked = self._tracked.get(task_id)
+        if tracked is None:
+            raise E.InvalidInputError(f"{task_id} is not being polled in this kernel.")
+        runtime.run(self._halt(tracked))
+        return tracked
+
+    def get(self, task_id: str) -> Tracked | None:
+        """The task if this kernel follows it."""
+        with self._lock:
+            return self._tracked.get(task_id)
+
+    def tracked(self) -> list[Tracked]:
+        """Every task this kernel follows, oldest first."""
+        with self._lock:
+            return list(self._tracked.values())
+
+    def list(self, limit: int = 50) -> list[TaskRow]:
+        """The journal's newest tasks, newest first."""
+        return self.journal.list(limit)
+
+    def subscribe(self, callback: Callback) -> Callable[[], None]:
+        """Call ``callback(tracked)`` on every change (from any thread); returns unsubscribe."""
+        with self._lock:
+            self._subscribers.append(callback)
+
+        def unsubscribe() -> None:
+            with self._lock, contextlib.suppress(ValueError):
+                self._subscribers.remove(callback)
+
+        return unsubscribe
+
+    def shutdown(self) -> None:
+        """Stop every poller (``%unload_ext``); tasks stay in the journal."""
+        active = [t for t in self.tracked() if t._poller is not None and not t._poller.done()]
+        if active:
+
+            async def halt_all() -> None:
+                await asyncio.gather(*(self._halt(t) for t in active))
+
+            runtime.run(asyncio.wait_for(halt_all(), STOP_TIMEOUT))
+        with self._lock:
+            self._subscribers.clear()
+
+    # --- creating and restoring -------------------------------------------------------------
+
+    def _reusable(self, key: str) -> Tracked | None:
+        with self._lock:
+            mine = [
+                t for t in self._tracked.values() if t.fingerprint == key and t.phase != "failed"
+            ]
+        if mine:
+            self._resume(mine[-1])
+            return mine[-1]
+        row = self.journal.find(key)  # unreadable journal: refuse before paying twice
+        return self.attach(row.task_id) if row is not None else None
+
+    def _record(
+        self,
+        task: VideoTask,
+        client: Client,
+        model: str,
+        prompt: str,
+        params: dict[str, Any],
+        key: str,
+        cell_key: str | None,
+    ) -> tuple[TaskRow, str | None]:
+        """Journal the new id before anything else; if that fails, keep going and say so."""
+        now = time.time()
+        fields: dict[str, Any] = dict(
+            task_id=task.id, model=model or task.model, prompt=prompt, params=params,
+            fingerprint=key, cell_key=cell_key, base_url=client.base_url, status=task.status,
+            progress=task.progress, created_at=now,
+        )  # fmt: skip
+        try:
+            return self.journal.record(**fields), None
+        except Exception as exc:  # losing the id would cost money; never let this raise
+            log.warning("task %s not journalled: %s", task.id, redact(str(exc)))
+            warning = f"Not saved to the task journal ({redact(str(exc))}); note the id {task.id}."
+            fields["base_url"] = safe_url(client.base_url)
+            return TaskRow(**fields, updated_at=now), warning
+
+    def _adopt(self, task_id: str, model: str | None, client: Client) -> TaskRow:
+        if not task_id or not model:
+            where = self.journal.path
+            raise E.InvalidInputError(
+                f"Unknown video task {task_id or '(empty id)'!r}: it is not in the journal "
+                f"{where}.",
+                hint="%tokenhot tasks lists known tasks; for a task made elsewhere pass its model.",
+            )
+        return self.journal.record(
+            task_id=task_id, model=model, prompt="", base_url=client.base_url
+        )
+
+    def _register(self, tracked: Tracked) -> None:
+        with self._lock:
+            self._tracked[tracked.task_id] = tracked
+        self._notify(tracked)
+
+    def _resume(self, tracked: Tracked) -> None:
+        """Poll again after a timeout, stop or error, or when the saved file went missing."""
+        missing = tracked.phase == "done" and not (tracked.file and tracked.file.exists())
+        if tracked.phase in ("timeout", "stopped", "error") or missing:
+            tracked._apply(
+                phase="polling", error=None, warning=None, finished_at=None, exception=None
+            )
+            self._start(tracked, 0.0)
+
+    def _notify(self, tracked: Tracked) -> None:
+        with self._lock:
+            callbacks = list(self._subscribers)
+        for callback in callbacks:
+            try:
+                callback(tracked)
+            except Exception:  # a broken monitor must not stop polling
+                log.warning("task subscriber %r failed", callback, exc_info=True)
+
+    # --- polling, on the runtime loop ---------------------------------------------------------
+
+    def _start(self, tracked: Tracked, first_delay: float) -> None:
+        async def launch() -> None:
+            if tracked._poller is not None and not tracked._poller.done():
+                return
+            tracked._poller = asyncio.get_running_loop().create_task(
+                self._follow(tracked, first_delay), name=f"tokenhot-poll-{tracked.task_id}"
+            )
+
+        runtime.submit(launch())
+
+    async def _halt(self, tracked: Tracked) -> None:
+        poller = tracked._poller
+        if poller is not None and not poller.done():
+            poller.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await poller
+        if tracked.phase in ACTIVE:
+            tracked._apply(phase="stopped")
+
+    async def _follow(self, tracked: Tracked, first_delay: float) -> None:
+        """Poll until the task ends, then download it; every outcome lands on the card."""
+        try:
+            task = await self._poll(tracked, first_delay)
+            if task is None:
+                return
+            if task.status == "failed":
+                await self._journal(tracked, status="failed", progress=100, error=task.error)
+                tracked._apply(phase="failed", task=task, error=task.error or "task failed")
+            else:
+                await self._download(tracked, task)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a bug here must show on its card, not vanish in the loop
+            log.exception("polling %s failed", tracked.task_id)
+            tracked._apply(phase="error", error=redact(f"{type(exc).__name__}: {exc}"))
+
+    async def _poll(self, tracked: Tracked, delay: float) -> VideoTask | None:
+        started = time.monotonic()
+        while True:
+            await asyncio.sleep(delay)
+            delay = self.poll_interval
+            try:
+                task = await tracked.client.aio.get_video(tracked.task_id, tracked.model or None)
+            except TRANSIENT as exc:
+                log.debug("poll of %s failed, will retry: %s", tracked.task_id, exc)
+                tracked._apply(warning=f"The last poll failed ({exc}); still trying.")
+            except E.TokenhotError as exc:
+                tracked._apply(phase="error", error=str(exc), exception=exc)
+                await self._journal(tracked, error=str(exc))
+                return None
+            else:
+                log.debug("poll %s: %s %d%%", tracked.task_id, task.status, task.progress)
+                if task.done:
+                    return task
+                tracked._apply(task=task, warning=None)
+                await self._journal(tracked, status=task.status, progress=task.progress)
+            if time.monotonic() - started + delay > self.deadline:
+                tracked._apply(phase="timeout")
+                return None
+
+    async def _download(self, tracked: Tracked, task: VideoTask) -> None:
+        tracked._apply(phase="downloading", task=task, warning=None)
+        await self._journal(tracked, status="succeeded", progress=100)
+        try:
+            data = await tracked.client.aio.download_video(task, tracked.model or None)
+            path = await asyncio.to_thread(self._save, tracked.task_id, data)
+        except E.TokenhotError as exc:
+            await self._journal(tracked, error=str(exc))
+            tracked._apply(phase="error", error=str(exc), exception=exc)
+            return
+        except OSError as exc:
+            error = (
+                f"The video could not be saved ({exc}); the task succeeded, and its result URL "
+                "expires about 24 h after it finished."
+            )
+            await self._journal(tracked, error=error)
+            tracked._apply(phase="error", error=redact(error))
+            return
+        await self._journal(tracked, file=str(path), error=None)
+        tracked._apply(phase="done", file=path)
+
+    def _save(self, task_id: str, data: bytes) -> Path:
+        folder = self._output_dir()
+        folder.mkdir(parents=True, exist_ok=True)
+        target = (folder / f"{task_id}.mp4").resolve()
+        partial = target.with_name(f"{target.name}.{os.getpid()}.part")
+        partial.write_bytes(data)
+        os.replace(partial, target)  # atomic: another kernel never sees half a file
+        return target
+
+    async def _journal(self, tracked: Tracked, **fields: Any) -> None:
+        """Write changed fields off the loop thread (another kernel may hold the lock)."""
+        current = (
+            fields.get("status", tracked._journaled[0]),
+            fields.get("progress", tracked._journaled[1]),
+            fields.get("error", tracked._journaled[2]),
+            fields.get("file", tracked._journaled[3]),
+        )
+        if current == tracked._journaled:
+            return
+        tracked._journaled = current
+        try:
+            await asyncio.to_thread(self.journal.update, tracked.task_id, **fields)
+        except Exception as exc:
+            log.warning("journal update for %s failed: %s", tracked.task_id, exc)
+            tracked.journal_warning = f"The task journal is not being updated ({exc})."
+
+
+def _restored(row: TaskRow) -> Snapshot:
+    """The state a journal row implies before anything is polled."""
+    status = cast(VideoStatus, row.status if row.status in _STATUSES else "queued")
+    failed = status == "failed"
+    task = VideoTask(row.task_id, row.model, status, row.progress, row.error if failed else None)
+    file = Path(row.file) if row.file else None
+    if failed:
+        return Snapshot(
+            "failed", task, error=row.error or "task failed", finished_at=row.updated_at
+        )
+    if status == "succeeded" and file is not None and file.exists():
+        return Snapshot("done", task, file=file, finished_at=row.updated_at)
+    return Snapshot("polling", task)
