@@ -1,0 +1,174 @@
+"""`Simulator`: the gateway simulator as an object that starts and stops a real server."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterable
+from types import TracebackType
+from typing import Any
+
+from ._auth import split_key
+from ._clock import SimClock
+from ._faults import FaultPlan
+from ._gateway import Gateway
+from ._routes import ROUTES
+from ._server import SimHTTPServer
+from ._state import Options, RecordedRequest, State
+from ._video import snapshot
+
+DEFAULT_KEY = "sk-simulator"
+
+
+class Simulator:
+    """A running Tokenhot gateway double on loopback; see the package docstring."""
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        speed: float = 1.0,
+        clock: SimClock | None = None,
+        api_keys: Iterable[str] | None = None,
+        token_delay: float = 0.02,
+        image_delay: float = 0.0,
+        wan_shape2: bool = False,
+        happyhorse_documented_body: bool = True,
+        max_body_mb: float = 128,
+        group: str = "default",
+        ping: bool = False,
+    ) -> None:
+        keys = frozenset(api_keys) if api_keys is not None else None
+        self.host, self.port = host, port
+        self.clock = clock if clock is not None else SimClock(speed)
+        self.faults = FaultPlan()
+        self.api_key = DEFAULT_KEY if not keys or DEFAULT_KEY in keys else sorted(keys)[0]
+        options = Options(
+            keys,
+            token_delay,
+            image_delay,
+            wan_shape2,
+            happyhorse_documented_body,
+            int(max_body_mb * 1024 * 1024),
+            group,
+            ping,
+        )
+        self._state = State(self.clock, options, self.faults)
+        self._server: SimHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # --- lifecycle ---------------------------------------------------------------------
+
+    def start(self) -> Simulator:
+        """Bind and serve in a background thread; returns self."""
+        if self._server is not None:
+            return self
+        self._state.stopping.clear()
+        server = SimHTTPServer((self.host, self.port), Gateway(self._state, ROUTES))
+        self._server = server
+        self.port = server.server_address[1]
+        self._state.base_url = f"http://{_url_host(self.host)}:{self.port}"
+        self._thread = threading.Thread(
+            target=server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="tokenhot-simulator",
+            daemon=True,
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving, cut open connections (streams included) within about a second."""
+        server, self._server = self._server, None
+        if server is None:
+            return
+        deadline = time.monotonic() + 1.0
+        self._state.stopping.set()
+        server.shutdown()
+        server.cut_all(deadline)
+        server.server_close()
+        if self._thread is not None:
+            self._thread.join(max(0.0, deadline - time.monotonic()))
+
+    def __enter__(self) -> Simulator:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def serve_forever(self) -> None:
+        """Block until `stop` is called from another thread (or a signal handler)."""
+        self.start()
+        while self._server is not None:
+            time.sleep(0.1)
+
+    # --- inspection and control ----------------------------------------------------------
+
+    @property
+    def base_url(self) -> str:
+        """``http://127.0.0.1:PORT`` (no trailing slash, no ``/v1``)."""
+        if not self._state.base_url:
+            raise RuntimeError("the simulator is not started")
+        return self._state.base_url
+
+    def url(self, path: str = "") -> str:
+        """An absolute URL for ``path`` on this simulator."""
+        return self.base_url + path
+
+    @property
+    def running(self) -> bool:
+        """True between `start` and `stop`."""
+        return self._server is not None
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        """A snapshot of the request log (credentials redacted)."""
+        with self._state.lock:
+            return list(self._state.requests)
+
+    def clear_requests(self) -> None:
+        """Empty the request log."""
+        with self._state.lock:
+            self._state.requests.clear()
+
+    @property
+    def ping(self) -> bool:
+        """Whether chat streams carry a ``: PING`` comment."""
+        return self._state.ping
+
+    @ping.setter
+    def ping(self, value: bool) -> None:
+        self._state.ping = bool(value)
+
+    def exhaust_token(self, key: str, exhausted: bool = True) -> None:
+        """Use up (or restore) a key's token quota: every route then answers 401."""
+        token = split_key(key)[0]
+        with self._state.lock:
+            (self._state.exhausted.add if exhausted else self._state.exhausted.discard)(token)
+
+    def advance(self, seconds: float) -> float:
+        """Move the simulated clock forward; returns the new simulated time."""
+        return self.clock.advance(seconds)
+
+    def tasks(self) -> list[dict[str, Any]]:
+        """Every video task with its current stored status."""
+        now = self.clock.now()
+        with self._state.lock:
+            rows = list(self._state.tasks.values())
+        return [{"id": t.id, "model": t.model, "status": snapshot(t, now).status} for t in rows]
+
+    def __repr__(self) -> str:
+        where = self._state.base_url if self.running else "stopped"
+        return f"<Simulator {where} speed={self.clock.speed:g}>"
+
+
+def _url_host(host: str) -> str:
+    if host in ("", "0.0.0.0"):
+        return "127.0.0.1"
+    return f"[{host}]" if ":" in host else host
