@@ -21,7 +21,7 @@ from ._errors import (
 )
 from ._faults import Fault, parse_fault
 from ._http import Drop, HttpError, Reply, Request, Result, Stream, json_reply, parse_body
-from ._state import RecordedRequest, State, Stopped, redact_headers
+from ._state import FileRecord, RecordedRequest, State, Stopped, redact_headers
 
 log = logging.getLogger("tokenhot_jupyter.simulator")
 
@@ -104,15 +104,7 @@ class Gateway:
 
 def _record(req: Request) -> RecordedRequest:
     query = {k: ["sk-***"] if k == "key" else v for k, v in req.query.items()}
-    files = [
-        {
-            "name": f.name,
-            "filename": f.filename,
-            "content_type": f.content_type,
-            "size": len(f.data),
-        }
-        for f in req.files
-    ]
+    files = [FileRecord(f.name, f.filename, f.content_type, len(f.data)) for f in req.files]
     body = req.json if isinstance(req.json, dict) else None
     return RecordedRequest(
         req.method,

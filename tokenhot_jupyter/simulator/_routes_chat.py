@@ -103,7 +103,7 @@ def chunk(turn: Turn, delta: dict[str, Any] | None, finish: str | None = None) -
 
 def _chat_events(ctx: Ctx, turn: Turn) -> Iterator[bytes]:
     yield chunk(turn, {"role": "assistant", "content": ""})
-    if ctx.state.ping or ctx.fault.ping:
+    if ctx.state.options.ping or ctx.fault.ping:
         yield PING
     key = REASONING_KEY.get(ctx.model.family, "reasoning_content")
     for piece in paced(ctx, turn.reasoning):

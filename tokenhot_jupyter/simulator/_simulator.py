@@ -20,8 +20,28 @@ from ._video import snapshot
 DEFAULT_KEY = "sk-simulator"
 
 
+class _Option:
+    """A `Simulator` attribute that reads and writes one of the live `Options`."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, sim: Simulator | None, owner: type) -> Any:
+        return self if sim is None else getattr(sim._state.options, self.name)
+
+    def __set__(self, sim: Simulator, value: Any) -> None:
+        setattr(sim._state.options, self.name, value)
+
+
 class Simulator:
     """A running Tokenhot gateway double on loopback; see the package docstring."""
+
+    token_delay = _Option()  # real seconds before each streamed piece
+    image_delay = _Option()  # real seconds added to every image reply
+    wan_shape2 = _Option()  # wan2.6-image answers in Tokenhot's documented shape 2
+    happyhorse_documented_body = _Option()  # accept the DashScope-native HappyHorse body
+    ping = _Option()  # chat streams carry a ": PING" comment
+    group = _Option()  # the token's group, named in model_not_found messages
 
     def __init__(
         self,
@@ -136,15 +156,6 @@ class Simulator:
         """Empty the request log."""
         with self._state.lock:
             self._state.requests.clear()
-
-    @property
-    def ping(self) -> bool:
-        """Whether chat streams carry a ``: PING`` comment."""
-        return self._state.ping
-
-    @ping.setter
-    def ping(self, value: bool) -> None:
-        self._state.ping = bool(value)
 
     def exhaust_token(self, key: str, exhausted: bool = True) -> None:
         """Use up (or restore) a key's token quota: every route then answers 401."""

@@ -10,7 +10,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ._clock import SimClock
 from ._faults import FaultPlan
@@ -26,9 +26,9 @@ class Stopped(Exception):
     """The server is shutting down; abandon the reply."""
 
 
-@dataclass(frozen=True)
+@dataclass
 class Options:
-    """Behaviour switches of one simulator (see `Simulator`)."""
+    """Behaviour switches of one simulator (see `Simulator`); settable while it runs."""
 
     api_keys: frozenset[str] | None = None
     token_delay: float = 0.02
@@ -38,6 +38,15 @@ class Options:
     max_body_bytes: int = 128 * 1024 * 1024
     group: str = "default"
     ping: bool = False
+
+
+class FileRecord(NamedTuple):
+    """One uploaded file as the request log shows it."""
+
+    name: str
+    filename: str
+    content_type: str
+    size: int
 
 
 @dataclass
@@ -50,14 +59,16 @@ class RecordedRequest:
     headers: dict[str, str]
     json: Any = None
     form: dict[str, list[str]] = field(default_factory=dict)
-    files: list[dict[str, Any]] = field(default_factory=list)
+    files: list[FileRecord] = field(default_factory=list)
     request_id: str = ""
     status: int | None = None
     upstream: Any = None  # the body the gateway would forward upstream, where it rewrites one
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-friendly copy (for ``GET /__sim__/requests``)."""
-        return dict(self.__dict__)
+        out = dict(self.__dict__)
+        out["files"] = [f._asdict() for f in self.files]
+        return out
 
 
 def redact_headers(headers: dict[str, str]) -> dict[str, str]:
@@ -101,7 +112,6 @@ class State:
         self.files: dict[str, StoredFile] = {}
         self.exhausted: set[str] = set()
         self.requests: list[RecordedRequest] = []
-        self.ping = options.ping
         self._ids = itertools.count(1)
 
     def now(self) -> float:
