@@ -23,7 +23,7 @@ _PATTERN = re.compile(r"\{\{(" + _NAME + r")\}\}|\{(" + _NAME + r")\}")
 # A brace right after one of these is a LaTeX group or a shell/JS template, not a variable.
 _LATEX_COMMAND = re.compile(r"\\[A-Za-z]+\*?$")
 _NOT_AFTER = ("}", "^", "_", "\\", "$")
-_MISSING = object()
+MISSING: Any = object()  # what `lookup` returns for an absent name
 
 
 @dataclass
@@ -46,7 +46,7 @@ def interpolate(text: str, namespace: Mapping[str, Any]) -> Interpolated:
         if _is_latex_or_template(text, match.start()):
             return match.group(0)
         value = lookup(name, namespace)
-        if value is _MISSING:
+        if value is MISSING:
             _add(result.unknown, name)
             return match.group(0)
         _add(result.used, name)
@@ -57,18 +57,18 @@ def interpolate(text: str, namespace: Mapping[str, Any]) -> Interpolated:
 
 
 def lookup(name: str, namespace: Mapping[str, Any]) -> Any:
-    """``name`` or ``name.attr.attr`` from ``namespace``; `_MISSING` when absent."""
+    """``name`` or ``name.attr.attr`` from ``namespace``; `MISSING` when absent."""
     head, *attrs = name.split(".")
     if head not in namespace:
-        return _MISSING
+        return MISSING
     value = namespace[head]
     for attr in attrs:
         if attr.startswith("__"):
-            return _MISSING
+            return MISSING
         try:
             value = getattr(value, attr)
         except Exception:  # a property that raises counts as "not there"
-            return _MISSING
+            return MISSING
     return value
 
 

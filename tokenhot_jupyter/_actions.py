@@ -1,0 +1,548 @@
+"""What each magic does once its arguments are parsed: call the gateway, show, keep score.
+
+The magics stay thin: they build a request object and call one function here.  These
+functions talk to the client (networking), the session (threads, tally, files) and the
+display layer (bundles); comparisons run every model concurrently on the runtime loop and
+merge their progress into one throttled output.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import queue
+import time
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import _display as D
+from ._catalog import Kind, Model
+from ._client import AsyncClient, Client, _live_cache, _live_lock
+from ._config import ENV_API_KEY
+from ._exceptions import TokenhotError
+from ._media import load_media
+from ._redact import mask_key
+from ._runtime import runtime
+from ._state import Session, Turn, as_messages, chat_cost, unit_cost
+from ._types import ChatResult, Image, ImageResult, Transcript
+
+Event = tuple[int, str, Any]  # (column, "delta" | "done" | "error", payload)
+
+
+@dataclass
+class ChatRequest:
+    """A parsed ``%%chat`` cell."""
+
+    models: list[str]
+    prompt: str
+    system: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    images: list[Any] = field(default_factory=list)
+    thread: str | None = None
+    new: bool = False
+    stream: bool = True
+    vars_used: list[str] = field(default_factory=list)
+    source: str = ""
+
+
+@dataclass
+class ImageRequest:
+    """A parsed ``%%image`` cell."""
+
+    models: list[str]
+    prompt: str
+    size: str | None = None
+    n: int = 1
+    inputs: list[Any] = field(default_factory=list)
+    mask: Any = None
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+def show_banner(session: Session, screen: D.Screen) -> None:
+    """The "answers are simulated" banner, once per session, before the first output."""
+    if session.banner_shown or not session.simulated():
+        return
+    session.banner_shown = True
+    detail = "this kernel talks to the local Tokenhot simulator, not the real gateway."
+    screen.show(D.banner_bundle(detail))
+
+
+def _meta(session: Session, kind: str, **fields: Any) -> dict[str, Any]:
+    return D.provenance(kind=kind, simulated=session.simulated() or None, **fields)
+
+
+# --- chat ------------------------------------------------------------------------------------
+
+
+def chat(session: Session, screen: D.Screen, req: ChatRequest) -> ChatResult | dict[str, Any]:
+    """Ask one model (streamed) or several side by side."""
+    thread = session.thread(req.thread)
+    if req.new:
+        session.threads.reset(session.notebook, thread.name)
+        thread = session.thread(req.thread)
+    key = session.turn_key(req.source)
+    earlier = thread.context(key, session.config.history_turns)
+    messages = as_messages(earlier, req.prompt)
+    show_banner(session, screen)
+    if len(req.models) > 1:
+        return compare_chat(session, screen, req, messages, len(earlier))
+    result = _ask(session, screen, req, messages, len(earlier))
+    thread.record(Turn(key, req.prompt, result.text, result.model))
+    return result
+
+
+def _ask(
+    session: Session, screen: D.Screen, req: ChatRequest, messages: list[dict[str, Any]], turns: int
+) -> ChatResult:
+    client = session.client()
+    model = client.model(req.models[0], "chat").id
+    view = D.ChatView(screen, model, session.config.stream_interval, stream=req.stream)
+    try:
+        result = _stream_into(view, client, model, messages, req) if req.stream else None
+        result = result or client.chat(
+            messages, model, system=req.system, images=req.images or None, **req.params
+        )
+    except TokenhotError as exc:
+        view.fail(type(exc).__name__)
+        raise
+    except KeyboardInterrupt:
+        view.fail("interrupted")
+        raise
+    cost = chat_cost(result.model, result.usage)
+    session.tally.add(result.model, "chat", result.usage, cost)
+    stats = D.Stats(result.model, result.latency, result.usage, cost, turns_sent=turns)
+    stats.extra += _thread_note(req)
+    view.finish(result.text, stats.line(), _chat_meta(session, req, result, stats))
+    _show_chat_images(session, screen, result)
+    return result
+
+
+def _stream_into(
+    view: D.ChatView, client: Any, model: str, messages: list[dict[str, Any]], req: ChatRequest
+) -> ChatResult | None:
+    stream = client.chat_stream(
+        messages, model, system=req.system, images=req.images or None, **req.params
+    )
+    for chunk in stream:
+        if chunk.result is not None:
+            return chunk.result  # type: ignore[no-any-return]
+        view.feed(chunk.text, chunk.reasoning)
+    return None
+
+
+def _thread_note(req: ChatRequest) -> list[str]:
+    notes = [f"thread {req.thread}"] if req.thread else []
+    return notes + ([f"vars: {', '.join(req.vars_used)}"] if req.vars_used else [])
+
+
+def _chat_meta(
+    session: Session, req: ChatRequest, result: ChatResult, stats: D.Stats
+) -> dict[str, Any]:
+    return _meta(
+        session, "chat", model=result.model, params=_params(req), usage=result.usage,
+        latency=round(result.latency, 3), request_id=result.request_id, finish_reason=result.finish_reason,
+        thread=req.thread or "default", turns_sent=stats.turns_sent, estimated_cost_usd=stats.cost,
+        vars=req.vars_used or None,
+    )  # fmt: skip
+
+
+def _params(req: ChatRequest) -> dict[str, Any]:
+    params = dict(req.params)
+    if req.system:
+        params["system"] = req.system
+    if req.images:
+        params["images"] = len(req.images)
+    return params
+
+
+def _show_chat_images(session: Session, screen: D.Screen, result: ChatResult) -> None:
+    for index, image in enumerate(result.images, 1):
+        path = session.save(image.data, result.model, index, image.extension)
+        data, meta = D.image_bundle(image, session.display_path(path))
+        meta.update(
+            _meta(session, "chat-image", model=result.model, file=session.display_path(path))
+        )
+        screen.show(data, meta)
+
+
+# --- running several models at once --------------------------------------------------------------
+
+
+def run_columns(
+    screen: D.Screen,
+    columns: list[D.Column],
+    work: Callable[[Callable[[Event], None]], Coroutine[Any, Any, None]],
+    apply: Callable[[D.Column, str, Any], None],
+    interval: float,
+) -> None:
+    """Run ``work`` on the runtime loop; fold its events into the grid, redrawn at most every ``interval``."""
+    events: queue.Queue[Event] = queue.Queue()
+    future = runtime.submit(work(events.put))
+    live = D.Live(screen, D.grid_bundle(columns), interval) if screen.rich else None
+    try:
+        while not (future.done() and events.empty()):
+            _drain(events, columns, apply, interval)
+            if live is not None:
+                live.update(D.grid_bundle(columns))
+    except KeyboardInterrupt:
+        future.cancel()
+        raise
+    future.result()
+    if live is not None:
+        live.update(D.grid_bundle(columns), final=True)
+    else:
+        screen.show(D.grid_bundle(columns))
+
+
+def _drain(
+    events: queue.Queue[Event],
+    columns: list[D.Column],
+    apply: Callable[[D.Column, str, Any], None],
+    wait: float,
+) -> None:
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            index, kind, payload = events.get(timeout=max(0.0, deadline - time.monotonic()))
+        except queue.Empty:
+            return
+        apply(columns[index], kind, payload)
+        if time.monotonic() >= deadline:
+            return
+
+
+async def _each(jobs: list[Awaitable[None]]) -> None:
+    await asyncio.gather(*jobs)
+
+
+def compare_chat(
+    session: Session, screen: D.Screen, req: ChatRequest, messages: list[dict[str, Any]], turns: int
+) -> dict[str, Any]:
+    """Stream one prompt to every model at once, into columns."""
+    aclient = session.client().aio
+    columns = [D.Column(m) for m in req.models]
+    results: dict[str, Any] = {}
+
+    def apply(column: D.Column, kind: str, payload: Any) -> None:
+        if kind == "delta":
+            column.text += payload
+        elif kind == "error":
+            column.error = str(payload)
+            results[column.model] = payload
+        else:
+            results[column.model] = payload
+            column.text = payload.text
+            cost = chat_cost(payload.model, payload.usage)
+            session.tally.add(payload.model, "chat", payload.usage, cost)
+            column.stats = D.Stats(payload.model, payload.latency, payload.usage, cost)
+
+    async def work(put: Callable[[Event], None]) -> None:
+        await _each(
+            [_stream_column(aclient, i, m, messages, req, put) for i, m in enumerate(req.models)]
+        )
+
+    run_columns(screen, columns, work, apply, session.config.stream_interval)
+    _raise_if_all_failed(results)
+    return results
+
+
+async def _stream_column(
+    aclient: AsyncClient, index: int, model: str, messages: list[dict[str, Any]], req: ChatRequest,
+    put: Callable[[Event], None],
+) -> None:  # fmt: skip
+    try:
+        async for chunk in aclient.chat_stream(
+            messages, model, system=req.system, images=req.images or None, **req.params
+        ):
+            put(
+                (index, "done", chunk.result)
+                if chunk.result is not None
+                else (index, "delta", chunk.text)
+            )
+    except TokenhotError as exc:
+        put((index, "error", exc))
+
+
+def _raise_if_all_failed(results: dict[str, Any]) -> None:
+    errors = [r for r in results.values() if isinstance(r, TokenhotError)]
+    if results and len(errors) == len(results):
+        raise errors[0]
+
+
+# --- images --------------------------------------------------------------------------------------
+
+
+def image(session: Session, screen: D.Screen, req: ImageRequest) -> ImageResult | dict[str, Any]:
+    """Generate or edit pictures with one model, or several side by side."""
+    show_banner(session, screen)
+    if len(req.models) > 1:
+        return compare_images(session, screen, req)
+    client = session.client()
+    model = client.model(req.models[0], "image").id
+    result = client.image(
+        req.prompt,
+        model,
+        size=req.size,
+        n=req.n,
+        images=req.inputs or None,
+        mask=req.mask,
+        **req.params,
+    )
+    paths = _save_images(session, result)
+    cost = _image_cost(session, result)
+    stats = D.Stats(result.model, result.latency, result.usage, cost)
+    for (image_, path), index in zip(paths, range(1, len(paths) + 1)):
+        data, meta = D.image_bundle(image_, path, f"{stats.line()} · {index}/{len(paths)}")
+        meta.update(_image_meta(session, req, result, cost, path))
+        screen.show(data, meta)
+    if result.text:
+        screen.show(D.chat_bundle(result.text))
+    return result
+
+
+def _save_images(session: Session, result: ImageResult) -> list[tuple[Image, str]]:
+    saved = []
+    for index, picture in enumerate(result.images, 1):
+        path = session.save(picture.data, result.model, index, picture.extension)
+        saved.append((picture, session.display_path(path)))
+    return saved
+
+
+def _image_cost(session: Session, result: ImageResult) -> float | None:
+    cost = unit_cost(result.model, len(result.images))
+    session.tally.add(result.model, "image", result.usage, cost)
+    return cost
+
+
+def _image_meta(
+    session: Session, req: ImageRequest, result: ImageResult, cost: float | None, path: str
+) -> dict[str, Any]:
+    params = {
+        "size": req.size,
+        "n": req.n,
+        "inputs": len(req.inputs) or None,
+        "mask": req.mask is not None or None,
+    }
+    params.update(req.params)
+    return _meta(
+        session, "image", model=result.model, params={k: v for k, v in params.items() if v is not None},
+        usage=result.usage, latency=round(result.latency, 3), request_id=result.request_id,
+        estimated_cost_usd=cost, file=path,
+    )  # fmt: skip
+
+
+def compare_images(session: Session, screen: D.Screen, req: ImageRequest) -> dict[str, Any]:
+    """The same picture request to every model at once, shown in columns."""
+    aclient = session.client().aio
+    columns = [D.Column(m) for m in req.models]
+    results: dict[str, Any] = {}
+
+    def apply(column: D.Column, kind: str, payload: Any) -> None:
+        results[column.model] = payload
+        if kind == "error":
+            column.error = str(payload)
+            return
+        column.images = _save_images(session, payload)
+        cost = _image_cost(session, payload)
+        column.stats = D.Stats(
+            payload.model, payload.latency, payload.usage, cost, extra=[payload.text]
+        )
+
+    async def one(index: int, model: str, put: Callable[[Event], None]) -> None:
+        try:
+            put((index, "done", await aclient.image(
+                req.prompt, model, size=req.size, n=req.n, images=req.inputs or None, mask=req.mask, **req.params
+            )))  # fmt: skip
+        except TokenhotError as exc:
+            put((index, "error", exc))
+
+    async def work(put: Callable[[Event], None]) -> None:
+        await _each([one(i, m, put) for i, m in enumerate(req.models)])
+
+    run_columns(screen, columns, work, apply, session.config.stream_interval)
+    _raise_if_all_failed(results)
+    return results
+
+
+# --- audio -------------------------------------------------------------------------------------
+
+
+def speak(
+    session: Session,
+    screen: D.Screen,
+    text: str,
+    model: str,
+    voice: str | None,
+    params: dict[str, Any],
+) -> bytes:
+    """Read ``text`` aloud: an inline player and a saved WAV."""
+    show_banner(session, screen)
+    client = session.client()
+    resolved = client.model(model, "audio").id
+    started = time.monotonic()
+    wav = client.speak(text, resolved, voice=voice, **params)
+    latency = time.monotonic() - started
+    path = session.display_path(session.save(wav, resolved, 1, ".wav"))
+    cost = unit_cost(resolved, len(text) / 1_000_000)
+    session.tally.add(resolved, "audio", None, cost)
+    stats = D.Stats(resolved, latency, None, cost, extra=[f"voice {voice}"] if voice else [])
+    meta = _meta(
+        session, "speech", model=resolved, params={"voice": voice, **params}, latency=round(latency, 3),
+        estimated_cost_usd=cost, file=path, characters=len(text),
+    )  # fmt: skip
+    screen.show(D.audio_bundle(wav, path, path, stats.line()), meta)
+    return wav
+
+
+def transcribe(
+    session: Session,
+    screen: D.Screen,
+    source: Any,
+    model: str,
+    *,
+    translate: bool,
+    language: str | None,
+) -> Transcript:
+    """The text of an audio file or variable."""
+    show_banner(session, screen)
+    media = load_media(source, what="audio")
+    started = time.monotonic()
+    transcript = session.client().transcribe(media, model, translate=translate, language=language)
+    latency = time.monotonic() - started
+    seconds = transcript.duration or (D.wav_seconds(media.data) if media.data else 0.0)
+    cost = unit_cost(transcript.model, seconds / 60) if seconds else None
+    session.tally.add(transcript.model, "audio", None, cost)
+    extra = [f"{seconds:.1f} s of audio"] if seconds else []
+    stats = D.Stats(
+        transcript.model, latency, None, cost, extra=extra + ([transcript.language or ""])
+    )
+    meta = _meta(
+        session, "transcript", model=transcript.model, latency=round(latency, 3), estimated_cost_usd=cost,
+        params={"translate": translate or None, "language": language}, language=transcript.language,
+        audio_seconds=seconds or None, source=media.url or media.name,
+    )  # fmt: skip
+    screen.show(D.transcript_bundle(transcript.text, stats.line()), meta)
+    return transcript
+
+
+# --- video ---------------------------------------------------------------------------------------
+
+
+def video_inputs(image: Any, video: Any) -> tuple[dict[str, Any], str]:
+    """First-frame image and reference video as stable params (bytes or URL) and their digest."""
+    params: dict[str, Any] = {}
+    digest = hashlib.sha256()
+    for name, value in (("image", image), ("video", video)):
+        if value is None:
+            continue
+        media = load_media(value, what=name)
+        params[name] = media.url or media.data
+        digest.update(name.encode() + (media.url.encode() if media.url else media.data or b""))
+    return params, digest.hexdigest()[:32] if params else ""
+
+
+def estimate_video(session: Session, model: str, params: dict[str, Any], reused: bool) -> None:
+    """Count a new task's estimated price (per second of video) in the session tally."""
+    if reused:
+        return
+    from ._catalog import Catalog
+
+    known = Catalog().models.get(model)
+    spec = known.param("duration") if known else None
+    duration = params.get("duration") or (spec.default if spec else None)
+    session.tally.add(model, "video", None, unit_cost(model, float(duration)) if duration else None)
+
+
+def status_rows(session: Session) -> list[tuple[str, str]]:
+    """``%tokenhot status``: key, gateway, simulated, reachable, default models, output folder."""
+    client = session.client()
+    key = os.environ.get(ENV_API_KEY, "").strip()
+    stand_in = (
+        "not set (the simulator needs none)"
+        if session.simulated()
+        else "not set: run %tokenhot login"
+    )
+    rows = [
+        ("API key", mask_key(key) if key else stand_in),
+        ("Base URL", client.base_url),
+        ("Simulated", f"yes: {D.SIMULATED_BANNER}" if session.simulated() else "no"),
+        ("Reachable", _probe(session)),
+    ]
+    rows += [
+        (f"{kind} model", session.model_for(kind))
+        for kind in ("chat", "image", "video", "audio", "transcribe")
+    ]
+    return [*rows, ("Output folder", session.display_path(session.output_dir()))]
+
+
+def _probe(session: Session) -> str:
+    """Ask the gateway for its model list, with a short timeout and no cached answer."""
+    probe = Client(
+        session.api_key(),
+        session.client().base_url,
+        timeout=session.config.status_timeout,
+        max_retries=0,
+    )
+    with _live_lock:  # the client caches the live list for minutes; status must really ask
+        _live_cache.pop(probe.aio._cache_key(), None)
+    started = time.monotonic()
+    try:
+        models = probe.models(live=True)
+    except TokenhotError as exc:
+        return f"no: {exc}"
+    session.live_models = [m for m in models if m.live]
+    return f"yes ({time.monotonic() - started:.2f} s, {len(session.live_models)} models listed)"
+
+
+def model_rows(session: Session, kind: Kind | None) -> tuple[list[list[str]], str]:
+    """``%tokenhot models [kind]``: the live list merged with the catalog (or the catalog alone)."""
+    note = ""
+    try:
+        models = session.client().models(kind, live=True)
+        session.live_models = [m for m in models if m.live] or session.live_models
+    except TokenhotError as exc:
+        models = session.client().models(kind, live=False)
+        note = f"The gateway did not answer ({exc}); this is the built-in catalog."
+    rows = [[m.id, m.kind, m.family, m.vendor, "yes" if m.live else "", _price(m)] for m in models]
+    return rows, note
+
+
+_UNITS = {"image": "image", "video": "second", "whisper": "minute of audio"}
+
+
+def _price(model: Model) -> str:
+    if not model.price:
+        return ""
+    if model.kind == "chat" and len(model.price) >= 2:
+        return f"${model.price[0]:g} / ${model.price[1]:g} per 1M tokens in/out"
+    unit = _UNITS.get(model.family) or _UNITS.get(model.kind) or "1M characters"
+    return f"${model.price[0]:g} per {unit}"
+
+
+def history_rows(session: Session, thread: str | None) -> list[list[str]]:
+    """``%tokenhot history``: every turn of this notebook's threads (or one thread)."""
+    threads = [session.thread(thread)] if thread else session.threads.of(session.notebook)
+    return [
+        [t.name, str(i), turn.model, _excerpt(turn.prompt), _excerpt(turn.answer)]
+        for t in threads
+        for i, turn in enumerate(t.turns, 1)
+    ]
+
+
+def _excerpt(text: str, limit: int = 80) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def usage_rows(session: Session) -> list[list[str]]:
+    """``%tokenhot usage``: calls, tokens and estimated spend per model, and a total."""
+    rows = [
+        [model, s.kind, str(s.calls), f"{s.usage.input_tokens:,}", f"{s.usage.output_tokens:,}",
+         f"{s.cost:.6f}" + ("" if s.priced else " (partly unpriced)")]
+        for model, s in session.tally.models.items()
+    ]  # fmt: skip
+    total = session.tally
+    calls = sum(s.calls for s in total.models.values())
+    return [*rows, ["total", "", str(calls), "", "", f"{total.total_cost:.6f}"]]

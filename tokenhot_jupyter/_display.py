@@ -1,0 +1,507 @@
+"""Mime bundles for every magic: inert Markdown, live streams, comparison grids, media.
+
+Nothing here talks to the network.  Model text is made inert before it reaches a rich
+mime type: ``<`` and ``&`` are escaped outside fenced code, inline code that holds them
+becomes an escaped ``<code>`` element, and ``javascript:``-style link schemes are broken.
+Frontends differ in how they sanitise Markdown (JupyterLab does, others may not), so we
+never rely on them.  Terminals get readable ``text/plain``.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as _dt
+import html
+import math
+import re
+import sys
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from IPython.core.displaypub import DisplayPublisher
+
+from ._redact import redact
+from ._types import Image, Usage
+
+Bundle = dict[str, Any]
+PROVENANCE = "tokenhot"
+SIMULATED_BANNER = "answers are simulated"
+AUDIO_EMBED_LIMIT = 8 * 1024 * 1024  # larger WAVs are linked by path, not inlined
+
+# --- inert Markdown ---------------------------------------------------------------------
+
+_FENCE = re.compile(r"^( {0,3})(`{3,}|~{3,})(.*)$")
+_BAD_SCHEME = re.compile(
+    r"(?i)\b(javascript|vbscript|livescript|data)(\s*):(?!image/(?:png|jpe?g|gif|webp)[;,])"
+)
+_PUNCT = set("\\`*_[]|~$^")  # what inline Markdown (and Jupyter's math) could act on
+
+
+@dataclass
+class _Fence:
+    char: str
+    length: int
+    indent: int
+
+
+def inert_markdown(text: str) -> str:
+    """Markdown that renders the model's text but can never carry live HTML or script."""
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    out: list[str] = []
+    fence: _Fence | None = None
+    certain = True  # False once we cannot tell whether a renderer is inside a fence
+    for line in lines:
+        if not certain:
+            out.append(_prose(line))
+        elif fence is None:
+            fence = _open_fence(line)
+            out.append(_fence_line(line) if fence else _prose(line))
+        else:
+            verdict = _inside(fence, line)
+            certain = verdict != "unknown"
+            out.append(line if certain else _prose(line))
+            fence = fence if verdict == "code" else None
+    if fence is not None and certain:
+        out.append(fence.char * fence.length)
+    return "\n".join(out)
+
+
+def _open_fence(line: str) -> _Fence | None:
+    match = _FENCE.match(line)
+    if not match or (match.group(2)[0] == "`" and "`" in match.group(3)):
+        return None
+    return _Fence(match.group(2)[0], len(match.group(2)), len(match.group(1)))
+
+
+def _fence_line(line: str) -> str:
+    match = _FENCE.match(line)
+    assert match is not None
+    info = re.match(r"\s*([\w+#.-]*)", match.group(3))
+    return match.group(1) + match.group(2) + (info.group(1) if info else "")
+
+
+def _inside(fence: _Fence, line: str) -> str:
+    """'code', 'close' or 'unknown' for a line after an opening fence."""
+    stripped = line.lstrip(" ")
+    indent = len(line) - len(stripped)
+    closes = re.fullmatch(re.escape(fence.char) + "{%d,}[ \t]*" % fence.length, stripped)
+    if fence.indent == 0:
+        return "close" if closes and indent <= 3 else "code"
+    # An indented fence may sit in a list item whose indent we cannot know for sure.
+    if closes:
+        return (
+            "close"
+            if fence.indent <= indent <= 3
+            else "code"
+            if indent > fence.indent + 3
+            else "unknown"
+        )
+    if stripped and indent < fence.indent:
+        return "unknown"
+    return "code"
+
+
+def _prose(line: str) -> str:
+    out: list[str] = []
+    i = 0
+    while i < len(line):
+        char = line[i]
+        if char == "\\" and i + 1 < len(line) and line[i + 1] in "<&":
+            out.append(_escape_char(line[i + 1]))
+            i += 2
+        elif char == "`":
+            piece, i = _code_span(line, i)
+            out.append(piece)
+        else:
+            out.append(_escape_char(char))
+            i += 1
+    return _BAD_SCHEME.sub(
+        lambda m: m.group(1)[0] + "\u200b" + m.group(1)[1:] + m.group(2) + ":", "".join(out)
+    )
+
+
+def _escape_char(char: str) -> str:
+    return "&lt;" if char == "<" else "&amp;" if char == "&" else char
+
+
+def _code_span(line: str, start: int) -> tuple[str, int]:
+    end = start
+    while end < len(line) and line[end] == "`":
+        end += 1
+    run = end - start
+    close = _closing_run(line, end, run)
+    if close is None:
+        return line[start:end], end
+    content = line[end:close]
+    if "<" not in content and "&" not in content:
+        return line[start : close + run], close + run
+    if content.startswith(" ") and content.endswith(" ") and content.strip():
+        content = content[1:-1]
+    return "<code>" + md_literal(content) + "</code>", close + run
+
+
+def _closing_run(line: str, start: int, run: int) -> int | None:
+    for match in re.finditer(r"`+", line[start:]):
+        if len(match.group(0)) == run:
+            return start + match.start()
+    return None
+
+
+def md_literal(text: str) -> str:
+    """Text that Markdown shows verbatim: HTML-escaped, punctuation as numeric entities."""
+    return "".join(
+        "&lt;" if c == "<" else "&amp;" if c == "&" else f"&#{ord(c)};" if c in _PUNCT else c
+        for c in text
+    )
+
+
+# --- small formatting helpers --------------------------------------------------------------
+
+
+def money(usd: float | None) -> str:
+    """An estimated price, e.g. ``≈$0.0031 est.``."""
+    if usd is None:
+        return ""
+    if usd == 0:
+        return "≈$0 est."
+    digits = 2 if usd >= 0.01 else min(8, 1 - math.floor(math.log10(usd)))
+    return f"≈${usd:.{digits}f} est."
+
+
+def seconds(value: float | None) -> str:
+    """``1.23 s`` or ``4 min 05 s``."""
+    if value is None:
+        return ""
+    if value < 60:
+        return f"{value:.2f} s"
+    return f"{int(value // 60)} min {int(value % 60):02d} s"
+
+
+def tokens(usage: Usage | None) -> str:
+    """``12 in / 40 out tokens``."""
+    if usage is None:
+        return ""
+    text = f"{usage.input_tokens} in / {usage.output_tokens} out tokens"
+    return text + (f" ({usage.reasoning_tokens} reasoning)" if usage.reasoning_tokens else "")
+
+
+@dataclass
+class Stats:
+    """What one call cost: shown in footers and column headers, kept in metadata."""
+
+    model: str
+    latency: float | None = None
+    usage: Usage | None = None
+    cost: float | None = None
+    turns_sent: int | None = None
+    extra: list[str] = field(default_factory=list)
+
+    def line(self) -> str:
+        """One short line such as ``gpt-5 · 1.20 s · 10 in / 20 out tokens · ≈$0.001 est.``."""
+        parts = [self.model, seconds(self.latency), tokens(self.usage), money(self.cost)]
+        if self.turns_sent is not None:
+            parts.insert(1, _turns(self.turns_sent))
+        return " · ".join(p for p in [*parts, *self.extra] if p)
+
+
+def _turns(n: int) -> str:
+    return "no earlier turns sent" if n == 0 else f"{n} earlier turn{'s' * (n != 1)} sent"
+
+
+def provenance(**fields: Any) -> dict[str, Any]:
+    """Output metadata: model, parameters, usage, latency, task id, time; never the key."""
+    fields.setdefault("time", _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
+    return {PROVENANCE: _scrub({k: v for k, v in fields.items() if v is not None})}
+
+
+def _scrub(value: Any) -> Any:
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, Mapping):
+        return {str(k): _scrub(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_scrub(v) for v in value]
+    if isinstance(value, Usage):
+        return dict(value.__dict__)
+    if value is None or isinstance(value, (bool, int, float)):
+        return value
+    return redact(str(value))
+
+
+# --- bundles --------------------------------------------------------------------------------
+
+
+def chat_bundle(text: str, footer: str = "", *, pending: str = "") -> Bundle:
+    """An answer as inert ``text/markdown`` with a small footer, plus ``text/plain``."""
+    markdown = inert_markdown(text) if text else ""
+    plain = text
+    if pending:
+        markdown += ("\n\n" if markdown else "") + f"*{md_literal(pending)}*"
+        plain += ("\n\n" if plain else "") + pending
+    if footer:
+        markdown += ("\n\n" if markdown else "") + f"<sub>{md_literal(footer)}</sub>"
+        plain += ("\n\n" if plain else "") + f"[{footer}]"
+    return {"text/markdown": markdown or " ", "text/plain": plain}
+
+
+def note_bundle(text: str, *, strong: bool = False) -> Bundle:
+    """A short message (inert Markdown and plain text)."""
+    body = md_literal(text)
+    return {"text/markdown": f"**{body}**" if strong else body, "text/plain": text}
+
+
+def banner_bundle(detail: str) -> Bundle:
+    """The visible "answers are simulated" banner."""
+    plain = f"⚠ {SIMULATED_BANNER.capitalize()}: {detail}"
+    markdown = f"> ⚠️ **{SIMULATED_BANNER.capitalize()}** — {md_literal(detail)}"
+    return {"text/markdown": markdown, "text/plain": plain}
+
+
+def table_bundle(headers: Sequence[str], rows: Sequence[Sequence[Any]], title: str = "") -> Bundle:
+    """A small escaped HTML table with an aligned plain-text twin."""
+    cells = [[str(c) for c in row] for row in rows]
+    head = "".join(f"<th style='text-align:left'>{html.escape(h)}</th>" for h in headers)
+    body = "".join(
+        "<tr>"
+        + "".join(f"<td style='text-align:left'>{html.escape(c)}</td>" for c in row)
+        + "</tr>"
+        for row in cells
+    )
+    caption = (
+        f"<caption style='text-align:left'><b>{html.escape(title)}</b></caption>" if title else ""
+    )
+    table = f"<table>{caption}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    return {"text/html": table, "text/plain": _plain_table(headers, cells, title)}
+
+
+def _plain_table(headers: Sequence[str], rows: list[list[str]], title: str) -> str:
+    widths = [
+        max(len(str(h)), *(len(r[i]) for r in rows)) if rows else len(h)
+        for i, h in enumerate(headers)
+    ]
+    fmt = "  ".join("{:<%d}" % w for w in widths)
+    lines = [fmt.format(*headers), fmt.format(*("-" * w for w in widths))]
+    lines += [fmt.format(*row) for row in rows]
+    return "\n".join(([title] if title else []) + [line.rstrip() for line in lines])
+
+
+# --- comparison grids ----------------------------------------------------------------------
+
+
+@dataclass
+class Column:
+    """One model's cell in a comparison: streamed text, then stats or an error."""
+
+    model: str
+    text: str = ""
+    stats: Stats | None = None
+    error: str | None = None
+    images: list[tuple[Image, str]] = field(default_factory=list)  # (image, saved path)
+
+    @property
+    def status(self) -> str:
+        """``error``, ``done`` or ``running``."""
+        return "error" if self.error else "done" if self.stats else "running"
+
+    def header(self) -> str:
+        """The line under the model name."""
+        if self.error:
+            return "failed"
+        return self.stats.line().removeprefix(self.model).lstrip(" ·") if self.stats else "running…"
+
+
+_CELL = "vertical-align:top;text-align:left;padding:6px 10px;border:1px solid #8884"
+_PRE = "white-space:pre-wrap;word-break:break-word;margin:0;font-size:0.92em;background:none"
+
+
+def grid_bundle(columns: Sequence[Column]) -> Bundle:
+    """Side-by-side columns as an escaped HTML table, plus a plain-text version."""
+    width = f"{100 // max(1, len(columns))}%"
+    head = "".join(
+        f"<th style='{_CELL};width:{width}'>{html.escape(c.model)}<br>"
+        f"<small style='font-weight:normal'>{html.escape(c.header())}</small></th>"
+        for c in columns
+    )
+    body = "".join(f"<td style='{_CELL}'>{_column_body(c)}</td>" for c in columns)
+    table = f"<table style='table-layout:fixed;width:100%;border-collapse:collapse'><tr>{head}</tr><tr>{body}</tr></table>"
+    return {"text/html": table, "text/plain": grid_plain(columns)}
+
+
+def _column_body(column: Column) -> str:
+    parts = [f"<pre style='{_PRE}'>{html.escape(column.text)}</pre>"] if column.text else []
+    for image, path in column.images:
+        alt = html.escape(path or column.model, quote=True)
+        parts.append(
+            f"<img src='data:{image.mime};base64,{_b64(image.data)}' alt='{alt}' style='max-width:100%'>"
+        )
+    if column.error:
+        parts.append(f"<pre style='{_PRE};color:#c33'>⚠ {html.escape(column.error)}</pre>")
+    if not parts:
+        parts.append("<i>waiting…</i>")
+    return "".join(parts)
+
+
+def grid_plain(columns: Sequence[Column]) -> str:
+    """The comparison as plain text sections, one per model."""
+    sections = []
+    for c in columns:
+        body = c.text + "".join(f"\n[image saved to {p}]" for _, p in c.images)
+        if c.error:
+            body += ("\n" if body else "") + f"⚠ {c.error}"
+        sections.append(f"── {c.model} · {c.header()} ──\n{body.strip() or '…'}")
+    return "\n\n".join(sections)
+
+
+# --- media ---------------------------------------------------------------------------------
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def image_bundle(image: Image, path: str, caption: str = "") -> tuple[Bundle, dict[str, Any]]:
+    """One picture as ``image/*`` data with a text fallback naming the saved file."""
+    plain = f"[image {image.mime}, {len(image.data):,} bytes, saved to {path}]"
+    if caption:
+        plain = f"{caption}\n{plain}"
+    return {image.mime: _b64(image.data), "text/plain": plain}, {image.mime: {"path": path}}
+
+
+def audio_bundle(wav: bytes, path: str, relative_src: str, caption: str = "") -> Bundle:
+    """An ``<audio controls>`` player (inline WAV when small, else the saved file)."""
+    src = f"data:audio/wav;base64,{_b64(wav)}" if len(wav) <= AUDIO_EMBED_LIMIT else relative_src
+    label = f"<div><small>{html.escape(caption)}</small></div>" if caption else ""
+    player = f"<audio controls src='{html.escape(src, quote=True)}'></audio>{label}"
+    plain = f"[audio {len(wav):,} bytes ({wav_seconds(wav):.1f} s), saved to {path}]"
+    return {"text/html": player, "text/plain": plain + (f"\n{caption}" if caption else "")}
+
+
+def wav_seconds(wav: bytes) -> float:
+    """Duration of a PCM WAV from its header (0 when unknown)."""
+    if len(wav) < 44 or wav[:4] != b"RIFF":
+        return 0.0
+    byte_rate = int.from_bytes(wav[28:32], "little")
+    return (len(wav) - 44) / byte_rate if byte_rate else 0.0
+
+
+def transcript_bundle(text: str, footer: str) -> Bundle:
+    """A transcript: plain text in an inert Markdown quote, with a footer."""
+    return chat_bundle(text, footer)
+
+
+# --- where bundles go ------------------------------------------------------------------------
+
+
+class Screen:
+    """The shell's display publisher; falls back to plain text in a terminal."""
+
+    def __init__(self, shell: Any) -> None:
+        self._shell = shell
+
+    @property
+    def rich(self) -> bool:
+        """True in a kernel (or any publisher that renders mime bundles)."""
+        return type(self._shell.display_pub) is not DisplayPublisher
+
+    def show(
+        self,
+        data: Bundle,
+        metadata: Mapping[str, Any] | None = None,
+        *,
+        display_id: str | None = None,
+    ) -> None:
+        """Publish a bundle (a new output)."""
+        self._publish(data, metadata, display_id, update=False)
+
+    def update(self, data: Bundle, metadata: Mapping[str, Any] | None, display_id: str) -> None:
+        """Rewrite the output published under ``display_id`` in place."""
+        self._publish(data, metadata, display_id, update=True)
+
+    def _publish(
+        self, data: Bundle, metadata: Mapping[str, Any] | None, display_id: str | None, update: bool
+    ) -> None:
+        transient = {"display_id": display_id} if display_id else None
+        self._shell.display_pub.publish(
+            data=data, metadata=dict(metadata or {}), transient=transient, update=update
+        )
+
+    def write(self, text: str) -> None:
+        """Plain text straight to stdout (terminal streaming)."""
+        sys.stdout.write(text)
+        sys.stdout.flush()
+
+
+class Live:
+    """One output rewritten in place, at most once per ``interval`` (the last one always)."""
+
+    def __init__(
+        self,
+        screen: Screen,
+        data: Bundle,
+        interval: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.screen, self.interval, self._clock = screen, interval, clock
+        self.display_id = uuid.uuid4().hex
+        self.updates = 0
+        screen.show(data, display_id=self.display_id)
+        self._last = clock()
+
+    def update(
+        self, data: Bundle, metadata: Mapping[str, Any] | None = None, *, final: bool = False
+    ) -> bool:
+        """Send ``data`` if enough time has passed (or ``final``); True when sent."""
+        now = self._clock()
+        if not final and now - self._last < self.interval:
+            return False
+        self.screen.update(data, metadata, self.display_id)
+        self._last = now
+        self.updates += 1
+        return True
+
+
+class ChatView:
+    """A streamed answer: live Markdown in a kernel, raw deltas in a terminal."""
+
+    def __init__(self, screen: Screen, model: str, interval: float, *, stream: bool = True) -> None:
+        self.screen, self.model, self.text = screen, model, ""
+        self._thinking = 0
+        waiting = chat_bundle("", pending=f"{model} is thinking…")
+        self.live = Live(screen, waiting, interval) if screen.rich and stream else None
+        self._stream = stream
+
+    def feed(self, text: str, reasoning: str = "") -> None:
+        """Add a delta (sent on to the frontend only when the throttle allows)."""
+        self.text += text
+        self._thinking += len(reasoning)
+        if self.live is not None:
+            self.live.update(chat_bundle(self.text, pending=self._pending()))
+        elif self._stream and text:
+            self.screen.write(text)
+
+    def _pending(self) -> str:
+        if self.text:
+            return ""
+        if self._thinking:
+            return f"{self.model} is thinking… ({self._thinking:,} characters of reasoning)"
+        return f"{self.model} is thinking…"
+
+    def finish(self, text: str, footer: str, metadata: Mapping[str, Any]) -> None:
+        """The final output: whole text, footer and provenance."""
+        self.text = text
+        if self.live is not None:
+            self.live.update(chat_bundle(text, footer), metadata, final=True)
+        elif self._stream and self.screen.rich is False:
+            self.screen.write(("\n" if text else "") + f"[{footer}]\n")
+        else:
+            self.screen.show(chat_bundle(text, footer), metadata)
+
+    def fail(self, reason: str) -> None:
+        """Keep what arrived, marked as cut short (the error itself is raised by the caller)."""
+        if self.live is not None:
+            self.live.update(chat_bundle(self.text, pending=f"stopped: {reason}"), final=True)
+        elif self._stream and self.text:
+            self.screen.write("\n")

@@ -1,0 +1,549 @@
+"""The IPython magics: ``%%chat``, ``%%image``, ``%%video``, ``%%speak``, ``%transcribe``, ``%tokenhot``.
+
+Each method parses its arguments with ``magic_arguments`` (so ``%%chat?`` shows help and a
+bad argument raises ``UsageError``), builds a request and hands it to ``_actions``.  Errors
+of the ``TokenhotError`` tree propagate: IPython prints their one-line
+``_render_traceback_`` and the cell fails, so *Run All* stops.
+"""
+
+from __future__ import annotations
+
+import functools
+import getpass
+import json
+import keyword
+import re
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
+
+from IPython.core.completer import (
+    CompletionContext,
+    SimpleCompletion,
+    SimpleMatcherResult,
+    context_matcher,
+)
+from IPython.core.error import UsageError
+from IPython.core import magic as _magic
+from IPython.core.magic import Magics, magics_class
+from IPython.core import magic_arguments as _ma
+from IPython.core.magic_arguments import MagicArgumentParser
+
+from . import _display as D
+from ._interpolate import MISSING, interpolate, lookup
+from ._state import Session
+
+if TYPE_CHECKING:
+    from ._actions import ChatRequest, ImageRequest
+
+KINDS = ("chat", "image", "video", "audio")
+_MAGIC_KIND = {
+    "%%chat": "chat", "%%image": "image", "%%video": "video", "%%speak": "audio", "%transcribe": "audio",
+}  # fmt: skip
+_VARS_HELP = (
+    "Put notebook variables into the prompt: {name} or {obj.attr} becomes its value (one pass; unknown "
+    "names stay as written). Write {{name}} for a literal {name}. JSON, code and LaTeX braces "
+    "(\\frac{a}{b}, x^{n}, ${HOME}) are never touched."
+)
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class _Decorator(Protocol):
+    def __call__(self, func: F, /) -> F: ...
+
+
+def magic_arguments() -> _Decorator:
+    """IPython's ``magic_arguments`` decorator, typed."""
+    return cast(_Decorator, _ma.magic_arguments())  # type: ignore[no-untyped-call]
+
+
+def argument(*args: Any, **kwargs: Any) -> _Decorator:
+    """IPython's ``argument`` decorator, typed."""
+    return cast(_Decorator, _ma.argument(*args, **kwargs))  # type: ignore[no-untyped-call]
+
+
+def cell_magic(func: F) -> F:
+    """IPython's ``cell_magic`` marker, typed."""
+    return cast(F, _magic.cell_magic(func))
+
+
+def line_magic(func: F) -> F:
+    """IPython's ``line_magic`` marker, typed."""
+    return cast(F, _magic.line_magic(func))
+
+
+# --- argument helpers -----------------------------------------------------------------------
+
+
+def _parse(magic: Any, line: str) -> Any:
+    """``parse_argstring``, with unbalanced quotes reported as a UsageError too."""
+    try:
+        return _ma.parse_argstring(magic, line)  # type: ignore[no-untyped-call]
+    except ValueError as exc:
+        raise UsageError(f"{exc}: check the quotes in the magic's options.") from None
+
+
+def _models(value: str | None, default: str) -> list[str]:
+    names = [m.strip() for m in (value or "").split(",") if m.strip()] or [default]
+    return list(dict.fromkeys(names))
+
+
+def _prompt(cell: str, magic: str, use_vars: bool, ns: dict[str, Any]) -> tuple[str, list[str]]:
+    if not cell.strip():
+        raise UsageError(f"The cell is empty: write the prompt below {magic}.")
+    if not use_vars:
+        return cell.strip("\n"), []
+    result = interpolate(cell.strip("\n"), ns)
+    return result.text, result.used
+
+
+def _params(pairs: list[str] | None) -> dict[str, Any]:
+    params: dict[str, Any] = {}
+    for pair in pairs or []:
+        name, sep, raw = pair.partition("=")
+        if not sep or not name.strip():
+            raise UsageError(f"--param needs KEY=VALUE, not {pair!r}.")
+        try:
+            params[name.strip()] = json.loads(raw)
+        except ValueError:
+            params[name.strip()] = raw
+    return params
+
+
+def _out_name(name: str | None) -> str | None:
+    if name is not None and (not name.isidentifier() or keyword.iskeyword(name)):
+        raise UsageError(f"-o/--out needs a variable name, not {name!r}.")
+    return name
+
+
+def _input(token: str | None, ns: dict[str, Any]) -> Any:
+    """A notebook variable of that name if there is one, else the text as a path or URL."""
+    if token is None:
+        return None
+    if re.fullmatch(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*", token):
+        value = lookup(token, ns)
+        if value is not MISSING and value is not None:
+            return value
+    return token
+
+
+def _inputs(tokens: list[str] | None, ns: dict[str, Any]) -> list[Any]:
+    return [_input(t, ns) for t in tokens or []]
+
+
+# --- the magics -----------------------------------------------------------------------------
+
+
+@magics_class
+class TokenhotMagics(Magics):
+    """Chat, images, video and audio through the Tokenhot gateway."""
+
+    def __init__(self, shell: Any, session: Session) -> None:
+        super().__init__(shell)
+        self.session = session
+        self.screen = D.Screen(shell)
+
+    def _keep(self, name: str | None, value: Any) -> None:
+        if name:
+            self.shell.user_ns[name] = value  # type: ignore[union-attr]
+
+    @property
+    def _ns(self) -> dict[str, Any]:
+        return self.shell.user_ns  # type: ignore[union-attr,no-any-return]
+
+    @magic_arguments()
+    @argument(
+        "-m", "--model", help="Model id; a comma-separated list (a,b,c) compares them side by side."
+    )
+    @argument("-s", "--system", help="System prompt (quote it if it has spaces).")
+    @argument("--temperature", type=float, help="Sampling temperature, 0 to 2.")
+    @argument("--max-tokens", type=int, help="Longest answer, in tokens.")
+    @argument(
+        "--reasoning", help="Reasoning effort: none, minimal, low, medium, high, xhigh (per model)."
+    )
+    @argument(
+        "--image",
+        action="append",
+        help="An image for vision models: path, URL or variable (repeatable).",
+    )
+    @argument("--thread", help="Conversation thread name (default: the notebook's default thread).")
+    @argument(
+        "--new", action="store_true", help="Start the thread afresh (forget its earlier turns)."
+    )
+    @argument("-o", "--out", help="Keep the result object in this variable.")
+    @argument(
+        "--no-stream",
+        action="store_true",
+        help="Wait for the whole answer instead of streaming it.",
+    )
+    @argument("--vars", action="store_true", help=_VARS_HELP)
+    @argument(
+        "-p", "--param", action="append", help="Extra body field KEY=VALUE (JSON values allowed)."
+    )
+    @cell_magic
+    def chat(self, line: str, cell: str) -> None:
+        """Ask a chat model; the cell body is the prompt.
+
+        The answer streams into one output and ends with a footer: model, how many earlier
+        turns of the thread were sent, latency, tokens and an estimated cost.  Re-running a
+        cell replaces its own earlier turn in the thread instead of adding a copy.
+        """
+        args = _parse(self.chat, line)
+        request = self._chat_request(args, line, cell)
+        from . import _actions
+
+        self._keep(args.out, _actions.chat(self.session, self.screen, request))
+
+    def _chat_request(self, args: Any, line: str, cell: str) -> ChatRequest:
+        from ._actions import ChatRequest
+
+        _out_name(args.out)
+        prompt, used = _prompt(cell, "%%chat", args.vars, self._ns)
+        params = {
+            "temperature": args.temperature,
+            "max_tokens": args.max_tokens,
+            "reasoning": args.reasoning,
+        }
+        params = {k: v for k, v in params.items() if v is not None} | _params(args.param)
+        return ChatRequest(
+            _models(args.model, self.session.model_for("chat")), prompt, args.system, params,
+            _inputs(args.image, self._ns), args.thread, args.new, not args.no_stream, used, f"{line}\n{cell}",
+        )  # fmt: skip
+
+    @magic_arguments()
+    @argument("-m", "--model", help="Model id; a comma-separated list compares them side by side.")
+    @argument("--size", help="Image size or aspect ratio, e.g. 1024x1024, 2K, 16:9 (per model).")
+    @argument("-n", type=int, default=1, help="How many images (default 1).")
+    @argument(
+        "--input", action="append", help="An image to edit: path, URL or variable (repeatable)."
+    )
+    @argument("--mask", help="A mask image for edits (gpt-image models): path, URL or variable.")
+    @argument("-o", "--out", help="Keep the result object in this variable.")
+    @argument("--vars", action="store_true", help=_VARS_HELP)
+    @argument("-p", "--param", action="append", help="Extra parameter KEY=VALUE, e.g. quality=hd.")
+    @cell_magic
+    def image(self, line: str, cell: str) -> None:
+        """Generate (or with --input, edit) images; the cell body is the prompt.
+
+        Images show inline and are saved under the output folder (tokenhot_outputs/ beside
+        the notebook unless Tokenhot.output_dir says otherwise).
+        """
+        args = _parse(self.image, line)
+        request = self._image_request(args, cell)
+        from . import _actions
+
+        self._keep(args.out, _actions.image(self.session, self.screen, request))
+
+    def _image_request(self, args: Any, cell: str) -> ImageRequest:
+        from ._actions import ImageRequest
+
+        _out_name(args.out)
+        if args.n < 1:
+            raise UsageError("-n must be 1 or more.")
+        prompt, _ = _prompt(cell, "%%image", args.vars, self._ns)
+        models = _models(args.model, self.session.model_for("image"))
+        return ImageRequest(
+            models, prompt, args.size, args.n, _inputs(args.input, self._ns), _input(args.mask, self._ns),
+            _params(args.param),
+        )  # fmt: skip
+
+    @magic_arguments()
+    @argument("-m", "--model", help="Video model id.")
+    @argument("--duration", type=int, help="Seconds of video (per model).")
+    @argument("--resolution", help="Resolution, e.g. 720p, 1080p (per model).")
+    @argument("--ratio", help="Aspect ratio, e.g. 16:9, 9:16 (per model).")
+    @argument("--image", help="First-frame image: path, URL or variable.")
+    @argument("--video", help="Reference video: path, URL or variable.")
+    @argument(
+        "--new",
+        action="store_true",
+        help="Always start a new (paid) task, even for an unchanged cell.",
+    )
+    @argument("--wait", action="store_true", help="Block until the video is ready (or failed).")
+    @argument("--timeout", type=float, help="With --wait: stop waiting after this many seconds.")
+    @argument("-o", "--out", help="Keep the task handle in this variable.")
+    @argument("--vars", action="store_true", help=_VARS_HELP)
+    @argument("-p", "--param", action="append", help="Extra body field KEY=VALUE.")
+    @cell_magic
+    def video(self, line: str, cell: str) -> None:
+        """Make a video; returns at once with a live card that turns into the video.
+
+        Polling runs in the background while other cells run.  Re-running an unchanged
+        cell shows the existing task again instead of paying for a new one (--new forces
+        one).  ``%tokenhot tasks``, ``attach ID`` and ``cancel ID`` manage tasks.
+        """
+        args = _parse(self.video, line)
+        _out_name(args.out)
+        prompt, _ = _prompt(cell, "%%video", args.vars, self._ns)
+        from . import _actions
+
+        inputs, digest = _actions.video_inputs(
+            _input(args.image, self._ns), _input(args.video, self._ns)
+        )
+        params = {"duration": args.duration, "resolution": args.resolution, "ratio": args.ratio}
+        params = {k: v for k, v in params.items() if v is not None} | _params(args.param) | inputs
+        model = self.session.model_for("video", args.model)
+        _actions.show_banner(self.session, self.screen)
+        tracked, reused = self.session.tasks().create(
+            model=model, prompt=prompt, params=params, inputs_digest=digest, new=args.new,
+            cell_key=self.session.turn_key(f"{line}\n{cell}"),
+        )  # fmt: skip
+        _actions.estimate_video(self.session, model, params, reused)
+        tracked.display()
+        self._keep(args.out, tracked)
+        if args.wait:
+            tracked.wait(args.timeout)
+            tracked.raise_for_status()
+
+    @magic_arguments()
+    @argument("-m", "--model", help="Speech model id.")
+    @argument("--voice", help="Voice name (per model, e.g. Kore, alloy).")
+    @argument("-o", "--out", help="Keep the WAV bytes in this variable.")
+    @argument("--vars", action="store_true", help=_VARS_HELP)
+    @argument("-p", "--param", action="append", help="Extra body field KEY=VALUE.")
+    @cell_magic
+    def speak(self, line: str, cell: str) -> None:
+        """Read the cell body aloud: an inline audio player and a saved WAV file."""
+        args = _parse(self.speak, line)
+        _out_name(args.out)
+        text, _ = _prompt(cell, "%%speak", args.vars, self._ns)
+        from . import _actions
+
+        model = self.session.model_for("audio", args.model)
+        wav = _actions.speak(
+            self.session, self.screen, text, model, args.voice, _params(args.param)
+        )
+        self._keep(args.out, wav)
+
+    @magic_arguments()
+    @argument("source", help="Audio file path, URL, or a variable holding bytes or a path.")
+    @argument("-m", "--model", help="Transcription model (default whisper-1).")
+    @argument("--translate", action="store_true", help="Translate the speech into English.")
+    @argument("--language", help="The spoken language as ISO-639-1, e.g. en, de (a hint).")
+    @argument("-o", "--out", help="Keep the Transcript object in this variable.")
+    @line_magic
+    def transcribe(self, line: str) -> None:
+        """Transcribe an audio file or variable into text."""
+        args = _parse(self.transcribe, line)
+        _out_name(args.out)
+        from . import _actions
+
+        model = self.session.model_for("transcribe", args.model)
+        transcript = _actions.transcribe(
+            self.session, self.screen, _input(args.source, self._ns), model,
+            translate=args.translate, language=args.language,
+        )  # fmt: skip
+        self._keep(args.out, transcript)
+
+    @line_magic
+    def tokenhot(self, line: str) -> None:
+        """Manage the Tokenhot session.
+
+        %tokenhot status              key set?, base URL, simulated?, reachable?, models
+        %tokenhot login               ask for the API key (kept in this kernel only)
+        %tokenhot models [KIND]       list models (chat, image, video, audio)
+        %tokenhot use chat=M image=M video=M audio=M transcribe=M
+        %tokenhot tasks               video tasks of the journal
+        %tokenhot attach ID [-m M]    follow a video task again (also after a restart)
+        %tokenhot cancel ID           stop polling a video task here
+        %tokenhot history [--reset] [--thread NAME]
+        %tokenhot usage [--reset]     tokens and estimated spend this session
+        """
+        args = _parse_tokenhot(line or "status")
+        getattr(self, f"_cmd_{args.command}")(args)
+
+    def _cmd_status(self, args: Any) -> None:
+        from . import _actions
+
+        _actions.show_banner(self.session, self.screen)
+        self.screen.show(
+            D.table_bundle(("Setting", "Value"), _actions.status_rows(self.session), "Tokenhot")
+        )
+
+    def _cmd_login(self, args: Any) -> None:
+        key = getpass.getpass("Tokenhot API key (kept in this kernel only): ")
+        self.session.login(key)
+        from ._redact import mask_key
+
+        self.screen.show(
+            D.note_bundle(f"Key {mask_key(key.strip())} set for this kernel; nothing was saved.")
+        )
+
+    def _cmd_models(self, args: Any) -> None:
+        from . import _actions
+
+        rows, note = _actions.model_rows(self.session, args.kind)
+        headers = ("Model", "Kind", "Family", "Vendor", "Live", "List price (estimate)")
+        self.screen.show(
+            D.table_bundle(
+                headers, rows, f"{len(rows)} {args.kind or ''} models".replace("  ", " ")
+            )
+        )
+        if note:
+            self.screen.show(D.note_bundle(note))
+
+    def _cmd_use(self, args: Any) -> None:
+        chosen = []
+        for setting in args.settings:
+            kind, sep, model = setting.partition("=")
+            if not sep or not model.strip():
+                raise UsageError(f"Write KIND=MODEL (e.g. chat=gpt-5), not {setting!r}.")
+            chosen.append(f"{kind}: {self.session.use(kind.strip(), model.strip()).id}")
+        self.screen.show(D.note_bundle("Using " + ", ".join(chosen) + " for this session."))
+
+    def _cmd_tasks(self, args: Any) -> None:
+        from ._cards import tasks_table
+
+        self.screen.show({"text/plain": tasks_table(self.session.tasks().list(args.n))})
+
+    def _cmd_attach(self, args: Any) -> None:
+        tracked = self.session.tasks().attach(args.task_id, model=args.model)
+        tracked.display()
+
+    def _cmd_cancel(self, args: Any) -> None:
+        tracked = self.session.tasks().cancel(args.task_id)
+        self.screen.show(
+            D.note_bundle(f"Stopped polling {tracked.task_id} here; it may still finish.")
+        )
+
+    def _cmd_history(self, args: Any) -> None:
+        if args.reset:
+            gone = self.session.threads.reset(self.session.notebook, args.thread)
+            self.screen.show(D.note_bundle(f"Forgot {gone} turn{'s' * (gone != 1)}."))
+            return
+        from . import _actions
+
+        rows = _actions.history_rows(self.session, args.thread)
+        self.screen.show(
+            D.table_bundle(
+                ("Thread", "#", "Model", "Prompt", "Answer"), rows, "Conversation history"
+            )
+        )
+
+    def _cmd_usage(self, args: Any) -> None:
+        from . import _actions
+
+        if args.reset:
+            self.session.tally.reset()
+        rows = _actions.usage_rows(self.session)
+        headers = ("Model", "Kind", "Calls", "Input tokens", "Output tokens", "Est. cost (USD)")
+        self.screen.show(D.table_bundle(headers, rows, "Usage this session (costs are estimates)"))
+
+
+def _parse_tokenhot(line: str) -> Any:
+    try:
+        return _tokenhot_parser().parse_argstring(line)  # type: ignore[no-untyped-call]
+    except ValueError as exc:
+        raise UsageError(f"{exc}: check the quotes.") from None
+
+
+@functools.cache
+def _tokenhot_parser() -> MagicArgumentParser:
+    parser = MagicArgumentParser(prog="%tokenhot")  # type: ignore[no-untyped-call]
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    sub.add_parser("status")
+    sub.add_parser("login")
+    sub.add_parser("models").add_argument("kind", nargs="?", choices=KINDS)
+    sub.add_parser("use").add_argument("settings", nargs="+", metavar="KIND=MODEL")
+    sub.add_parser("tasks").add_argument("-n", type=int, default=50)
+    attach = sub.add_parser("attach")
+    attach.add_argument("task_id")
+    attach.add_argument("-m", "--model")
+    sub.add_parser("cancel").add_argument("task_id")
+    history = sub.add_parser("history")
+    history.add_argument("--reset", action="store_true")
+    history.add_argument("--thread")
+    sub.add_parser("usage").add_argument("--reset", action="store_true")
+    return parser
+
+
+# --- completion ------------------------------------------------------------------------------
+
+_MODEL_FLAG = re.compile(r"(?:^|\s)(?:-m|--model)(?:\s+|=)([^\s]*)$")
+_USE_ARG = re.compile(r"^%tokenhot\s+use\s+(?:\S+\s+)*(\w+)=([^\s]*)$")
+
+
+def model_matcher(session: Session) -> Any:
+    """A completer: model ids after ``-m`` in our magics and in ``%tokenhot use kind=``."""
+
+    @cast(_Decorator, context_matcher())
+    def complete_model(context: CompletionContext) -> SimpleMatcherResult:
+        found = _model_prefix(context)
+        if found is None:
+            return _result([], "", suppress=False)
+        kind, prefix = found
+        ids = [m for m in session.known_models(kind) if m.startswith(prefix)]
+        return _result([SimpleCompletion(m, type="model") for m in ids], prefix, suppress=True)
+
+    return complete_model
+
+
+def _result(completions: list[SimpleCompletion], fragment: str, *, suppress: bool) -> SimpleMatcherResult:
+    return {
+        "completions": completions, "suppress": suppress, "matched_fragment": fragment,
+        "do_not_suppress": set(), "ordered": False,
+    }  # fmt: skip
+
+
+def _model_prefix(context: CompletionContext) -> tuple[str | None, str] | None:
+    """(kind, the part of a model id typed so far) when the cursor is on one."""
+    if context.cursor_line != 0:
+        return None
+    text = context.text_until_cursor.lstrip()
+    use = _USE_ARG.match(text)
+    if use:
+        kind = use.group(1)
+        return ("audio" if kind == "transcribe" else kind if kind in KINDS else None), use.group(2)
+    magic = text.split(None, 1)[0] if text else ""
+    flag = _MODEL_FLAG.search(text)
+    if magic not in _MAGIC_KIND or flag is None:
+        return None
+    return _MAGIC_KIND[magic], flag.group(1).rsplit(",", 1)[-1]
+
+
+# --- loading --------------------------------------------------------------------------------
+
+_LOADED: dict[int, tuple[Session, TokenhotMagics, Any]] = {}
+
+
+def register(ip: Any) -> None:
+    """Register the magics, the settings and the completer on ``ip`` (``%load_ext``)."""
+    if id(ip) in _LOADED:
+        return
+    session = Session(ip)
+    magics = TokenhotMagics(ip, session)
+    ip.register_magics(magics)
+    ip.configurables.append(session.config)
+    ip.events.register("pre_run_cell", session.on_pre_run_cell)
+    matcher = model_matcher(session)
+    completer = getattr(ip, "Completer", None)
+    if completer is not None:
+        completer.custom_matchers.append(matcher)
+    _LOADED[id(ip)] = (session, magics, matcher)
+
+
+def unregister(ip: Any) -> None:
+    """Stop background work and remove everything `register` added (``%unload_ext``)."""
+    loaded = _LOADED.pop(id(ip), None)
+    if loaded is None:
+        return
+    session, magics, matcher = loaded
+    session.close()
+    for kind, names in magics.magics.items():
+        for name in names:
+            ip.magics_manager.magics[kind].pop(name, None)
+    _discard(ip.configurables, session.config)
+    _discard(getattr(getattr(ip, "Completer", None), "custom_matchers", []), matcher)
+    ip.events.unregister("pre_run_cell", session.on_pre_run_cell)
+
+
+def _discard(items: list[Any], item: Any) -> None:
+    if item in items:
+        items.remove(item)
+
+
+def session_of(ip: Any) -> Session | None:
+    """The session `register` made for ``ip`` (tests and tools use it)."""
+    loaded = _LOADED.get(id(ip))
+    return loaded[0] if loaded else None

@@ -1,0 +1,428 @@
+"""The per-kernel session behind the magics: settings, client, threads, usage, tasks.
+
+Settings follow one precedence: magic flag → ``%config Tokenhot.*`` / ``%tokenhot use`` →
+environment variable (``TOKENHOT_CHAT_MODEL`` …) → the catalog's DEFAULTS.  Nothing here
+runs at import time; the session is built by ``%load_ext`` and reads the environment
+only when a value is needed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import os
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from traitlets import Float, Int, TraitError, Unicode, validate
+from traitlets.config import Configurable
+
+from ._catalog import DEFAULTS, KINDS, TRANSCRIBE_DEFAULT, Catalog, Kind, Model
+from ._config import ENV_API_KEY, ENV_BASE_URL, resolve_base_url
+from ._exceptions import ConfigurationError, InvalidInputError
+from ._types import Usage
+
+if TYPE_CHECKING:
+    from ._client import Client
+    from ._tasks import TaskManager
+
+ENV_MODEL: dict[str, str] = {
+    kind: f"TOKENHOT_{kind.upper()}_MODEL" for kind in (*KINDS, "transcribe")
+}
+ENV_OUTPUT_DIR = "TOKENHOT_OUTPUT_DIR"
+ENV_SIMULATED = "TOKENHOT_SIMULATED"
+DEFAULT_OUTPUT_DIR = "tokenhot_outputs"
+SIMULATOR_KEY = "sk-simulator"  # what our launcher gives kernels that talk to the simulator
+DEFAULT_THREAD = "default"
+
+
+class Tokenhot(Configurable):
+    """Settings of the Tokenhot magics (``%config Tokenhot.chat_model = "gpt-5"``)."""
+
+    chat_model = Unicode(
+        "", help="Model for %%chat (blank: $TOKENHOT_CHAT_MODEL, then the default)."
+    ).tag(config=True)
+    image_model = Unicode(
+        "", help="Model for %%image (blank: $TOKENHOT_IMAGE_MODEL, then the default)."
+    ).tag(config=True)
+    video_model = Unicode(
+        "", help="Model for %%video (blank: $TOKENHOT_VIDEO_MODEL, then the default)."
+    ).tag(config=True)
+    audio_model = Unicode(
+        "", help="Model for %%speak (blank: $TOKENHOT_AUDIO_MODEL, then the default)."
+    ).tag(config=True)
+    transcribe_model = Unicode("", help="Model for %transcribe (blank: whisper-1).").tag(
+        config=True
+    )
+    output_dir = Unicode(
+        "",
+        help="Folder for saved images, audio and video (blank: $TOKENHOT_OUTPUT_DIR, then tokenhot_outputs/).",
+    ).tag(config=True)
+    stream_interval = Float(0.25, help="Seconds between live updates of a streamed answer.").tag(
+        config=True
+    )
+    history_turns = Int(20, help="At most this many earlier turns of a thread are sent.").tag(
+        config=True
+    )
+    timeout = Float(240.0, help="Seconds to wait for one gateway request.").tag(config=True)
+    status_timeout = Float(5.0, help="Seconds %tokenhot status waits for the gateway.").tag(
+        config=True
+    )
+    video_poll_interval = Float(10.0, help="Seconds between polls of a video task.").tag(
+        config=True
+    )
+    video_deadline = Float(1800.0, help="Seconds after which a video task stops being polled.").tag(
+        config=True
+    )
+
+    @validate(
+        "stream_interval", "timeout", "status_timeout", "video_poll_interval", "video_deadline"
+    )
+    def _positive(self, proposal: Any) -> float:
+        value = float(proposal["value"])
+        if value < 0 or (value == 0 and proposal["trait"].name != "stream_interval"):
+            raise TraitError(f"Tokenhot.{proposal['trait'].name} must be more than 0.")
+        return value
+
+    @validate("history_turns")
+    def _turns(self, proposal: Any) -> int:
+        if int(proposal["value"]) < 0:
+            raise TraitError("Tokenhot.history_turns must be 0 or more.")
+        return int(proposal["value"])
+
+
+# --- conversation threads -------------------------------------------------------------------
+
+
+@dataclass
+class Turn:
+    """One question and its answer, owned by the cell that asked it."""
+
+    key: str
+    prompt: str
+    answer: str
+    model: str
+
+
+@dataclass
+class Thread:
+    """A conversation: each cell's turn is kept once, in the order cells first ran."""
+
+    name: str
+    turns: list[Turn] = field(default_factory=list)
+
+    def _index(self, key: str) -> int:
+        return next((i for i, t in enumerate(self.turns) if t.key == key), len(self.turns))
+
+    def context(self, key: str, limit: int) -> list[Turn]:
+        """The turns before this cell's own (all turns, for a new cell), newest ``limit``."""
+        earlier = self.turns[: self._index(key)]
+        return earlier[-limit:] if limit else []
+
+    def record(self, turn: Turn) -> None:
+        """Store a turn, replacing the cell's earlier one (re-running a cell)."""
+        index = self._index(turn.key)
+        if index < len(self.turns):
+            self.turns[index] = turn
+        else:
+            self.turns.append(turn)
+
+
+def as_messages(turns: list[Turn], prompt: str) -> list[dict[str, Any]]:
+    """OpenAI-style messages: earlier turns, then the new prompt."""
+    messages: list[dict[str, Any]] = []
+    for turn in turns:
+        messages += [
+            {"role": "user", "content": turn.prompt},
+            {"role": "assistant", "content": turn.answer},
+        ]
+    return [*messages, {"role": "user", "content": prompt}]
+
+
+class Threads:
+    """Every thread of this kernel, keyed by notebook and name."""
+
+    def __init__(self) -> None:
+        self._threads: dict[tuple[str, str], Thread] = {}
+
+    def get(self, notebook: str, name: str) -> Thread:
+        """The thread ``name`` (created empty on first use)."""
+        return self._threads.setdefault((notebook, name), Thread(name))
+
+    def reset(self, notebook: str, name: str | None = None) -> int:
+        """Forget one thread (or all of this notebook's); returns how many turns went."""
+        keys = [k for k in self._threads if k[0] == notebook and (name is None or k[1] == name)]
+        return sum(len(self._threads.pop(k).turns) for k in keys)
+
+    def of(self, notebook: str) -> list[Thread]:
+        """This notebook's threads."""
+        return [t for (nb, _), t in self._threads.items() if nb == notebook]
+
+
+# --- usage and estimated spend ----------------------------------------------------------------
+
+
+@dataclass
+class Spend:
+    """Calls, tokens and estimated USD for one model in this session."""
+
+    kind: str
+    calls: int = 0
+    usage: Usage = field(default_factory=Usage)
+    cost: float = 0.0
+    priced: bool = True
+
+
+class Tally:
+    """The session's usage, per model; costs are estimates from list prices."""
+
+    def __init__(self) -> None:
+        self.models: dict[str, Spend] = {}
+
+    def add(self, model: str, kind: str, usage: Usage | None, cost: float | None) -> None:
+        """Count one call."""
+        spend = self.models.setdefault(model, Spend(kind))
+        spend.calls += 1
+        spend.usage = spend.usage + (usage or Usage())
+        spend.cost += cost or 0.0
+        spend.priced = spend.priced and cost is not None
+
+    @property
+    def total_cost(self) -> float:
+        """Estimated USD across every model."""
+        return sum(s.cost for s in self.models.values())
+
+    def reset(self) -> None:
+        """Start counting again."""
+        self.models.clear()
+
+
+_CATALOG = Catalog()
+
+
+def price_of(model_id: str) -> tuple[float, ...]:
+    """The catalog's list price tuple for a model (empty when unknown)."""
+    model = _CATALOG.models.get(model_id)
+    return model.price if model else ()
+
+
+def chat_cost(model_id: str, usage: Usage | None) -> float | None:
+    """Estimated USD of a chat call from its token usage."""
+    price = price_of(model_id)
+    if usage is None or len(price) < 2:
+        return None
+    output = usage.output_tokens
+    if usage.total_tokens >= usage.input_tokens + usage.output_tokens + usage.reasoning_tokens > 0:
+        output += usage.reasoning_tokens  # reported apart from the answer (Gemini): billed too
+    return (usage.input_tokens * price[0] + output * price[1]) / 1_000_000
+
+
+def unit_cost(model_id: str, units: float) -> float | None:
+    """Estimated USD for image (per picture), video (per second), speech (per 1M chars), whisper (per min)."""
+    price = price_of(model_id)
+    return price[0] * units if price else None
+
+
+# --- where a call comes from ------------------------------------------------------------------
+
+
+@dataclass
+class CellRef:
+    """The cell being run: its id from the frontend (ipykernel 7 sends one) and its source."""
+
+    cell_id: str = ""
+    source: str = ""
+    calls: int = 0
+
+
+def _is_loopback(url: str) -> bool:
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _safe_name(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._") or "model"
+
+
+class Session:
+    """Everything one kernel keeps between magic calls."""
+
+    def __init__(self, shell: Any, clock: Callable[[], float] = time.time) -> None:
+        self.shell = shell
+        self.config = Tokenhot(parent=shell)
+        self.threads = Threads()
+        self.tally = Tally()
+        self.cell = CellRef()
+        self.banner_shown = False
+        self.live_models: list[Model] = []
+        self._clock = clock
+        self._client: Client | None = None
+        self._client_env: tuple[str | None, ...] = ()
+        self._tasks: TaskManager | None = None
+
+    # cells and threads --------------------------------------------------------------------
+
+    def on_pre_run_cell(self, info: Any) -> None:
+        """IPython's ``pre_run_cell`` event: remember which cell is running."""
+        self.cell = CellRef(
+            str(getattr(info, "cell_id", None) or ""), str(getattr(info, "raw_cell", "") or "")
+        )
+
+    def turn_key(self, fallback_source: str) -> str:
+        """This call's key: the cell id (or source hash) and its position within the cell."""
+        self.cell.calls += 1
+        base = (
+            self.cell.cell_id
+            or "src:"
+            + hashlib.sha1((self.cell.source or fallback_source).encode("utf-8")).hexdigest()[:16]
+        )
+        return f"{base}#{self.cell.calls}"
+
+    @property
+    def notebook(self) -> str:
+        """Which notebook this kernel serves (Jupyter's session name, if it tells us)."""
+        name = self.shell.user_ns.get("__session__") or os.environ.get("JPY_SESSION_NAME")
+        return str(name or "default")
+
+    def thread(self, name: str | None) -> Thread:
+        """A thread of this notebook."""
+        return self.threads.get(self.notebook, name or DEFAULT_THREAD)
+
+    # settings ------------------------------------------------------------------------------
+
+    def model_for(self, kind: str, flag: str | None = None) -> str:
+        """flag → Tokenhot.<kind>_model → $TOKENHOT_<KIND>_MODEL → catalog default."""
+        configured = getattr(self.config, f"{kind}_model", "")
+        env = os.environ.get(ENV_MODEL[kind], "").strip()
+        default = TRANSCRIBE_DEFAULT if kind == "transcribe" else DEFAULTS[kind]  # type: ignore[index]
+        return (flag or "").strip() or configured.strip() or env or default
+
+    def use(self, kind: str, model_id: str) -> Model:
+        """``%tokenhot use kind=model``: check the id, then set it for this session."""
+        if kind not in ENV_MODEL:
+            raise InvalidInputError(
+                f"Unknown kind {kind!r}.", hint="Use chat=, image=, video=, audio= or transcribe=."
+            )
+        catalog_kind: Kind = "audio" if kind == "transcribe" else kind  # type: ignore[assignment]
+        model = self.client().model(model_id, catalog_kind)
+        setattr(self.config, f"{kind}_model", model.id)
+        return model
+
+    def output_dir(self) -> Path:
+        """The folder for saved media, relative paths resolved against the notebook's folder."""
+        raw = (
+            self.config.output_dir.strip()
+            or os.environ.get(ENV_OUTPUT_DIR, "").strip()
+            or DEFAULT_OUTPUT_DIR
+        )
+        return (Path.cwd() / Path(raw).expanduser()).resolve()
+
+    def save(self, data: bytes, model: str, index: int, extension: str) -> Path:
+        """Write media under the output folder as ``<timestamp>-<model>-<n><ext>``."""
+        folder = self.output_dir()
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(self._clock()))
+            path = folder / f"{stamp}-{_safe_name(model)}-{index}{extension}"
+            for n in range(2, 1000):
+                if not path.exists():
+                    break
+                path = folder / f"{stamp}-{_safe_name(model)}-{index}-{n}{extension}"
+            path.write_bytes(data)
+        except OSError as exc:
+            raise ConfigurationError(
+                f"Could not save to {folder}: {exc.strerror or exc}.",
+                hint="Set another folder with %config Tokenhot.output_dir = 'path'.",
+            ) from None
+        return path
+
+    def display_path(self, path: Path) -> str:
+        """``path`` relative to the notebook's folder when inside it (for links and players)."""
+        try:
+            return path.relative_to(Path.cwd().resolve()).as_posix()
+        except ValueError:
+            return path.as_posix()
+
+    # the gateway ----------------------------------------------------------------------------
+
+    def simulated(self) -> bool:
+        """True when answers come from the local simulator, not the real gateway."""
+        if os.environ.get(ENV_SIMULATED, "").strip() == "1":
+            return True
+        if os.environ.get(ENV_API_KEY, "").strip():
+            return False
+        try:
+            return _is_loopback(resolve_base_url(None))
+        except ConfigurationError:
+            return False
+
+    def api_key(self) -> str | None:
+        """The key in use: $TOKENHOT_API_KEY, else the simulator's stand-in when simulated."""
+        key = os.environ.get(ENV_API_KEY, "").strip()
+        return key or (SIMULATOR_KEY if self.simulated() else None)
+
+    def client(self) -> Client:
+        """The shared client, rebuilt when the key, base URL or timeout changed."""
+        env = (os.environ.get(ENV_API_KEY), os.environ.get(ENV_BASE_URL), str(self.config.timeout))
+        if self._client is None or env != self._client_env:
+            from ._client import Client
+
+            self._client = Client(self.api_key(), timeout=self.config.timeout)
+            self._client_env = env
+        return self._client
+
+    def login(self, key: str) -> None:
+        """Use ``key`` for this kernel only (an environment variable of this process)."""
+        from ._config import resolve_api_key
+        from ._redact import register_secret
+
+        clean = resolve_api_key(key)
+        if clean is None:
+            raise InvalidInputError(
+                "No key was entered.", hint="Run %tokenhot login again and paste the key."
+            )
+        register_secret(clean)
+        os.environ[ENV_API_KEY] = clean
+        if os.environ.pop(ENV_SIMULATED, None) is not None:
+            # Our launcher pointed this kernel at the simulator; a real key means the real gateway.
+            os.environ.pop(ENV_BASE_URL, None)
+        self._client = None
+
+    def tasks(self) -> TaskManager:
+        """The video task manager (journal and background polling), made on first use."""
+        if self._tasks is None:
+            from ._journal import Journal
+            from ._tasks import TaskManager
+
+            self._tasks = TaskManager(
+                self.client,
+                Journal(),
+                self.output_dir,
+                poll_interval=self.config.video_poll_interval,
+                deadline=self.config.video_deadline,
+            )
+        return self._tasks
+
+    def known_models(self, kind: str | None = None) -> list[str]:
+        """Model ids for completion: the catalog plus the last live list (no network)."""
+        ids = [m.id for m in _CATALOG.of_kind(None) if kind is None or m.kind == kind]
+        ids += [
+            m.id for m in self.live_models if (kind is None or m.kind == kind) and m.id not in ids
+        ]
+        return ids
+
+    def close(self) -> None:
+        """Stop background work (``%unload_ext``)."""
+        if self._tasks is not None:
+            self._tasks.shutdown()
+            self._tasks = None
