@@ -386,7 +386,7 @@ class TaskManager:
 
     def shutdown(self) -> None:
         """Stop every poller (``%unload_ext``); tasks stay in the journal."""
-        active = [t for t in self.tracked() if t._poller is not None and not t._poller.done()]
+        active = [t for t in self.tracked() if t.phase in ACTIVE]
         if active:
 
             async def halt_all() -> None:
@@ -472,18 +472,23 @@ class TaskManager:
     # --- polling, on the runtime loop ---------------------------------------------------------
 
     def _start(self, tracked: Tracked, first_delay: float) -> None:
-        async def launch() -> None:
-            if tracked._poller is not None and not tracked._poller.done():
-                return
-            tracked._poller = asyncio.get_running_loop().create_task(
-                self._follow(tracked, first_delay), name=f"tokenhot-poll-{tracked.task_id}"
-            )
+        # A plain callback, not a coroutine: a later `_halt` submitted to the loop always
+        # finds the poller it must cancel (callbacks run in the order they were queued).
+        runtime.loop.call_soon_threadsafe(self._launch, tracked, first_delay)
 
-        runtime.submit(launch())
+    def _launch(self, tracked: Tracked, first_delay: float) -> None:
+        if tracked.phase not in ACTIVE:  # stopped before the loop got here
+            return
+        old = tracked._poller
+        if old is not None and not old.done():  # a resume while the last poller winds down
+            old.add_done_callback(lambda _: self._launch(tracked, first_delay))
+            return
+        tracked._poller = asyncio.get_running_loop().create_task(
+            self._follow(tracked, first_delay), name=f"tokenhot-poll-{tracked.task_id}"
+        )
 
     async def _halt(self, tracked: Tracked) -> None:
-        poller = tracked._poller
-        if poller is not None and not poller.done():
+        while (poller := tracked._poller) is not None and not poller.done():
             poller.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await poller
@@ -518,8 +523,8 @@ class TaskManager:
                 log.debug("poll of %s failed, will retry: %s", tracked.task_id, exc)
                 tracked._apply(warning=f"The last poll failed ({exc}); still trying.")
             except E.TokenhotError as exc:
-                tracked._apply(phase="error", error=str(exc), exception=exc)
                 await self._journal(tracked, error=str(exc))
+                tracked._apply(phase="error", error=str(exc), exception=exc)
                 return None
             else:
                 log.debug("poll %s: %s %d%%", tracked.task_id, task.status, task.progress)
