@@ -142,7 +142,8 @@ def _chat_meta(
 ) -> dict[str, Any]:
     return _meta(
         session, "chat", model=result.model, params=_params(req), usage=result.usage,
-        latency=round(result.latency, 3), request_id=result.request_id, finish_reason=result.finish_reason,
+        latency=round(result.latency, 3), request_id=result.request_id,
+        finish_reason=result.finish_reason,
         thread=req.thread or "default", turns_sent=stats.turns_sent, estimated_cost_usd=stats.cost,
         vars=req.vars_used or None,
     )  # fmt: skip
@@ -177,7 +178,7 @@ def run_columns(
     apply: Callable[[D.Column, str, Any], None],
     interval: float,
 ) -> None:
-    """Run ``work`` on the runtime loop; fold its events into the grid, redrawn at most every ``interval``."""
+    """Run ``work`` on the runtime loop, folding its events into the grid every ``interval``."""
     events: queue.Queue[Event] = queue.Queue()
     future = runtime.submit(work(events.put))
     live = D.Live(screen, D.grid_bundle(columns), interval) if screen.rich else None
@@ -293,7 +294,7 @@ def image(session: Session, screen: D.Screen, req: ImageRequest) -> ImageResult 
     paths = _save_images(session, result)
     cost = _image_cost(session, result)
     stats = D.Stats(result.model, result.latency, result.usage, cost)
-    for (image_, path), index in zip(paths, range(1, len(paths) + 1)):
+    for index, (image_, path) in enumerate(paths, 1):
         data, meta = D.image_bundle(image_, path, f"{stats.line()} · {index}/{len(paths)}")
         meta.update(_image_meta(session, req, result, cost, path))
         screen.show(data, meta)
@@ -327,7 +328,8 @@ def _image_meta(
     }
     params.update(req.params)
     return _meta(
-        session, "image", model=result.model, params={k: v for k, v in params.items() if v is not None},
+        session, "image", model=result.model,
+        params={k: v for k, v in params.items() if v is not None},
         usage=result.usage, latency=round(result.latency, 3), request_id=result.request_id,
         estimated_cost_usd=cost, file=path,
     )  # fmt: skip
@@ -353,7 +355,8 @@ def compare_images(session: Session, screen: D.Screen, req: ImageRequest) -> dic
     async def one(index: int, model: str, put: Callable[[Event], None]) -> None:
         try:
             put((index, "done", await aclient.image(
-                req.prompt, model, size=req.size, n=req.n, images=req.inputs or None, mask=req.mask, **req.params
+                req.prompt, model, size=req.size, n=req.n, images=req.inputs or None,
+                mask=req.mask, **req.params,
             )))  # fmt: skip
         except TokenhotError as exc:
             put((index, "error", exc))
@@ -389,7 +392,8 @@ def speak(
     session.tally.add(resolved, "audio", None, cost)
     stats = D.Stats(resolved, latency, None, cost, extra=[f"voice {voice}"] if voice else [])
     meta = _meta(
-        session, "speech", model=resolved, params={"voice": voice, **params}, latency=round(latency, 3),
+        session, "speech", model=resolved, params={"voice": voice, **params},
+        latency=round(latency, 3),
         estimated_cost_usd=cost, file=path, characters=len(text),
     )  # fmt: skip
     screen.show(D.audio_bundle(wav, path, path, stats.line()), meta)
@@ -416,10 +420,11 @@ def transcribe(
     session.tally.add(transcript.model, "audio", None, cost)
     extra = [f"{seconds:.1f} s of audio"] if seconds else []
     stats = D.Stats(
-        transcript.model, latency, None, cost, extra=extra + ([transcript.language or ""])
+        transcript.model, latency, None, cost, extra=[*extra, transcript.language or ""]
     )
     meta = _meta(
-        session, "transcript", model=transcript.model, latency=round(latency, 3), estimated_cost_usd=cost,
+        session, "transcript", model=transcript.model, latency=round(latency, 3),
+        estimated_cost_usd=cost,
         params={"translate": translate or None, "language": language}, language=transcript.language,
         audio_seconds=seconds or None, source=media.url or media.name,
     )  # fmt: skip

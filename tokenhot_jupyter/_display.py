@@ -87,7 +87,7 @@ def _inside(fence: _Fence, line: str) -> str:
     """'code', 'close' or 'unknown' for a line after an opening fence."""
     stripped = line.lstrip(" ")
     indent = len(line) - len(stripped)
-    closes = re.fullmatch(re.escape(fence.char) + "{%d,}[ \t]*" % fence.length, stripped)
+    closes = re.fullmatch(re.escape(fence.char) + f"{{{fence.length},}}[ \t]*", stripped)
     if fence.indent == 0:
         return "close" if closes and indent <= 3 else "code"
     # An indented fence may sit in a list item whose indent we cannot know for sure.
@@ -282,7 +282,7 @@ def _plain_table(headers: Sequence[str], rows: list[list[str]], title: str) -> s
         max(len(str(h)), *(len(r[i]) for r in rows)) if rows else len(h)
         for i, h in enumerate(headers)
     ]
-    fmt = "  ".join("{:<%d}" % w for w in widths)
+    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
     lines = [fmt.format(*headers), fmt.format(*("-" * w for w in widths))]
     lines += [fmt.format(*row) for row in rows]
     return "\n".join(([title] if title else []) + [line.rstrip() for line in lines])
@@ -326,7 +326,8 @@ def grid_bundle(columns: Sequence[Column]) -> Bundle:
         for c in columns
     )
     body = "".join(f"<td style='{_CELL}'>{_column_body(c)}</td>" for c in columns)
-    table = f"<table style='table-layout:fixed;width:100%;border-collapse:collapse'><tr>{head}</tr><tr>{body}</tr></table>"
+    style = "table-layout:fixed;width:100%;border-collapse:collapse"
+    table = f"<table style='{style}'><tr>{head}</tr><tr>{body}</tr></table>"
     return {"text/html": table, "text/plain": grid_plain(columns)}
 
 
@@ -335,7 +336,8 @@ def _column_body(column: Column) -> str:
     for image, path in column.images:
         alt = html.escape(path or column.model, quote=True)
         parts.append(
-            f"<img src='data:{image.mime};base64,{_b64(image.data)}' alt='{alt}' style='max-width:100%'>"
+            f"<img src='data:{image.mime};base64,{_b64(image.data)}' alt='{alt}' "
+            "style='max-width:100%'>"
         )
     if column.error:
         parts.append(f"<pre style='{_PRE};color:#c33'>⚠ {html.escape(column.error)}</pre>")

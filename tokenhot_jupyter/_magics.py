@@ -1,4 +1,4 @@
-"""The IPython magics: ``%%chat``, ``%%image``, ``%%video``, ``%%speak``, ``%transcribe``, ``%tokenhot``.
+"""The magics: ``%%chat``, ``%%image``, ``%%video``, ``%%speak``, ``%transcribe``, ``%tokenhot``.
 
 Each method parses its arguments with ``magic_arguments`` (so ``%%chat?`` shows help and a
 bad argument raises ``UsageError``), builds a request and hands it to ``_actions``.  Errors
@@ -16,6 +16,8 @@ import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
+from IPython.core import magic as _magic
+from IPython.core import magic_arguments as _ma
 from IPython.core.completer import (
     CompletionContext,
     SimpleCompletion,
@@ -23,9 +25,7 @@ from IPython.core.completer import (
     context_matcher,
 )
 from IPython.core.error import UsageError
-from IPython.core import magic as _magic
 from IPython.core.magic import Magics, magics_class
-from IPython.core import magic_arguments as _ma
 from IPython.core.magic_arguments import MagicArgumentParser
 
 from . import _display as D
@@ -37,10 +37,12 @@ if TYPE_CHECKING:
 
 KINDS = ("chat", "image", "video", "audio")
 _MAGIC_KIND = {
-    "%%chat": "chat", "%%image": "image", "%%video": "video", "%%speak": "audio", "%transcribe": "audio",
+    "%%chat": "chat", "%%image": "image", "%%video": "video", "%%speak": "audio",
+    "%transcribe": "audio",
 }  # fmt: skip
 _VARS_HELP = (
-    "Put notebook variables into the prompt: {name} or {obj.attr} becomes its value (one pass; unknown "
+    "Put notebook variables into the prompt: {name} or {obj.attr} becomes its value "
+    "(one pass; unknown "
     "names stay as written). Write {{name}} for a literal {name}. JSON, code and LaTeX braces "
     "(\\frac{a}{b}, x^{n}, ${HOME}) are never touched."
 )
@@ -208,7 +210,8 @@ class TokenhotMagics(Magics):
         params = {k: v for k, v in params.items() if v is not None} | _params(args.param)
         return ChatRequest(
             _models(args.model, self.session.model_for("chat")), prompt, args.system, params,
-            _inputs(args.image, self._ns), args.thread, args.new, not args.no_stream, used, f"{line}\n{cell}",
+            _inputs(args.image, self._ns), args.thread, args.new, not args.no_stream, used,
+            f"{line}\n{cell}",
         )  # fmt: skip
 
     @magic_arguments()
@@ -244,7 +247,8 @@ class TokenhotMagics(Magics):
         prompt, _ = _prompt(cell, "%%image", args.vars, self._ns)
         models = _models(args.model, self.session.model_for("image"))
         return ImageRequest(
-            models, prompt, args.size, args.n, _inputs(args.input, self._ns), _input(args.mask, self._ns),
+            models, prompt, args.size, args.n, _inputs(args.input, self._ns),
+            _input(args.mask, self._ns),
             _params(args.param),
         )  # fmt: skip
 
@@ -479,7 +483,9 @@ def model_matcher(session: Session) -> Any:
     return complete_model
 
 
-def _result(completions: list[SimpleCompletion], fragment: str, *, suppress: bool) -> SimpleMatcherResult:
+def _result(
+    completions: list[SimpleCompletion], fragment: str, *, suppress: bool
+) -> SimpleMatcherResult:
     return {
         "completions": completions, "suppress": suppress, "matched_fragment": fragment,
         "do_not_suppress": set(), "ordered": False,

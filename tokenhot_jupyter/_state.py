@@ -61,7 +61,8 @@ class Tokenhot(Configurable):
     )
     output_dir = Unicode(
         "",
-        help="Folder for saved images, audio and video (blank: $TOKENHOT_OUTPUT_DIR, then tokenhot_outputs/).",
+        help="Folder for saved images, audio and video "
+        "(blank: $TOKENHOT_OUTPUT_DIR, then tokenhot_outputs/).",
     ).tag(config=True)
     stream_interval = Float(0.25, help="Seconds between live updates of a streamed answer.").tag(
         config=True
@@ -223,7 +224,7 @@ def chat_cost(model_id: str, usage: Usage | None) -> float | None:
 
 
 def unit_cost(model_id: str, units: float) -> float | None:
-    """Estimated USD for image (per picture), video (per second), speech (per 1M chars), whisper (per min)."""
+    """Estimated USD: per picture, per second of video, per 1M characters, per audio minute."""
     price = price_of(model_id)
     return price[0] * units if price else None
 
