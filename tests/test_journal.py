@@ -15,6 +15,7 @@ from tokenhot_jupyter._journal import (
     SCHEMA_VERSION,
     Journal,
     default_home,
+    digest_inputs,
     fingerprint,
     safe_url,
 )
@@ -235,3 +236,16 @@ def test_another_process_writes_at_the_same_time(journal: Journal) -> None:
     assert proc.wait(timeout=60) == 0
     ids = {r.task_id for r in journal.list(limit=1000)}
     assert {f"p_{i}" for i in range(60)} <= ids and {f"k_{i}" for i in range(60)} <= ids
+
+
+def test_digest_inputs_by_content(tmp_path: Path) -> None:
+    image = tmp_path / "frame.png"
+    image.write_bytes(b"one")
+    first = digest_inputs(str(image), "https://example.com/a.png")
+    assert first == digest_inputs(image, "https://example.com/a.png")
+    image.write_bytes(b"two")
+    assert digest_inputs(str(image), "https://example.com/a.png") != first, "edited file"
+    assert digest_inputs(b"abc") != digest_inputs(b"abd")
+    assert digest_inputs(tmp_path / "missing.png") == digest_inputs(str(tmp_path / "missing.png"))
+    assert digest_inputs(tmp_path) != "" and digest_inputs() == ""
+    assert digest_inputs("x" * 10_000)  # too long for a file name: hashed as text

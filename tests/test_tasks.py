@@ -451,7 +451,7 @@ def test_ipykernel_routes_background_updates_by_parent_header(
         def send_multipart(self, frames: list[Any], *args: Any, **kwargs: Any) -> None:
             self.sent.append([bytes(f) for f in frames])
 
-    session, socket = session_mod.Session(key=b""), Socket()
+    session, socket = session_mod.Session(key=b"test"), Socket()
     publisher = zmqshell.ZMQDisplayPublisher(session=session, pub_socket=socket)
     shell.display_pub = publisher
 
@@ -473,7 +473,7 @@ def test_ipykernel_routes_background_updates_by_parent_header(
         delim = frames.index(b"<IDS|MSG>")
         parent = json.loads(frames[delim + 3])
         content = json.loads(frames[delim + 5])
-        parents[content["transient"]["display_id"]].add(parent["msg_id"])
+        parents[content["transient"]["display_id"]].add(parent.get("msg_id", "(no parent)"))
     assert parents == {first: {"exec-1"}, second: {"exec-2"}}
 
 

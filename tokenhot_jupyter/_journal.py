@@ -111,6 +111,34 @@ def fingerprint(
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def digest_inputs(*items: Any) -> str:
+    """One hash of input files (by content), bytes, and URLs or other values (as text)."""
+    digest = hashlib.sha256()
+    for item in items:
+        digest.update(_item_digest(item).encode())
+    return digest.hexdigest() if items else ""
+
+
+def _item_digest(item: Any) -> str:
+    if isinstance(item, (bytes, bytearray)):
+        return hashlib.sha256(item).hexdigest()
+    text = str(item)
+    if isinstance(item, (str, os.PathLike)) and "://" not in text and not text.startswith("data:"):
+        try:
+            return _file_digest(Path(item).expanduser())
+        except (OSError, ValueError):  # not a readable file: a name, a URL, a long string
+            pass
+    return f"text:{text}"
+
+
+def _file_digest(path: Path) -> str:
+    digest = hashlib.sha256()  # by content: an edited input file is a new request
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
 def safe_url(url: str) -> str:
     """``url`` without any user:password part."""
     parts = urlsplit(url)
