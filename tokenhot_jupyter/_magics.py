@@ -79,11 +79,28 @@ def line_magic(func: F) -> F:
 
 
 def _parse(magic: Any, line: str) -> Any:
-    """``parse_argstring``, with unbalanced quotes reported as a UsageError too."""
+    """``parse_argstring``, unquoted, with unbalanced quotes reported as a UsageError too."""
     try:
-        return _ma.parse_argstring(magic, line)  # type: ignore[no-untyped-call]
+        args = _ma.parse_argstring(magic, line)  # type: ignore[no-untyped-call]
     except ValueError as exc:
         raise UsageError(f"{exc}: check the quotes in the magic's options.") from None
+    return _unquoted(args)
+
+
+def _unquoted(args: Any) -> Any:
+    # IPython splits magic lines without POSIX rules, so "a b" keeps its quotes.
+    for name, value in vars(args).items():
+        if isinstance(value, str):
+            setattr(args, name, _unquote(value))
+        elif isinstance(value, list):
+            setattr(args, name, [_unquote(v) if isinstance(v, str) else v for v in value])
+    return args
+
+
+def _unquote(value: str) -> str:
+    if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+        return value[1:-1]
+    return value
 
 
 def _models(value: str | None, default: str) -> list[str]:
@@ -437,7 +454,7 @@ class TokenhotMagics(Magics):
 
 def _parse_tokenhot(line: str) -> Any:
     try:
-        return _tokenhot_parser().parse_argstring(line)  # type: ignore[no-untyped-call]
+        return _unquoted(_tokenhot_parser().parse_argstring(line))  # type: ignore[no-untyped-call]
     except ValueError as exc:
         raise UsageError(f"{exc}: check the quotes.") from None
 
