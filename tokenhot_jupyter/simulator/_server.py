@@ -85,6 +85,12 @@ class _Handler(BaseHTTPRequestHandler):
     timeout = 120  # idle keep-alive connections
     server: SimHTTPServer
 
+    def setup(self) -> None:
+        """Disable Nagle: headers and body go out in separate writes (no 40 ms stalls)."""
+        super().setup()
+        with contextlib.suppress(OSError):
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
     def do_GET(self) -> None:
         """Serve any method through the gateway."""
         self._serve()

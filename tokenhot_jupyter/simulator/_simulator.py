@@ -91,7 +91,7 @@ class Simulator:
         self._state.base_url = f"http://{_url_host(self.host)}:{self.port}"
         self._thread = threading.Thread(
             target=server.serve_forever,
-            kwargs={"poll_interval": 0.05},
+            kwargs={"poll_interval": 0.02},
             name="tokenhot-simulator",
             daemon=True,
         )
