@@ -151,3 +151,15 @@ def test_cards_import_no_ipython() -> None:
     code = "import sys, tokenhot_jupyter._cards; print('IPython' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_metadata_keeps_inputs_small() -> None:
+    data_url = "data:image/png;base64," + "A" * 100_000
+    info = CardInfo("task_i", "sora-2", params={"image": data_url, "video": b"\x00" * 50_000})
+    _, meta = _cards.live_card(info)
+    params = meta["tokenhot"]["params"]
+    assert len(repr(meta)) < 2000
+    assert (
+        params["image"].startswith("data:image/png;base64,") and "100022 chars" in params["image"]
+    )
+    assert params["video"].startswith("<50000 bytes sha256:")

@@ -249,3 +249,12 @@ def test_digest_inputs_by_content(tmp_path: Path) -> None:
     assert digest_inputs(tmp_path / "missing.png") == digest_inputs(str(tmp_path / "missing.png"))
     assert digest_inputs(tmp_path) != "" and digest_inputs() == ""
     assert digest_inputs("x" * 10_000)  # too long for a file name: hashed as text
+
+
+def test_big_inputs_are_stored_as_labelled_hashes(journal: Journal) -> None:
+    data_url = "data:image/png;base64," + "B" * 200_000
+    _record(journal, "task_big", params={"image": data_url, "frames": [b"\x01" * 10], "n": 2})
+    row = journal.get("task_big")
+    assert row is not None and len(repr(row)) < 2000
+    assert row.params["n"] == 2 and "200022 chars sha256:" in row.params["image"]
+    assert row.params["frames"][0].startswith("<10 bytes sha256:")

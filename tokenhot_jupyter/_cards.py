@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import quote
 
+from ._journal import compact
 from ._redact import redact
 
 if TYPE_CHECKING:
@@ -145,7 +146,7 @@ def metadata(info: CardInfo, phase: Phase) -> dict[str, Any]:
     fields: dict[str, Any] = {
         "task_id": info.task_id,
         "model": info.model,
-        "params": dict(info.params),
+        "params": compact(info.params),  # a data-URL input must not bloat the notebook
         "status": info.status,
         "phase": phase,
         "progress": info.progress,

@@ -28,6 +28,7 @@ from ._redact import redact
 ENV_HOME = "TOKENHOT_HOME"
 APP_NAME = "tokenhot-jupyter"
 FILE_NAME = "tasks.sqlite3"
+LONG_TEXT = 512  # longer param strings (data URLs) are kept as a labelled hash
 BUSY_TIMEOUT = 10.0  # seconds another kernel may hold the write lock before we give up
 
 # Migration n (0-based) takes the schema from version n to n + 1; append, never edit.
@@ -147,6 +148,21 @@ def safe_url(url: str) -> str:
     return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
 
 
+def compact(value: Any, limit: int = LONG_TEXT) -> Any:
+    """``value`` as small JSON: bytes and long strings (data URLs) become labelled hashes."""
+    if isinstance(value, Mapping):
+        return {str(k): compact(v, limit) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        items = sorted(value, key=str) if isinstance(value, (set, frozenset)) else value
+        return [compact(v, limit) for v in items]
+    if isinstance(value, str) and len(value) > limit:
+        digest = hashlib.sha256(value.encode()).hexdigest()[:16]
+        return f"{value[:48]}…<{len(value)} chars sha256:{digest}>"
+    if value is None or isinstance(value, (str, bool, int, float)):
+        return value
+    return _json_default(value)
+
+
 def _json_default(value: Any) -> Any:
     # Params should be JSON already; anything else is stored as a short, stable label.
     if isinstance(value, (bytes, bytearray)):
@@ -158,9 +174,7 @@ def _json_default(value: Any) -> Any:
 
 def dumps_params(params: Mapping[str, Any]) -> str:
     """Params as the JSON text the journal stores (secrets redacted)."""
-    return redact(
-        json.dumps(dict(params), sort_keys=True, default=_json_default, ensure_ascii=False)
-    )
+    return redact(json.dumps(compact(params), sort_keys=True, ensure_ascii=False))
 
 
 class Journal:
