@@ -57,7 +57,7 @@ class VideoRequest:
             raise E.InvalidInputError("A video needs a prompt.", model=self.model.id)
         if "image" in self.model.requires and not self.images:
             raise E.InvalidInputError(
-                f"{self.model.id} makes video from an image: pass image=<path, URL or bytes>.",
+                f"{self.model.id} needs a first-frame image: pass image=<path, URL or bytes>.",
                 model=self.model.id,
             )
         if "video" in self.model.requires and self.video is None:
