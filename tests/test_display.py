@@ -1,0 +1,264 @@
+"""Display bundles: inert Markdown, throttled live output, grids, media, tables."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+
+from tokenhot_jupyter import _display as D
+from tokenhot_jupyter._types import Image, Usage
+
+ATTACKS = [
+    "<script>alert(1)</script>",
+    '<img src=x onerror="alert(1)">',
+    "<iframe src='https://evil'></iframe>",
+    "<svg onload=alert(1)>",
+    "<a href='javascript:alert(1)'>x</a>",
+    "[click](javascript:alert(1))",
+    "[click](JaVaScRiPt:alert(1))",
+    "![x](data:text/html;base64,PHNjcmlwdD4=)",
+    "<details open ontoggle=alert(1)>",
+    "&lt;script&gt;alert(1)&lt;/script&gt;",
+    "\\<script>alert(1)</script>",
+    "`code`<script>alert(1)</script>`",
+    "- item\n  ```\n  x\n```\n<script>alert(1)</script>",
+    "- item\n  ```\n  x\n<script>alert(1)</script>\n  ```",
+    "  ```\n  code\n     ```\n  <script>alert(1)</script>",
+    "> ```\n<script>alert(1)</script>",
+    "```\ncode\n```\n<script>alert(1)</script>",
+    "`a\nb` <script>alert(1)</script> `c`",
+    "# `title\n<script>alert(1)</script>`",
+    "<!-- comment --><script>alert(1)</script>",
+    "<style>body{display:none}</style>",
+    "<<script>script>alert(1)<</script>/script>",
+]
+
+
+def _rendered(markdown: str) -> str:
+    mistune = pytest.importorskip("mistune")
+    return str(
+        mistune.create_markdown(escape=False, plugins=["strikethrough", "table", "url"])(markdown)
+    )
+
+
+@pytest.mark.parametrize("attack", ATTACKS)
+def test_no_live_html_survives(attack: str) -> None:
+    html = _rendered(D.inert_markdown(attack)).lower()
+    tags = re.findall(r"<\s*([a-z][a-z0-9]*)", html)
+    assert set(tags) <= {
+        "p",
+        "code",
+        "pre",
+        "ul",
+        "li",
+        "blockquote",
+        "h1",
+        "a",
+        "img",
+        "em",
+        "strong",
+    }
+    assert "javascript:" not in html and "data:text/html" not in html
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        (
+            "```python\nif a < b and c & d:\n    pass\n```",
+            "```python\nif a < b and c & d:\n    pass\n```",
+        ),
+        ("~~~\n<tag>\n~~~", "~~~\n<tag>\n~~~"),
+        ("Use `x < y` here", "Use <code>x &lt; y</code> here"),
+        ("Plain `code` stays", "Plain `code` stays"),
+        ("a < b & c", "a &lt; b &amp; c"),
+        ("**bold** and $\\frac{a}{b}$", "**bold** and $\\frac{a}{b}$"),
+        ("```\nunclosed <b>", "```\nunclosed <b>\n```"),
+        ("```js title='x'\ncode\n```", "```js\ncode\n```"),
+    ],
+)
+def test_code_and_math_stay_readable(source: str, expected: str) -> None:
+    assert D.inert_markdown(source) == expected
+
+
+def test_code_in_fences_renders_verbatim() -> None:
+    html = _rendered(D.inert_markdown("```\n<script>x</script>\n```"))
+    assert "&lt;script&gt;" in html and "<script>" not in html
+
+
+def test_inline_code_with_markup_renders_as_text() -> None:
+    html = _rendered(D.inert_markdown("see `Vec<*T*>`"))
+    assert "<code>Vec&lt;*T*&gt;</code>" in html.replace("&#42;", "*") or "Vec&lt;" in html
+    assert "<em>" not in html
+
+
+def test_chat_bundle_footer_and_plain() -> None:
+    bundle = D.chat_bundle("Hi <b>", "gpt-5 · 1.00 s")
+    assert bundle["text/plain"] == "Hi <b>\n\n[gpt-5 · 1.00 s]"
+    assert bundle["text/markdown"].endswith("<sub>gpt-5 · 1.00 s</sub>")
+    assert "<b>" not in bundle["text/markdown"]
+
+
+def test_footer_closes_an_open_fence() -> None:
+    markdown = D.chat_bundle("```\ncode", "footer")["text/markdown"]
+    assert markdown.index("\n```") < markdown.index("<sub>")
+
+
+def test_stats_line() -> None:
+    stats = D.Stats("gpt-5", 1.234, Usage(10, 20, 30), 0.00123, turns_sent=2)
+    assert (
+        stats.line()
+        == "gpt-5 · 2 earlier turns sent · 1.23 s · 10 in / 20 out tokens · ≈$0.0012 est."
+    )
+    assert D.Stats("m", turns_sent=1).line() == "m · 1 earlier turn sent"
+
+
+@pytest.mark.parametrize(
+    ("usd", "text"),
+    [(None, ""), (0, "≈$0 est."), (1.5, "≈$1.50 est."), (0.00003, "≈$0.000030 est.")],
+)
+def test_money(usd: float | None, text: str) -> None:
+    assert D.money(usd) == text
+
+
+def test_seconds() -> None:
+    assert D.seconds(2.5) == "2.50 s" and D.seconds(125) == "2 min 05 s" and D.seconds(None) == ""
+
+
+def test_provenance_redacts_and_drops_none() -> None:
+    from tokenhot_jupyter._redact import register_secret
+
+    register_secret("sk-provenancesecret99")
+    meta = D.provenance(
+        model="m", note="key sk-provenancesecret99", usage=Usage(1, 2, 3), task_id=None
+    )
+    inner = meta["tokenhot"]
+    assert "sk-provenancesecret99" not in str(meta) and "task_id" not in inner
+    assert inner["usage"] == {
+        "input_tokens": 1,
+        "output_tokens": 2,
+        "total_tokens": 3,
+        "reasoning_tokens": 0,
+    }
+    assert inner["time"].endswith("+00:00")
+
+
+def test_grid_escapes_and_reports_errors() -> None:
+    ok = D.Column("a<b", text="<script>x</script>", stats=D.Stats("a<b", 1.0, Usage(1, 2, 3), 0.01))
+    bad = D.Column("m2", error="RateLimitError: slow down")
+    running = D.Column("m3", text="partial")
+    bundle = D.grid_bundle([ok, bad, running])
+    html = bundle["text/html"]
+    assert "<script>" not in html and "&lt;script&gt;" in html and "a&lt;b" in html
+    assert "RateLimitError: slow down" in html and "running…" in html
+    assert "── m2 · failed ──" in bundle["text/plain"]
+    assert [c.status for c in (ok, bad, running)] == ["done", "error", "running"]
+
+
+def test_grid_images_and_plain_paths() -> None:
+    column = D.Column(
+        "img", images=[(Image(b"\x89PNG", "image/png"), "out/a.png")], stats=D.Stats("img")
+    )
+    bundle = D.grid_bundle([column])
+    assert "data:image/png;base64," in bundle["text/html"]
+    assert "[image saved to out/a.png]" in bundle["text/plain"]
+
+
+def test_image_bundle() -> None:
+    data, meta = D.image_bundle(Image(b"\xff\xd8\xffdata", "image/jpeg"), "o/x.jpg", "caption")
+    assert set(data) == {"image/jpeg", "text/plain"} and meta["image/jpeg"]["path"] == "o/x.jpg"
+    assert data["text/plain"].startswith("caption\n[image image/jpeg")
+
+
+def _wav(seconds: float, rate: int = 8000) -> bytes:
+    from tokenhot_jupyter._media import pcm_to_wav
+
+    return pcm_to_wav(b"\x00\x00" * int(rate * seconds), rate)
+
+
+def test_audio_bundle_inline_and_linked(monkeypatch: pytest.MonkeyPatch) -> None:
+    bundle = D.audio_bundle(_wav(1.0), "o/a.wav", "o/a.wav", "cap")
+    assert "data:audio/wav;base64," in bundle["text/html"] and "(1.0 s)" in bundle["text/plain"]
+    monkeypatch.setattr(D, "AUDIO_EMBED_LIMIT", 10)
+    big = D.audio_bundle(_wav(1.0), "o/a.wav", "o/a.wav")
+    assert "src='o/a.wav'" in big["text/html"] and "base64" not in big["text/html"]
+
+
+def test_table_bundle() -> None:
+    bundle = D.table_bundle(("A", "B"), [["<x>", "1"], ["yy", "22"]], "T")
+    assert "&lt;x&gt;" in bundle["text/html"] and "<caption" in bundle["text/html"]
+    assert bundle["text/plain"].splitlines() == ["T", "A    B", "---  --", "<x>  1", "yy   22"]
+
+
+class FakeScreen(D.Screen):
+    def __init__(self, rich: bool = True) -> None:
+        self.sent: list[tuple[str, dict[str, Any], str | None]] = []
+        self._rich = rich
+        self.text = ""
+
+    @property
+    def rich(self) -> bool:
+        return self._rich
+
+    def _publish(self, data: Any, metadata: Any, display_id: str | None, update: bool) -> None:
+        self.sent.append(("update" if update else "show", data, display_id))
+
+    def write(self, text: str) -> None:
+        self.text += text
+
+
+def test_live_throttles_by_clock() -> None:
+    now = [0.0]
+    screen = FakeScreen()
+    live = D.Live(screen, {"text/plain": "0"}, 0.25, clock=lambda: now[0])
+    sent = []
+    for i in range(100):
+        now[0] = i * 0.01
+        sent.append(live.update({"text/plain": str(i)}))
+    assert sum(sent) == 3  # at 0.25, 0.50, 0.75 s
+    assert live.update({"text/plain": "end"}, final=True)
+    assert {d for _, _, d in screen.sent} == {live.display_id}
+    assert screen.sent[-1][1] == {"text/plain": "end"}
+
+
+def test_chat_view_terminal_writes_deltas() -> None:
+    screen = FakeScreen(rich=False)
+    view = D.ChatView(screen, "m", 0.25)
+    view.feed("Hello ")
+    view.feed("world")
+    view.finish("Hello world", "m · 1.00 s", {})
+    assert screen.text == "Hello world\n[m · 1.00 s]\n" and screen.sent == []
+
+
+def test_chat_view_rich_shows_thinking_then_text() -> None:
+    screen = FakeScreen()
+    view = D.ChatView(screen, "m", 0.0)
+    view.feed("", reasoning="hmm")
+    assert (
+        "thinking" in screen.sent[-1][1]["text/plain"]
+        and "3 characters" in screen.sent[-1][1]["text/plain"]
+    )
+    view.feed("Answer")
+    view.fail("RateLimitError")
+    assert screen.sent[-1][1]["text/plain"] == "Answer\n\nstopped: RateLimitError"
+
+
+def test_wav_seconds() -> None:
+    assert D.wav_seconds(_wav(2.0)) == pytest.approx(2.0)
+    assert D.wav_seconds(b"nope") == 0.0
+
+
+@pytest.mark.parametrize(
+    "attack",
+    [
+        "- item\n  ```\n  x\n<script>alert(1)</script>\n  ```",
+        "  ```\n  code\n     ```\n  <script>alert(1)</script>",
+        "- item\n  ```\n  x\n  ```\n<script>alert(1)</script>",
+    ],
+)
+def test_indented_fences_whose_end_is_unclear_escape_the_rest(attack: str) -> None:
+    # CommonMark ends a list item's fence at a less-indented line; we cannot know the item's
+    # indent, so everything after such a line is escaped.
+    assert "<script>" not in D.inert_markdown(attack)

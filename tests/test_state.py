@@ -1,0 +1,205 @@
+"""The per-kernel session: settings precedence, threads, tally, files, keys, simulation."""
+
+from __future__ import annotations
+
+import os
+import re
+import types
+from pathlib import Path
+from typing import Any
+
+import pytest
+from traitlets import TraitError
+from traitlets.config import Config, Configurable
+
+from tokenhot_jupyter import _state as S
+from tokenhot_jupyter._types import Usage
+
+pytest_plugins = ("magics_support",)
+
+
+class FakeShell(Configurable):
+    """Just enough of a shell: a config, a namespace."""
+
+    def __init__(self) -> None:
+        super().__init__(config=Config())
+        self.user_ns: dict[str, Any] = {}
+
+
+@pytest.fixture
+def session(clean_env: Path) -> S.Session:
+    return S.Session(FakeShell(), clock=lambda: 1_700_000_000.0)
+
+
+def test_model_precedence(session: S.Session, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert session.model_for("chat") == "gpt-5.4-mini"
+    assert session.model_for("transcribe") == "whisper-1"
+    monkeypatch.setenv("TOKENHOT_IMAGE_MODEL", "dall-e-3")
+    assert session.model_for("image") == "dall-e-3"
+    session.config.image_model = "gpt-image-1.5"
+    assert session.model_for("image") == "gpt-image-1.5"
+    assert session.model_for("image", "qwen-image-max") == "qwen-image-max"
+    assert session.model_for("image", "  ") == "gpt-image-1.5"
+
+
+def test_traitlets_validation(session: S.Session) -> None:
+    with pytest.raises(TraitError):
+        session.config.timeout = 0
+    with pytest.raises(TraitError):
+        session.config.history_turns = -1
+    session.config.stream_interval = 0
+    assert session.config.stream_interval == 0
+
+
+def test_config_from_the_shell() -> None:
+    shell = FakeShell()
+    config = Config()
+    config.Tokenhot.chat_model = "gpt-5"
+    shell.update_config(config)
+    assert S.Session(shell).model_for("chat") == "gpt-5"
+
+
+def test_thread_context_and_replacement() -> None:
+    thread = S.Thread("t")
+    for key in "abc":
+        thread.record(S.Turn(key, f"q{key}", f"a{key}", "m"))
+    assert [t.key for t in thread.context("new", 10)] == ["a", "b", "c"]
+    assert [t.key for t in thread.context("b", 10)] == ["a"]
+    assert [t.key for t in thread.context("new", 2)] == ["b", "c"]
+    assert thread.context("new", 0) == []
+    thread.record(S.Turn("b", "q2", "a2", "m"))
+    assert [(t.key, t.prompt) for t in thread.turns] == [("a", "qa"), ("b", "q2"), ("c", "qc")]
+
+
+def test_as_messages() -> None:
+    turns = [S.Turn("a", "Q", "A", "m")]
+    assert S.as_messages(turns, "next") == [
+        {"role": "user", "content": "Q"},
+        {"role": "assistant", "content": "A"},
+        {"role": "user", "content": "next"},
+    ]
+
+
+def test_threads_per_notebook() -> None:
+    threads = S.Threads()
+    threads.get("nb1", "x").record(S.Turn("k", "q", "a", "m"))
+    threads.get("nb2", "x").record(S.Turn("k", "q", "a", "m"))
+    assert threads.reset("nb1") == 1
+    assert threads.get("nb1", "x").turns == [] and len(threads.get("nb2", "x").turns) == 1
+    assert [t.name for t in threads.of("nb2")] == ["x"]
+
+
+def test_turn_keys_follow_cells(session: S.Session) -> None:
+    session.on_pre_run_cell(types.SimpleNamespace(cell_id="cell-1", raw_cell="%%chat\nhi"))
+    assert session.turn_key("x") == "cell-1#1"
+    assert session.turn_key("x") == "cell-1#2"  # a second call in the same cell
+    session.on_pre_run_cell(types.SimpleNamespace(cell_id=None, raw_cell="%%chat\nhi"))
+    first = session.turn_key("x")
+    session.on_pre_run_cell(types.SimpleNamespace(cell_id=None, raw_cell="%%chat\nhi"))
+    assert session.turn_key("x") == first and first.startswith("src:")
+
+
+def test_notebook_name(session: S.Session, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert session.notebook == "default"
+    monkeypatch.setenv("JPY_SESSION_NAME", "/home/me/a.ipynb")
+    assert session.notebook == "/home/me/a.ipynb"
+
+
+def test_costs_are_estimates_from_the_catalog() -> None:
+    assert S.chat_cost("gpt-5", Usage(1_000_000, 1_000_000, 2_000_000)) == pytest.approx(11.25)
+    # Gemini reports thoughts apart from the answer: they are billed as output too.
+    assert S.chat_cost("gemini-2.5-pro", Usage(0, 100, 150, 50)) == pytest.approx(150 * 10 / 1e6)
+    assert S.chat_cost("unknown-model", Usage(1, 1, 2)) is None
+    assert S.chat_cost("gpt-5", None) is None
+    assert S.unit_cost("gpt-image-2", 3) == pytest.approx(0.12)
+    assert S.unit_cost("nope", 3) is None
+
+
+def test_tally() -> None:
+    tally = S.Tally()
+    tally.add("gpt-5", "chat", Usage(10, 20, 30), 0.5)
+    tally.add("gpt-5", "chat", Usage(1, 2, 3), None)
+    assert tally.models["gpt-5"].calls == 2 and tally.models["gpt-5"].usage.input_tokens == 11
+    assert tally.total_cost == 0.5 and not tally.models["gpt-5"].priced
+    tally.reset()
+    assert tally.models == {}
+
+
+def test_save_names_and_collisions(session: S.Session, clean_env: Path) -> None:
+    first = session.save(b"1", "gpt/image 2", 1, ".png")
+    second = session.save(b"2", "gpt/image 2", 1, ".png")
+    assert first.parent == clean_env / "tokenhot_outputs"
+    assert re.fullmatch(r"\d{8}-\d{6}-gpt_image_2-1\.png", first.name)
+    assert second.name.endswith("-1-2.png") and second.read_bytes() == b"2"
+    assert session.display_path(first) == f"tokenhot_outputs/{first.name}"
+
+
+def test_output_dir_precedence(
+    session: S.Session, clean_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TOKENHOT_OUTPUT_DIR", "env_out")
+    assert session.output_dir() == clean_env / "env_out"
+    session.config.output_dir = "cfg_out"
+    assert session.output_dir() == clean_env / "cfg_out"
+
+
+def test_save_failure_is_a_configuration_error(session: S.Session, clean_env: Path) -> None:
+    from tokenhot_jupyter import ConfigurationError
+
+    (clean_env / "blocked").write_text("a file, not a folder")
+    session.config.output_dir = "blocked"
+    with pytest.raises(ConfigurationError, match="Could not save"):
+        session.save(b"x", "m", 1, ".png")
+
+
+def test_simulated_detection(session: S.Session, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert not session.simulated()  # the public gateway, no key
+    monkeypatch.setenv("TOKENHOT_BASE_URL", "http://127.0.0.1:8765")
+    assert session.simulated() and session.api_key() == S.SIMULATOR_KEY
+    monkeypatch.setenv("TOKENHOT_API_KEY", "sk-real")
+    assert not session.simulated() and session.api_key() == "sk-real"
+    monkeypatch.setenv("TOKENHOT_SIMULATED", "1")
+    assert session.simulated()
+
+
+def test_client_rebuilt_when_the_environment_changes(
+    session: S.Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = session.client()
+    assert session.client() is first
+    monkeypatch.setenv("TOKENHOT_BASE_URL", "http://127.0.0.1:1234")
+    assert session.client() is not first and session.client().base_url == "http://127.0.0.1:1234"
+
+
+def test_login_sets_this_process_only(session: S.Session, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tokenhot_jupyter import ConfigurationError, InvalidInputError
+    from tokenhot_jupyter._redact import redact
+
+    monkeypatch.setenv("TOKENHOT_SIMULATED", "1")
+    monkeypatch.setenv("TOKENHOT_BASE_URL", "http://127.0.0.1:9")
+    session.login("  sk-statesecret123456  ")
+    assert os.environ["TOKENHOT_API_KEY"] == "sk-statesecret123456"
+    assert "TOKENHOT_SIMULATED" not in os.environ and "TOKENHOT_BASE_URL" not in os.environ
+    assert "sk-statesecret123456" not in redact("oops sk-statesecret123456")
+    with pytest.raises(InvalidInputError):
+        session.login("   ")
+    with pytest.raises(ConfigurationError):
+        session.login("sk-has space")
+
+
+def test_use_checks_kind(session: S.Session) -> None:
+    from tokenhot_jupyter import InvalidInputError
+
+    assert (
+        session.use("image", "dall-e-3").id == "dall-e-3"
+        and session.config.image_model == "dall-e-3"
+    )
+    with pytest.raises(InvalidInputError, match="not a chat model"):
+        session.use("chat", "dall-e-3")
+    with pytest.raises(InvalidInputError, match="Unknown kind"):
+        session.use("music", "x")
+
+
+def test_known_models_for_completion(session: S.Session) -> None:
+    assert "gpt-5" in session.known_models("chat") and "gpt-5" not in session.known_models("image")
+    assert "sora-2" in session.known_models()
