@@ -330,7 +330,7 @@ def test_expired_url_shows_result_unavailable(
     display_id = tracked.display()
     assert finish(sim, tracked) == "error"
     text = recorder.of(display_id)[-1].data["text/plain"]
-    assert "could not be downloaded" in text and "expire" in text
+    assert "could not be downloaded" in text and "expire" in text and "--new" in text
     with pytest.raises(E.ResultUnavailableError):
         tracked.raise_for_status()
     assert tracked.file is None and not list(Path("tokenhot_outputs").glob("*.mp4"))

@@ -394,7 +394,7 @@ class TaskManager:
 
             try:
                 runtime.run(asyncio.wait_for(halt_all(), STOP_TIMEOUT))
-            except TimeoutError:  # unloading must not fail; the daemon loop dies with us
+            except asyncio.TimeoutError:  # unloading must not fail; the loop thread is a daemon
                 log.warning("some video pollers did not stop within %.0f s", STOP_TIMEOUT)
         with self._lock:
             self._subscribers.clear()
@@ -546,8 +546,11 @@ class TaskManager:
             data = await tracked.client.aio.download_video(task, tracked.model or None)
             path = await asyncio.to_thread(self._save, tracked.task_id, data)
         except E.TokenhotError as exc:
-            await self._journal(tracked, error=str(exc))
-            tracked._apply(phase="error", error=str(exc), exception=exc)
+            error = str(exc)
+            if isinstance(exc, E.ResultUnavailableError):
+                error += " Run the cell with --new to make the video again (a new, billed task)."
+            await self._journal(tracked, error=error)
+            tracked._apply(phase="error", error=error, exception=exc)
             return
         except OSError as exc:
             error = (
