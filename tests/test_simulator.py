@@ -929,6 +929,13 @@ def test_30_hailuo_never_queued_and_sora_integer_progress(
     assert all(isinstance(p, int) for p in progress) and any(0 < p < 100 for p in progress)
 
 
+def test_30_video_duration_is_configurable(sim: Simulator, http: httpx.Client) -> None:
+    sim.video_base, sim.video_per_second = 0.0, 3.0
+    task = video(http, seconds="5").json()["id"]
+    sim.clock.advance(15)
+    assert poll(http, task)[0]["status"] == "SUCCESS", "3 s x 5 = 15 s: done at the first refresh"
+
+
 def test_31_generic_poll_shape(sim: Simulator, http: httpx.Client) -> None:
     task = video(http).json()["id"]
     response = http.get(f"/v1/video/generations/{task}").json()
@@ -1340,3 +1347,12 @@ def test_many_clients_at_once(sim: Simulator) -> None:
     for t in threads:
         t.join()
     assert not errors and len(sim.tasks()) == 30 and len({t["id"] for t in sim.tasks()}) == 30
+
+
+def test_head_requests_get_headers_only(http: httpx.Client) -> None:
+    response = http.head("/v1/models")
+    assert response.headers["X-Oneapi-Request-Id"] and response.content == b""
+
+
+def test_session_fixture_is_running(tokenhot_simulator_session: Simulator) -> None:
+    assert tokenhot_simulator_session.running and tokenhot_simulator_session.clock.speed == 0

@@ -340,6 +340,7 @@ def _new_task(
         proxy_url=f"{state.base_url}/v1/videos/{task_id}/content",
         outcome=outcome,
         quota=max(1, seconds) * 50000,
+        work=state.options.video_base + state.options.video_per_second * max(1, seconds),
         remixed_from=remixed_from,
         extra=extra,
     )

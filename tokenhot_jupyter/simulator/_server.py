@@ -34,6 +34,7 @@ class SimHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
     allow_reuse_address = True
+    request_queue_size = 128
 
     def __init__(self, address: tuple[str, int], gateway: Gateway) -> None:
         self.gateway = gateway
@@ -95,7 +96,7 @@ class _Handler(BaseHTTPRequestHandler):
         """Serve any method through the gateway."""
         self._serve()
 
-    do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_GET
+    do_HEAD = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_GET
 
     def log_message(self, format: str, *args: Any) -> None:
         """Route http.server's access log to DEBUG logging."""
@@ -168,6 +169,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Connection", "close")
             self.close_connection = True
         self.end_headers()
+        if self.command == "HEAD":
+            return
         if reply.cut:
             self.wfile.write(reply.body[: len(reply.body) // 2])
             self._abort()

@@ -34,7 +34,15 @@ class _Option:
 
 
 class Simulator:
-    """A running Tokenhot gateway double on loopback; see the package docstring."""
+    """A running Tokenhot gateway double on loopback; see the package docstring.
+
+    ``speed``/``clock``: simulated time (``speed=0`` is a manual clock). ``api_keys``: the
+    only keys accepted (default: any ``sk-`` key). ``token_delay``/``image_delay``: real
+    seconds of pacing. ``wan_shape2``, ``happyhorse_documented_body``, ``ping``: quirk
+    switches. ``max_body_mb``: the 413 cap. ``group``: named in ``model_not_found``.
+    ``video_base + video_per_second × seconds``: simulated seconds a video task needs.
+    The switches and delays can also be set on a running simulator (``sim.ping = True``).
+    """
 
     token_delay = _Option()  # real seconds before each streamed piece
     image_delay = _Option()  # real seconds added to every image reply
@@ -42,6 +50,8 @@ class Simulator:
     happyhorse_documented_body = _Option()  # accept the DashScope-native HappyHorse body
     ping = _Option()  # chat streams carry a ": PING" comment
     group = _Option()  # the token's group, named in model_not_found messages
+    video_base = _Option()  # simulated seconds every video task needs ...
+    video_per_second = _Option()  # ... plus this much per second of video
 
     def __init__(
         self,
@@ -58,6 +68,8 @@ class Simulator:
         max_body_mb: float = 128,
         group: str = "default",
         ping: bool = False,
+        video_base: float = 60.0,
+        video_per_second: float = 6.0,
     ) -> None:
         keys = frozenset(api_keys) if api_keys is not None else None
         self.host, self.port = host, port
@@ -65,14 +77,16 @@ class Simulator:
         self.faults = FaultPlan()
         self.api_key = DEFAULT_KEY if not keys or DEFAULT_KEY in keys else sorted(keys)[0]
         options = Options(
-            keys,
-            token_delay,
-            image_delay,
-            wan_shape2,
-            happyhorse_documented_body,
-            int(max_body_mb * 1024 * 1024),
-            group,
-            ping,
+            api_keys=keys,
+            token_delay=token_delay,
+            image_delay=image_delay,
+            wan_shape2=wan_shape2,
+            happyhorse_documented_body=happyhorse_documented_body,
+            max_body_bytes=int(max_body_mb * 1024 * 1024),
+            group=group,
+            ping=ping,
+            video_base=video_base,
+            video_per_second=video_per_second,
         )
         self._state = State(self.clock, options, self.faults)
         self._server: SimHTTPServer | None = None

@@ -38,6 +38,8 @@ class Options:
     max_body_bytes: int = 128 * 1024 * 1024
     group: str = "default"
     ping: bool = False
+    video_base: float = 60.0  # a video task takes video_base + video_per_second × seconds
+    video_per_second: float = 6.0
 
 
 class FileRecord(NamedTuple):

@@ -79,11 +79,7 @@ class Task:
     quota: int = 0
     remixed_from: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def work(self) -> float:
-        """Simulated seconds the upstream needs: 60 s plus 6 s per video second."""
-        return 60.0 + 6.0 * max(1, self.seconds)
+    work: float = 90.0  # simulated seconds the upstream needs (see `Options.video_base`)
 
     @property
     def done_at(self) -> float:
