@@ -65,9 +65,8 @@ def main() -> None:
     )
     print(f"display messages sent      : {messages}")
     print(f"one update per token would : {per_token}")
-    print(
-    print(f"streamed {pieces} tokens in {elapsed:.2f} s (token delay {args.token_delay:g} s)")
-    )
+    fewer = per_token / messages
+    print(f"ratio                      : {messages / per_token:.4f} ({fewer:.0f}x fewer)")
     print(f"updates per second         : {messages / elapsed:.1f} (throttle {args.interval:g} s)")
 
 
