@@ -6,6 +6,7 @@ from . import _routes_admin as admin
 from . import _routes_anthropic as anthropic
 from . import _routes_audio as audio
 from . import _routes_chat as chat
+from . import _routes_files as files
 from . import _routes_gemini as gemini
 from . import _routes_images as images
 from . import _routes_models as models
@@ -53,7 +54,7 @@ ROUTES: tuple[Route, ...] = (
     Route("DELETE", "/__sim__/requests", admin.requests, auth=False),
     Route("POST", "/__sim__/tokens", admin.tokens, auth=False),
     Route("GET", "/__sim__/tasks", admin.tasks, auth=False),
-    Route("GET", "/__files/{name}", video.hosted_file, auth=False),
+    Route("GET", "/__files/{name}", files.hosted_file, auth=False),
     # model lists (§3)
     Route("GET", "/v1/models", models.list_models),
     Route("GET", "/v1/models/{model}", models.get_model),

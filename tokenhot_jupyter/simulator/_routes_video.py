@@ -1,8 +1,4 @@
-"""Video task routes: create (both paths), both poll shapes, ``/content``, remix (§10).
-
-Also the simulated vendor file host (``GET /__files/<name>``, no key) that result URLs
-point at; its URLs expire 24 simulated hours after the task succeeds.
-"""
+"""Video task routes: create (both paths), both poll shapes, ``/content``, remix (§10)."""
 
 from __future__ import annotations
 
@@ -423,17 +419,3 @@ def remix(ctx: Ctx) -> Result:
     ctx.served = original.served
     task = _new_task(ctx, prompt, original.seconds, original.size, {}, remixed_from=original.id)
     return json_reply(create_reply(task), headers={"X-New-Api-Other-Ratios": '{"seconds":1}'})
-
-
-def hosted_file(ctx: Ctx) -> Result:
-    """``GET /__files/<name>``: the simulated vendor file host (signed URLs that expire)."""
-    with ctx.state.lock:
-        stored = ctx.state.files.get(ctx.req.params.get("name", ""))
-    now = ctx.now()
-    if stored is None or now < stored.available_at:
-        body = b"<Error><Code>NoSuchKey</Code><Message>No such key.</Message></Error>"
-        return Reply(404, body, "application/xml")
-    if now >= stored.expires_at:
-        body = b"<Error><Code>AccessDenied</Code><Message>Request has expired</Message></Error>"
-        return Reply(403, body, "application/xml")
-    return Reply(200, stored.content(), stored.content_type, {"Cache-Control": "max-age=86400"})
