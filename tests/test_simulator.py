@@ -1356,3 +1356,31 @@ def test_head_requests_get_headers_only(http: httpx.Client) -> None:
 
 def test_session_fixture_is_running(tokenhot_simulator_session: Simulator) -> None:
     assert tokenhot_simulator_session.running and tokenhot_simulator_session.clock.speed == 0
+
+
+def test_less_common_routes(sim: Simulator, http: httpx.Client) -> None:
+    legacy = http.post("/v1/completions", json={"model": "gpt-5", "prompt": "Say hi"}).json()
+    assert legacy["object"] == "text_completion" and legacy["choices"][0]["text"]
+    streamed = http.post(
+        "/v1/images/generations",
+        json={"model": "gpt-image-1.5", "prompt": "x", "size": "16x16", "stream": True},
+    )
+    assert blocks(streamed.text)[0]["event"] == "image_generation.completed"
+    speech = http.post(
+        "/v1/audio/speech", json={"model": "tts-1", "input": "Hi", "stream_format": "sse"}
+    )
+    assert [e["type"] for e in datas(speech.text)][-1] == "speech.audio.done"
+    original = video(http, "/v1/videos", model="sora-2").json()["id"]
+    remix = http.post(f"/v1/videos/{original}/remix", json={"prompt": "now in the rain"}).json()
+    assert TASK_ID.match(remix["id"]) and remix["remixed_from_video_id"] == original
+    seedance = video(http).json()["id"]
+    assert http.post(f"/v1/videos/{seedance}/remix", json={"prompt": "x"}).status_code == 400
+
+
+def test_hailuo_failure_puts_the_reason_in_metadata_url(sim: Simulator, http: httpx.Client) -> None:
+    body = {"model": "MiniMax-Hailuo-2.3", "prompt": "x", "duration": 6}
+    task = faulty(http, "task-fail", "/v1/video/generations", body).json()["id"]
+    sim.clock.advance(600)
+    generic, openai = poll(http, task)
+    assert openai["metadata"]["url"] == generic["fail_reason"] == "input new_sensitive"
+    assert openai["error"] == {"code": "1026", "message": "input new_sensitive"}
