@@ -325,11 +325,12 @@ def test_compare_streams_columns_and_shows_errors_in_place(shell: Shell) -> None
 
 
 def test_compare_runs_concurrently(shell: Shell) -> None:
-    shell.sim.faults.add("slow=0.4", path="/v1/chat/completions", method="POST", times=-1)
-    shell.sim.faults.add("slow=0.4", path="/v1/messages", method="POST", times=-1)
+    shell.ok("%%chat -m gpt-5.4-mini,gpt-5,claude-opus-4-6\nWarm up")  # pool and model list
+    shell.sim.faults.add("slow=1.5", path="/v1/chat/completions", method="POST", times=-1)
+    shell.sim.faults.add("slow=1.5", path="/v1/messages", method="POST", times=-1)
     started = time.monotonic()
     shell.ok("%%chat -m gpt-5.4-mini,gpt-5,claude-opus-4-6\nHi")
-    assert time.monotonic() - started < 1.0  # three 0.4 s calls, not 1.2 s
+    assert time.monotonic() - started < 3.0  # one after another would take 4.5 s or more
 
 
 def test_compare_fails_only_when_every_model_fails(shell: Shell) -> None:
