@@ -42,7 +42,6 @@ LADDERS: dict[str, dict[str, tuple[str, str, int]]] = {
         "fail": ("FAILED", "FAILURE", 100),
     },
 }  # fmt: skip
-PLATFORMS = {"seedance": "54", "sora": "55", "hailuo": "35", "wan": "17"}
 FAILURES = {
     "seedance": (
         "OutputVideoSensitiveContentDetected",

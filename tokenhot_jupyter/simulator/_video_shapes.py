@@ -8,7 +8,6 @@ from typing import Any
 from ._video import (
     FAILURES,
     OPENAI_STATUS,
-    PLATFORMS,
     WAN_STATUS,
     Snapshot,
     Task,
@@ -166,7 +165,7 @@ def generic(task: Task, snap: Snapshot, group: str) -> dict[str, Any]:
     data: dict[str, Any] = {
         "id": task.row,
         "task_id": task.id,
-        "platform": PLATFORMS[task.family],
+        "platform": str(task.served.channel.type),
         "user_id": 1,
         "group": group,
         "channel_id": task.served.channel.id,
