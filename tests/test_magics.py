@@ -422,6 +422,7 @@ def test_video_rerun_reuses_and_new_forces(shell: Shell) -> None:
     first = shell.session.tasks().tracked()[-1].task_id
     shell.ok("%%video\nA cat", cell_id="v1")
     assert shell.session.tasks().tracked()[-1].task_id == first
+    assert f"showing task {first} again" in _plain(shell.outputs[0])
     shell.ok("%%video --new\nA cat", cell_id="v1")
     assert shell.session.tasks().tracked()[-1].task_id != first
 

@@ -311,6 +311,9 @@ class TokenhotMagics(Magics):
             cell_key=self.session.turn_key(f"{line}\n{cell}"),
         )  # fmt: skip
         _actions.estimate_video(self.session, model, params, reused)
+        if reused:
+            note = f"Unchanged cell: showing task {tracked.task_id} again (--new makes a new one)."
+            self.screen.show(D.note_bundle(note))
         tracked.display()
         self._keep(args.out, tracked)
         if args.wait:
