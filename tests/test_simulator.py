@@ -1384,3 +1384,12 @@ def test_hailuo_failure_puts_the_reason_in_metadata_url(sim: Simulator, http: ht
     generic, openai = poll(http, task)
     assert openai["metadata"]["url"] == generic["fail_reason"] == "input new_sensitive"
     assert openai["error"] == {"code": "1026", "message": "input new_sensitive"}
+
+
+def test_public_names_resolve() -> None:
+    import tokenhot_jupyter.simulator as package
+
+    assert package.__all__ == sorted(package.__all__)
+    assert all(getattr(package, name) for name in package.__all__)
+    with pytest.raises(AttributeError):
+        _ = package.Nope

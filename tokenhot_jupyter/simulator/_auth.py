@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ._errors import middleware_error, relay_error, task_error
-from ._http import HttpError, Request
+from ._http import Request
 from ._state import State
 
 _GOOGLE_PREFIXES = ("/v1beta/models", "/v1beta/openai/models", "/v1/models/")
@@ -62,8 +62,4 @@ def check_balance(token: str, req: Request, task_route: bool) -> None:
         return
     if task_route:
         raise task_error(403, "insufficient_user_quota", QUOTA_MESSAGE)
-    raise _quota_error(req)
-
-
-def _quota_error(req: Request) -> HttpError:
-    return relay_error(403, QUOTA_MESSAGE, req.request_id, code="insufficient_user_quota")
+    raise relay_error(403, QUOTA_MESSAGE, req.request_id, code="insufficient_user_quota")

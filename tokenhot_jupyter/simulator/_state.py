@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from ._video import Task
 
 ALNUM = string.ascii_letters + string.digits
+LOG_LIMIT = 1000  # a long-running demo server must not grow without bound
 _REDACT_HEADERS = ("authorization", "x-api-key", "x-goog-api-key")
 
 
@@ -144,9 +145,10 @@ class State:
         return f"{self.base_url}/__files/{name}"
 
     def record(self, entry: RecordedRequest) -> None:
-        """Append to the request log."""
+        """Append to the request log (only the newest `LOG_LIMIT` entries are kept)."""
         with self.lock:
             self.requests.append(entry)
+            del self.requests[:-LOG_LIMIT]
 
 
 def random_string(n: int) -> str:
