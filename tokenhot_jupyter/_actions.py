@@ -15,7 +15,7 @@ import queue
 import time
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import _display as D
 from ._catalog import Kind, Model
@@ -27,6 +27,9 @@ from ._redact import mask_key
 from ._runtime import runtime
 from ._state import Session, Turn, as_messages, chat_cost, unit_cost
 from ._types import ChatResult, Image, ImageResult, Transcript
+
+if TYPE_CHECKING:
+    from ._tasks import Tracked
 
 Event = tuple[int, str, Any]  # (column, "delta" | "done" | "error", payload)
 
@@ -433,6 +436,36 @@ def transcribe(
 
 
 # --- video ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class VideoRequest:
+    """A parsed ``%%video`` cell."""
+
+    model: str
+    prompt: str
+    params: dict[str, Any] = field(default_factory=dict)
+    image: Any = None
+    video: Any = None
+    new: bool = False
+    source: str = ""
+
+
+def video(session: Session, screen: D.Screen, req: VideoRequest) -> Tracked:
+    """Create (or, for an unchanged cell, reuse) a task and show its live card."""
+    inputs, digest = video_inputs(req.image, req.video)
+    params = req.params | inputs
+    show_banner(session, screen)
+    tracked, reused = session.tasks().create(
+        model=req.model, prompt=req.prompt, params=params, inputs_digest=digest, new=req.new,
+        cell_key=session.turn_key(req.source),
+    )  # fmt: skip
+    estimate_video(session, req.model, params, reused)
+    if reused:
+        note = f"Unchanged cell: showing task {tracked.task_id} again (--new makes a new one)."
+        screen.show(D.note_bundle(note))
+    tracked.display()
+    return tracked
 
 
 def video_inputs(image: Any, video: Any) -> tuple[dict[str, Any], str]:

@@ -299,22 +299,13 @@ class TokenhotMagics(Magics):
         prompt, _ = _prompt(cell, "%%video", args.vars, self._ns)
         from . import _actions
 
-        inputs, digest = _actions.video_inputs(
-            _input(args.image, self._ns), _input(args.video, self._ns)
-        )
         params = {"duration": args.duration, "resolution": args.resolution, "ratio": args.ratio}
-        params = {k: v for k, v in params.items() if v is not None} | _params(args.param) | inputs
-        model = self.session.model_for("video", args.model)
-        _actions.show_banner(self.session, self.screen)
-        tracked, reused = self.session.tasks().create(
-            model=model, prompt=prompt, params=params, inputs_digest=digest, new=args.new,
-            cell_key=self.session.turn_key(f"{line}\n{cell}"),
+        request = _actions.VideoRequest(
+            self.session.model_for("video", args.model), prompt,
+            {k: v for k, v in params.items() if v is not None} | _params(args.param),
+            _input(args.image, self._ns), _input(args.video, self._ns), args.new, f"{line}\n{cell}",
         )  # fmt: skip
-        _actions.estimate_video(self.session, model, params, reused)
-        if reused:
-            note = f"Unchanged cell: showing task {tracked.task_id} again (--new makes a new one)."
-            self.screen.show(D.note_bundle(note))
-        tracked.display()
+        tracked = _actions.video(self.session, self.screen, request)
         self._keep(args.out, tracked)
         if args.wait:
             tracked.wait(args.timeout)
