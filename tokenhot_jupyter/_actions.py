@@ -9,7 +9,6 @@ merge their progress into one throttled output.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import os
 import queue
 import time
@@ -469,16 +468,19 @@ def video(session: Session, screen: D.Screen, req: VideoRequest) -> Tracked:
 
 
 def video_inputs(image: Any, video: Any) -> tuple[dict[str, Any], str]:
-    """First-frame image and reference video as stable params (bytes or URL) and their digest."""
+    """First-frame image and reference video as stable params (bytes or URL) and their digest.
+
+    Variables (PIL images, arrays, files) become bytes here, so an unchanged cell hashes the
+    same and reuses its task instead of paying for a new one.
+    """
+    from ._journal import digest_inputs
+
     params: dict[str, Any] = {}
-    digest = hashlib.sha256()
     for name, value in (("image", image), ("video", video)):
-        if value is None:
-            continue
-        media = load_media(value, what=name)
-        params[name] = media.url or media.data
-        digest.update(name.encode() + (media.url.encode() if media.url else media.data or b""))
-    return params, digest.hexdigest()[:32] if params else ""
+        if value is not None:
+            media = load_media(value, what=name)
+            params[name] = media.url or media.data
+    return params, digest_inputs(*params.values())
 
 
 def estimate_video(session: Session, model: str, params: dict[str, Any], reused: bool) -> None:
