@@ -621,3 +621,15 @@ def test_output_bundles_are_json_mime_bundles(shell: Shell) -> None:
     for output in shell.outputs:
         json.dumps(output["data"]), json.dumps(output["metadata"])
         assert "text/plain" in output["data"]
+
+
+def test_video_with_a_variable_image_reuses_on_rerun(shell: Shell) -> None:
+    np = pytest.importorskip("numpy")
+    shell.ip.user_ns["frame"] = np.zeros((4, 4, 3), dtype="uint8")
+    shell.ok("%%video -m doubao-seedance-2.0 --image frame\nAnimate", cell_id="vf")
+    first = shell.session.tasks().tracked()[-1].task_id
+    shell.ok("%%video -m doubao-seedance-2.0 --image frame\nAnimate", cell_id="vf")
+    assert shell.session.tasks().tracked()[-1].task_id == first
+    shell.ip.user_ns["frame"] = np.ones((4, 4, 3), dtype="uint8")
+    shell.ok("%%video -m doubao-seedance-2.0 --image frame\nAnimate", cell_id="vf")
+    assert shell.session.tasks().tracked()[-1].task_id != first
