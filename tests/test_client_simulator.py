@@ -294,3 +294,19 @@ def test_models_merges_the_live_list(client: th.Client) -> None:
     assert {"gpt-5", "sora-2", "whisper-1"} <= ids
     assert all(m.live for m in models if m.id == "gpt-5")
     assert {m.kind for m in client.models("video")} == {"video"}
+
+
+def test_wait_follows_the_servers_poll_hint(sim: Any) -> None:
+    import asyncio
+
+    sim.clock.speed = 500  # a gateway refresh (15 simulated s) every 30 real ms
+    sleeps: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+        await asyncio.sleep(seconds)
+
+    client = th.Client(sim.api_key, sim.base_url, sleep=sleep)
+    task = client.video("a cat", model="doubao-seedance-2.0")
+    assert client.wait_video(task.id).status == "succeeded"
+    assert len(sleeps) >= 2 and all(s == pytest.approx(0.03) for s in sleeps)

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
+import signal
 import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from ._config import ENV_API_KEY, ENV_BASE_URL
 
@@ -48,32 +49,60 @@ def start_simulator(extra: Sequence[str] = ()) -> tuple[subprocess.Popen[str], s
     return proc, base_url
 
 
+def kernel_env(env: dict[str, str]) -> dict[str, str]:
+    """An environment whose IPython kernels load the magics at start (via PYTHONSTARTUP)."""
+    env = dict(env)
+    if env.get("PYTHONSTARTUP") and "TOKENHOT_USER_PYTHONSTARTUP" not in env:
+        env["TOKENHOT_USER_PYTHONSTARTUP"] = env["PYTHONSTARTUP"]
+    env["PYTHONSTARTUP"] = str(Path(__file__).with_name("_startup.py"))
+    return env
+
+
+def simulated_env(env: dict[str, str], base_url: str) -> dict[str, str]:
+    """Point the client at a simulator and flag the session as simulated."""
+    return {**env, ENV_BASE_URL: base_url, ENV_API_KEY: "sk-simulator", SIMULATED_FLAG: "1"}
+
+
 def lab(args: argparse.Namespace) -> int:
     """Open JupyterLab; start the simulator first when there is no key."""
-    if shutil.which("jupyter") is None and not _has_module("jupyterlab"):
+    if not _has_module("jupyterlab"):
         print('JupyterLab is not installed: pip install "tokenhot-jupyter[lab]"', file=sys.stderr)
         return 2
     env = dict(os.environ)
     sim = None
     if args.simulate or not env.get(ENV_API_KEY, "").strip():
         sim, base_url = start_simulator()
-        env.update({ENV_BASE_URL: base_url, ENV_API_KEY: "sk-simulator", SIMULATED_FLAG: "1"})
+        env = simulated_env(env, base_url)
         print(f"No {ENV_API_KEY} set: answers come from the local gateway simulator at {base_url}.")
         print(f"Set {ENV_API_KEY} (or run %tokenhot login in a notebook) to use the real gateway.")
-    if env.get("PYTHONSTARTUP"):
-        env["TOKENHOT_USER_PYTHONSTARTUP"] = env["PYTHONSTARTUP"]
-    env["PYTHONSTARTUP"] = str(Path(__file__).with_name("_startup.py"))
     folder = args.dir or ("notebooks" if Path("notebooks").is_dir() else ".")
     extra = [a for a in args.jupyter_args if a != "--"]
     cmd = [sys.executable, "-m", "jupyterlab", f"--ServerApp.root_dir={folder}", *extra]
+    if hasattr(os, "geteuid") and os.geteuid() == 0:  # containers and CI often run as root
+        cmd.append("--ServerApp.allow_root=True")
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    server = subprocess.Popen(cmd, env=kernel_env(env))
     try:
-        return subprocess.call(cmd, env=env)
-    except KeyboardInterrupt:
+        return server.wait()
+    except (KeyboardInterrupt, SystemExit):
         return 0
     finally:
-        if sim is not None:
-            sim.terminate()
-            sim.wait(timeout=5)
+        for child in (server, sim):
+            _stop(child)
+
+
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(0)
+
+
+def _stop(child: subprocess.Popen[Any] | None) -> None:
+    if child is None or child.poll() is not None:
+        return
+    child.terminate()
+    try:
+        child.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        child.kill()
 
 
 def _has_module(name: str) -> bool:
@@ -84,13 +113,15 @@ def _has_module(name: str) -> bool:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``python -m tokenhot_jupyter`` and the ``tokenhot-jupyter`` script."""
-    args = _parser().parse_args(argv)
-    if args.command == "simulator":
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["simulator"]:  # its own options, passed on untouched
         from .simulator.__main__ import main as simulator_main
 
-        return int(simulator_main(list(args.sim_args)) or 0)
-    if args.command is None:
-        args = _parser().parse_args(["lab", *(argv or [])])
+        return simulator_main(argv[1:])
+    if not argv or argv[0] not in ("lab", "-h", "--help"):
+        argv = ["lab", *argv]
+    args, extra = _parser().parse_known_args(argv)
+    args.jupyter_args = [*args.jupyter_args, *extra]
     return lab(args)
 
 

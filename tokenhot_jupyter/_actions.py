@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import _display as D
 from ._catalog import Kind, Model
-from ._client import AsyncClient, Client, _live_cache, _live_lock
+from ._client import AsyncClient, Client
 from ._config import ENV_API_KEY
 from ._exceptions import TokenhotError
 from ._media import load_media
@@ -525,11 +525,9 @@ def _probe(session: Session) -> str:
         timeout=session.config.status_timeout,
         max_retries=0,
     )
-    with _live_lock:  # the client caches the live list for minutes; status must really ask
-        _live_cache.pop(probe.aio._cache_key(), None)
     started = time.monotonic()
     try:
-        models = probe.models(live=True)
+        models = probe.models(live=True, refresh=True)  # status must really ask
     except TokenhotError as exc:
         return f"no: {exc}"
     session.live_models = [m for m in models if m.live]

@@ -91,8 +91,17 @@ class AsyncClient:
 
     # --- models --------------------------------------------------------------------------
 
-    async def models(self, /, kind: Kind | None = None, *, live: bool = True) -> list[Model]:
-        """The built-in catalog merged with the live ``GET /v1/models`` (which wins)."""
+    async def models(
+        self, /, kind: Kind | None = None, *, live: bool = True, refresh: bool = False
+    ) -> list[Model]:
+        """The built-in catalog merged with the live ``GET /v1/models`` (which wins).
+
+        The live list is cached for ten minutes per gateway and key; ``refresh=True`` asks
+        the gateway again.
+        """
+        if refresh:
+            with _live_lock:
+                _live_cache.pop(self._cache_key(), None)
         catalog = await self._call(self._live_catalog(required=True)) if live else None
         return (catalog or self._catalog).of_kind(kind)
 

@@ -13,7 +13,7 @@ import atexit
 import concurrent.futures
 import os
 import threading
-from collections.abc import AsyncIterator, Awaitable, Coroutine, Iterator
+from collections.abc import AsyncIterator, Coroutine, Iterator
 from typing import Any, TypeVar
 
 import httpx
@@ -125,6 +125,10 @@ class Runtime:
             with _suppress():
                 asyncio.run_coroutine_threadsafe(http.aclose(), loop).result(timeout=2)
         loop.call_soon_threadsafe(loop.stop)
+        if self._thread is not None:
+            self._thread.join(timeout=2)
+        if not loop.is_running():
+            loop.close()
         self._loop = None
 
 
@@ -142,8 +146,3 @@ class _suppress:
 
 runtime = Runtime()
 atexit.register(runtime.close)
-
-
-def gather_limited(aws: list[Awaitable[T]]) -> Awaitable[list[T | BaseException]]:
-    """``asyncio.gather`` that returns exceptions in place instead of raising the first."""
-    return asyncio.gather(*aws, return_exceptions=True)

@@ -533,6 +533,8 @@ class TaskManager:
                 log.debug("poll %s: %s %d%%", tracked.task_id, task.status, task.progress)
                 if task.done:
                     return task
+                if task.poll_after is not None:  # the server knows its refresh pace best
+                    delay = task.poll_after
                 tracked._apply(task=task, warning=None)
                 await self._journal(tracked, status=task.status, progress=task.progress)
             if time.monotonic() - started + delay > self.deadline:

@@ -155,6 +155,7 @@ class VideoTask:
     created_at: float | None = None
     upstream_status: str = ""
     raw: Any = field(default=None, repr=False, compare=False)
+    poll_after: float | None = field(default=None, repr=False, compare=False)  # server's hint, s
 
     @property
     def done(self) -> bool:

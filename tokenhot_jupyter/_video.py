@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from . import _exceptions as E
@@ -292,7 +292,16 @@ async def get(session: Session, model: Model, task_id: str) -> VideoTask:
             "top up, then poll it again."
         )
         raise
-    return normalize(json_body(response, model=model.id, what="video poll"), task_id, model.id)
+    task = normalize(json_body(response, model=model.id, what="video poll"), task_id, model.id)
+    return replace(task, poll_after=poll_hint(response.headers))
+
+
+def poll_hint(headers: Mapping[str, str]) -> float | None:
+    """Seconds until the next poll, when the server says (OpenAI's ``openai-poll-after-ms``)."""
+    try:
+        return max(0.0, float(headers["openai-poll-after-ms"]) / 1000)
+    except (KeyError, ValueError):
+        return None
 
 
 OnUpdate = Callable[[VideoTask], Any]
@@ -310,7 +319,7 @@ async def wait(
 ) -> VideoTask:
     """Poll until the task ends or our own deadline passes (the task id is always kept)."""
     started, slept = time.monotonic(), 0.0
-    delay = min(first_delay, poll_interval)
+    interval = min(first_delay, poll_interval)
     last: VideoTask | None = None
     while True:
         task = await get(session, model, task_id)
@@ -321,6 +330,7 @@ async def wait(
         last = task
         if task.done:
             return task
+        delay = interval if task.poll_after is None else task.poll_after
         elapsed = max(time.monotonic() - started, slept)
         if elapsed + delay > timeout:
             raise E.TaskTimeoutError(
@@ -331,7 +341,7 @@ async def wait(
             )
         await session.sleep(delay)
         slept += delay
-        delay = poll_interval
+        interval = poll_interval
 
 
 async def download(session: Session, model: Model, task: VideoTask) -> bytes:

@@ -70,6 +70,9 @@ class Submit:
     documented: bool = False  # a HappyHorse DashScope-native body
 
 
+REFRESH_SECONDS = 15.0  # the gateway refreshes each task every 15 s (spec §10.2)
+
+
 def create(ctx: Ctx) -> Result:
     """``POST /v1/video/generations`` and ``POST /v1/videos``: both use the channel's adaptor."""
     served = ctx.model
@@ -384,13 +387,26 @@ def poll_generic(ctx: Ctx) -> Result:
     """``GET /v1/video/generations/{id}``."""
     task = _owned(ctx, _not_exist())
     data = generic(task, snapshot(task, ctx.now()), ctx.state.options.group)
-    return json_reply({"code": "success", "message": "", "data": data})
+    return json_reply({"code": "success", "message": "", "data": data}, headers=_poll_hint(ctx))
 
 
 def poll_openai(ctx: Ctx) -> Result:
     """``GET /v1/videos/{id}``."""
     task = _owned(ctx, _not_exist())
-    return json_reply(openai(task, snapshot(task, ctx.now())))
+    return json_reply(openai(task, snapshot(task, ctx.now())), headers=_poll_hint(ctx))
+
+
+def _poll_hint(ctx: Ctx) -> dict[str, str]:
+    """When to poll again, in real milliseconds: one gateway refresh (15 simulated s).
+
+    The real gateway sends no hint; this lets clients that honour OpenAI's
+    ``openai-poll-after-ms`` keep pace with a fast simulated clock.  A manual clock
+    (speed 0) never moves by itself, so it sends none.
+    """
+    speed = ctx.state.clock.speed
+    if speed <= 0:
+        return {}
+    return {"openai-poll-after-ms": str(max(20, round(REFRESH_SECONDS * 1000 / speed)))}
 
 
 def content(ctx: Ctx) -> Result:

@@ -1,0 +1,89 @@
+"""``python -m tokenhot_jupyter``: JupyterLab on notebooks/, the simulator when there is no key,
+and kernels that start with the magics loaded."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tokenhot_jupyter.__main__ import kernel_env, simulated_env
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_kernel_env_chains_the_users_startup_file(tmp_path: Path) -> None:
+    env = kernel_env({"PYTHONSTARTUP": "/home/me/startup.py"})
+    assert env["PYTHONSTARTUP"].endswith("_startup.py")
+    assert env["TOKENHOT_USER_PYTHONSTARTUP"] == "/home/me/startup.py"
+    assert "TOKENHOT_USER_PYTHONSTARTUP" not in kernel_env({})
+
+
+@pytest.mark.kernel
+def test_kernels_start_with_the_magics_loaded(tokenhot_simulator: Any, tmp_path: Path) -> None:
+    from jupyter_client.manager import start_new_kernel
+
+    env = simulated_env(kernel_env(dict(os.environ)), tokenhot_simulator.base_url)
+    env["TOKENHOT_HOME"] = str(tmp_path)
+    km, kc = start_new_kernel(env=env, cwd=str(tmp_path))
+    try:
+        reply = kc.execute_interactive("%%chat --no-stream -m gpt-5\nSay hi", timeout=60)
+        assert reply["content"]["status"] == "ok"
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
+    assert any(r.path == "/v1/chat/completions" for r in tokenhot_simulator.requests)
+
+
+@pytest.mark.kernel
+def test_lab_serves_notebooks_with_the_simulator_and_stops_cleanly(tmp_path: Path) -> None:
+    port, token = _free_port(), "t0ken"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TOKENHOT_")}
+    env.update({"JUPYTER_RUNTIME_DIR": str(tmp_path / "rt"), "TOKENHOT_HOME": str(tmp_path)})
+    args = ["--no-browser", f"--ServerApp.port={port}", f"--IdentityProvider.token={token}"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tokenhot_jupyter", "lab", *args],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline()
+        assert "local gateway simulator at http://127.0.0.1:" in first
+        contents = _wait_for_server(port, token)
+        names = {item["name"] for item in contents["content"]}
+        assert any(name.endswith(".ipynb") for name in names), names
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+        if proc.stdout is not None:
+            proc.stdout.close()
+    assert proc.returncode == 0
+
+
+def _wait_for_server(port: int, token: str) -> dict[str, Any]:
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            url = f"http://127.0.0.1:{port}/api/contents?token={token}"
+            response = httpx.get(url, timeout=2)
+            if response.status_code == 200:
+                return dict(response.json())
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            raise AssertionError("JupyterLab did not start within 60 s")
+        time.sleep(0.25)
