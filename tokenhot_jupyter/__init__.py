@@ -40,11 +40,14 @@ if TYPE_CHECKING:
         VideoTaskError,
     )
     from ._types import ChatChunk, ChatResult, Image, ImageResult, Transcript, Usage, VideoTask
+    from ._widgets import ModelPicker, TaskMonitor
 
 _LAZY = {
     "AsyncClient": "_client",
     "Client": "_client",
     "Model": "_catalog",
+    "ModelPicker": "_widgets",
+    "TaskMonitor": "_widgets",
     "ChatChunk": "_types",
     "ChatResult": "_types",
     "Image": "_types",

@@ -219,14 +219,15 @@ class TokenhotMagics(Magics):
 
         _out_name(args.out)
         prompt, used = _prompt(cell, "%%chat", args.vars, self._ns)
-        params = {
+        models = _models(args.model, self.session.model_for("chat"))
+        flags = {
             "temperature": args.temperature,
             "max_tokens": args.max_tokens,
             "reasoning": args.reasoning,
         }
-        params = {k: v for k, v in params.items() if v is not None} | _params(args.param)
+        params = self.session.params_for("chat", models, flags) | _params(args.param)
         return ChatRequest(
-            _models(args.model, self.session.model_for("chat")), prompt, args.system, params,
+            models, prompt, args.system, params,
             _inputs(args.image, self._ns), args.thread, args.new, not args.no_stream, used,
             f"{line}\n{cell}",
         )  # fmt: skip
@@ -234,7 +235,7 @@ class TokenhotMagics(Magics):
     @magic_arguments()
     @argument("-m", "--model", help="Model id; a comma-separated list compares them side by side.")
     @argument("--size", help="Image size or aspect ratio, e.g. 1024x1024, 2K, 16:9 (per model).")
-    @argument("-n", type=int, default=1, help="How many images (default 1).")
+    @argument("-n", type=int, help="How many images (default 1).")
     @argument(
         "--input", action="append", help="An image to edit: path, URL or variable (repeatable)."
     )
@@ -259,14 +260,15 @@ class TokenhotMagics(Magics):
         from ._actions import ImageRequest
 
         _out_name(args.out)
-        if args.n < 1:
+        if args.n is not None and args.n < 1:
             raise UsageError("-n must be 1 or more.")
         prompt, _ = _prompt(cell, "%%image", args.vars, self._ns)
         models = _models(args.model, self.session.model_for("image"))
+        flags = {"size": args.size, "n": args.n}
+        params = self.session.params_for("image", models, flags) | _params(args.param)
         return ImageRequest(
-            models, prompt, args.size, args.n, _inputs(args.input, self._ns),
-            _input(args.mask, self._ns),
-            _params(args.param),
+            models, prompt, params.pop("size", None), params.pop("n", 1),
+            _inputs(args.input, self._ns), _input(args.mask, self._ns), params,
         )  # fmt: skip
 
     @magic_arguments()
@@ -299,10 +301,10 @@ class TokenhotMagics(Magics):
         prompt, _ = _prompt(cell, "%%video", args.vars, self._ns)
         from . import _actions
 
-        params = {"duration": args.duration, "resolution": args.resolution, "ratio": args.ratio}
+        model = self.session.model_for("video", args.model)
+        flags = {"duration": args.duration, "resolution": args.resolution, "ratio": args.ratio}
         request = _actions.VideoRequest(
-            self.session.model_for("video", args.model), prompt,
-            {k: v for k, v in params.items() if v is not None} | _params(args.param),
+            model, prompt, self.session.params_for("video", [model], flags) | _params(args.param),
             _input(args.image, self._ns), _input(args.video, self._ns), args.new, f"{line}\n{cell}",
         )  # fmt: skip
         tracked = _actions.video(self.session, self.screen, request)
@@ -326,8 +328,10 @@ class TokenhotMagics(Magics):
         from . import _actions
 
         model = self.session.model_for("audio", args.model)
+        params = self.session.params_for("audio", [model], {"voice": args.voice})
+        params |= _params(args.param)
         wav = _actions.speak(
-            self.session, self.screen, text, model, args.voice, _params(args.param)
+            self.session, self.screen, text, model, params.pop("voice", None), params
         )
         self._keep(args.out, wav)
 
@@ -359,7 +363,9 @@ class TokenhotMagics(Magics):
         %tokenhot login               ask for the API key (kept in this kernel only)
         %tokenhot models [KIND]       list models (chat, image, video, audio)
         %tokenhot use chat=M image=M video=M audio=M transcribe=M
-        %tokenhot tasks               video tasks of the journal
+        %tokenhot use chat.temperature=0.3 image.size=2K   parameter defaults (=default unsets)
+        %tokenhot picker              pick models and parameters in a panel (Jupyter widgets)
+        %tokenhot tasks [--live]      video tasks of the journal (--live: a live monitor)
         %tokenhot attach ID [-m M]    follow a video task again (also after a restart)
         %tokenhot cancel ID           stop polling a video task here
         %tokenhot history [--reset] [--thread NAME]
@@ -401,13 +407,31 @@ class TokenhotMagics(Magics):
     def _cmd_use(self, args: Any) -> None:
         chosen = []
         for setting in args.settings:
-            kind, sep, model = setting.partition("=")
-            if not sep or not model.strip():
-                raise UsageError(f"Write KIND=MODEL (e.g. chat=gpt-5), not {setting!r}.")
-            chosen.append(f"{kind}: {self.session.use(kind.strip(), model.strip()).id}")
+            target, sep, value = setting.partition("=")
+            if not sep or not value.strip():
+                raise UsageError(
+                    "Write KIND=MODEL (e.g. chat=gpt-5) or KIND.PARAM=VALUE "
+                    f"(e.g. chat.temperature=0.3), not {setting!r}."
+                )
+            kind, dot, param = target.strip().partition(".")
+            if dot:
+                stored = self.session.use_param(kind, param, value.strip())
+                chosen.append(f"{target.strip()}: {'default' if stored is None else stored}")
+            else:
+                chosen.append(f"{kind}: {self.session.use(kind, value.strip()).id}")
         self.screen.show(D.note_bundle("Using " + ", ".join(chosen) + " for this session."))
 
+    def _cmd_picker(self, args: Any) -> None:
+        from ._widgets import show_picker
+
+        show_picker(self.session, self.screen)
+
     def _cmd_tasks(self, args: Any) -> None:
+        if args.live:
+            from ._widgets import show_monitor
+
+            show_monitor(self.session, self.screen)
+            return
         from ._cards import tasks_table
 
         self.screen.show({"text/plain": tasks_table(self.session.tasks().list(args.n))})
@@ -461,7 +485,10 @@ def _tokenhot_parser() -> MagicArgumentParser:
     sub.add_parser("login")
     sub.add_parser("models").add_argument("kind", nargs="?", choices=KINDS)
     sub.add_parser("use").add_argument("settings", nargs="+", metavar="KIND=MODEL")
-    sub.add_parser("tasks").add_argument("-n", type=int, default=50)
+    sub.add_parser("picker")
+    tasks = sub.add_parser("tasks")
+    tasks.add_argument("-n", type=int, default=50)
+    tasks.add_argument("--live", action="store_true")
     attach = sub.add_parser("attach")
     attach.add_argument("task_id")
     attach.add_argument("-m", "--model")

@@ -1,9 +1,11 @@
 """The per-kernel session behind the magics: settings, client, threads, usage, tasks.
 
 Settings follow one precedence: magic flag → ``%config Tokenhot.*`` / ``%tokenhot use`` →
-environment variable (``TOKENHOT_CHAT_MODEL`` …) → the catalog's DEFAULTS.  Nothing here
-runs at import time; the session is built by ``%load_ext`` and reads the environment
-only when a value is needed.
+environment variable (``TOKENHOT_CHAT_MODEL`` …) → the catalog's DEFAULTS.  Parameters
+(temperature, size, duration, voice …) follow the same order without the environment: flag →
+``%tokenhot use chat.temperature=0.3`` (or the model picker) → the model's own default.
+Nothing here runs at import time; the session is built by ``%load_ext`` and reads the
+environment only when a value is needed.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from traitlets.config import Configurable
 
 from ._catalog import DEFAULTS, KINDS, TRANSCRIBE_DEFAULT, Catalog, Kind, Model
 from ._config import ENV_API_KEY, ENV_BASE_URL, resolve_base_url
-from ._exceptions import ConfigurationError, InvalidInputError
+from ._exceptions import ConfigurationError, InvalidInputError, TokenhotError
 from ._types import Usage
 
 if TYPE_CHECKING:
@@ -251,6 +253,15 @@ def _is_loopback(url: str) -> bool:
         return False
 
 
+def _accepts(model: Model, name: str, value: Any) -> bool:
+    """Whether ``model`` has parameter ``name`` and ``value`` is allowed for it."""
+    spec = model.param(name)
+    try:
+        return spec is not None and spec.check(value, model.id) is not None
+    except InvalidInputError:
+        return False
+
+
 def _safe_name(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._") or "model"
 
@@ -266,6 +277,7 @@ class Session:
         self.cell = CellRef()
         self.banner_shown = False
         self.live_models: list[Model] = []
+        self.param_defaults: dict[str, dict[str, Any]] = {}  # kind → parameter → value
         self._clock = clock
         self._client: Client | None = None
         self._client_env: tuple[str | None, ...] = ()
@@ -318,6 +330,47 @@ class Session:
         model = self.client().model(model_id, catalog_kind)
         setattr(self.config, f"{kind}_model", model.id)
         return model
+
+    def use_param(self, kind: str, name: str, value: Any) -> Any:
+        """``%tokenhot use chat.temperature=0.3``: a default used when the flag is not given.
+
+        Checked against the kind's current model; None, "" or "default" forgets it.
+        """
+        if kind not in KINDS:
+            raise InvalidInputError(
+                f"Unknown kind {kind!r}.", hint="Use chat, image, video or audio."
+            )
+        model = self.client().model(self.model_for(kind), kind)
+        spec = model.param(name)
+        if spec is None:
+            names = ", ".join(p.name for p in model.params) or "none"
+            raise InvalidInputError(
+                f"{model.id} has no parameter {name!r}.", hint=f"Its parameters: {names}."
+            )
+        chosen = self.param_defaults.setdefault(kind, {})
+        if value is None or str(value).strip().lower() in ("", "default"):
+            chosen.pop(name, None)
+            return None
+        chosen[name] = spec.check(value, model.id)
+        return chosen[name]
+
+    def params_for(self, kind: str, models: list[str], given: dict[str, Any]) -> dict[str, Any]:
+        """The flags ``given`` (None: not given) over the chosen defaults every model accepts."""
+        flags = {k: v for k, v in given.items() if v is not None}
+        chosen = {k: v for k, v in self.param_defaults.get(kind, {}).items() if k not in flags}
+        if chosen:
+            specs = self._resolved(kind, models)
+            chosen = {k: v for k, v in chosen.items() if all(_accepts(m, k, v) for m in specs)}
+        return chosen | flags
+
+    def _resolved(self, kind: str, models: list[str]) -> list[Model]:
+        found = []
+        for model_id in models:
+            try:
+                found.append(self.client().model(model_id, kind))  # type: ignore[arg-type]
+            except TokenhotError:
+                continue  # the call itself reports an unknown model (in its column)
+        return found
 
     def output_dir(self) -> Path:
         """The folder for saved media, relative paths resolved against the notebook's folder."""
