@@ -322,6 +322,13 @@ def test_compare_streams_columns_and_shows_errors_in_place(shell: Shell) -> None
     assert isinstance(results["gpt-5.4-mini"], ChatResult)
     assert isinstance(results["no-such-model"], Exception)
     assert len({o["transient"]["display_id"] for o in shell.outputs}) == 1
+    meta = _meta(final)
+    assert meta["kind"] == "chat-compare"
+    by_model = {c["model"]: c for c in meta["columns"]}
+    assert by_model["claude-opus-4-6"]["usage"]["output_tokens"] > 0
+    assert by_model["gpt-5.4-mini"]["latency"] > 0
+    assert "estimated_cost_usd" in by_model["gemini-2.5-flash"]
+    assert "Unknown chat model" in by_model["no-such-model"]["error"]
 
 
 def test_compare_runs_concurrently(shell: Shell) -> None:

@@ -179,8 +179,12 @@ def run_columns(
     work: Callable[[Callable[[Event], None]], Coroutine[Any, Any, None]],
     apply: Callable[[D.Column, str, Any], None],
     interval: float,
+    metadata: Callable[[], dict[str, Any]],
 ) -> None:
-    """Run ``work`` on the runtime loop, folding its events into the grid every ``interval``."""
+    """Run ``work`` on the runtime loop, folding its events into the grid every ``interval``.
+
+    ``metadata`` is asked once every column has finished, for the final output's provenance.
+    """
     events: queue.Queue[Event] = queue.Queue()
     future = runtime.submit(work(events.put))
     live = D.Live(screen, D.grid_bundle(columns), interval) if screen.rich else None
@@ -194,9 +198,9 @@ def run_columns(
         raise
     future.result()
     if live is not None:
-        live.update(D.grid_bundle(columns), final=True)
+        live.update(D.grid_bundle(columns), metadata(), final=True)
     else:
-        screen.show(D.grid_bundle(columns))
+        screen.show(D.grid_bundle(columns), metadata())
 
 
 def _drain(
@@ -246,7 +250,11 @@ def compare_chat(
             [_stream_column(aclient, i, m, messages, req, put) for i, m in enumerate(req.models)]
         )
 
-    run_columns(screen, columns, work, apply, session.config.stream_interval)
+    def metadata() -> dict[str, Any]:
+        return _meta(session, "chat-compare", params=_params(req), turns_sent=turns,
+                     columns=[c.provenance() for c in columns])  # fmt: skip
+
+    run_columns(screen, columns, work, apply, session.config.stream_interval, metadata)
     _raise_if_all_failed(results)
     return results
 
@@ -366,7 +374,12 @@ def compare_images(session: Session, screen: D.Screen, req: ImageRequest) -> dic
     async def work(put: Callable[[Event], None]) -> None:
         await _each([one(i, m, put) for i, m in enumerate(req.models)])
 
-    run_columns(screen, columns, work, apply, session.config.stream_interval)
+    def metadata() -> dict[str, Any]:
+        params = {"size": req.size, "n": req.n, **req.params}
+        return _meta(session, "image-compare", params=params,
+                     columns=[c.provenance() for c in columns])  # fmt: skip
+
+    run_columns(screen, columns, work, apply, session.config.stream_interval, metadata)
     _raise_if_all_failed(results)
     return results
 

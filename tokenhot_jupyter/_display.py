@@ -306,6 +306,14 @@ class Column:
         """``error``, ``done`` or ``running``."""
         return "error" if self.error else "done" if self.stats else "running"
 
+    def provenance(self) -> dict[str, Any]:
+        """This column's part of the comparison's output metadata."""
+        stats = self.stats or Stats(self.model)
+        record = {"model": self.model, "latency": stats.latency, "usage": stats.usage}
+        record |= {"estimated_cost_usd": stats.cost, "error": self.error}
+        record["files"] = [p for _, p in self.images] or None
+        return {k: v for k, v in record.items() if v is not None}
+
     def header(self) -> str:
         """The line under the model name."""
         if self.error:
