@@ -309,7 +309,8 @@ class Column:
     def provenance(self) -> dict[str, Any]:
         """This column's part of the comparison's output metadata."""
         stats = self.stats or Stats(self.model)
-        record = {"model": self.model, "latency": stats.latency, "usage": stats.usage}
+        record: dict[str, Any] = {"model": self.model, "latency": stats.latency}
+        record["usage"] = stats.usage
         record |= {"estimated_cost_usd": stats.cost, "error": self.error}
         record["files"] = [p for _, p in self.images] or None
         return {k: v for k, v in record.items() if v is not None}
