@@ -310,3 +310,29 @@ def test_wait_follows_the_servers_poll_hint(sim: Any) -> None:
     task = client.video("a cat", model="doubao-seedance-2.0")
     assert client.wait_video(task.id).status == "succeeded"
     assert len(sleeps) >= 2 and all(s == pytest.approx(0.03) for s in sleeps)
+
+
+@pytest.mark.parametrize("model", ["gpt-5", "claude-opus-4-6", "gemini-2.5-flash", "gpt-5.4"])
+def test_vision_accepts_pil_images_and_urls(client: th.Client, model: str) -> None:
+    from PIL import Image as PILImage
+
+    url = client.image("a square", model="gpt-image-2").images[0].url  # served by the sim
+    assert url and url.startswith("http")
+    picture = PILImage.new("RGB", (32, 32), (200, 30, 30))
+    api = "responses" if model == "gpt-5.4" else None
+    result = client.chat("Describe both.", model=model, images=[picture, url], api=api)
+    assert "2 image" in result.text
+
+
+def test_gemini_image_through_chat_markdown_data_uris(sim: Any) -> None:
+    from tokenhot_jupyter._catalog import Catalog
+
+    client = th.Client(sim.api_key, sim.base_url, live_models=False)
+    # What the live list says when an operator serves the model on chat only (spec §4.5).
+    live = [{"id": "gemini-2.5-flash-image", "supported_endpoint_types": ["openai"]}]
+    client.aio._catalog = Catalog().merge_live(live)
+    result = client.image("a lighthouse", model="gemini-2.5-flash-image", size="16:9")
+    assert result[0].data.startswith(b"\x89PNG") and "data:" not in result.text
+    sent = sim.requests[-1]
+    assert sent.path == "/v1/chat/completions"
+    assert sent.json["extra_body"]["google"]["image_config"] == {"aspect_ratio": "16:9"}
