@@ -518,7 +518,10 @@ def test_callbacks_only_queue_and_bursts_are_batched(shell: Shell) -> None:
 
 
 def test_closing_stops_listening(monitor: TaskMonitor, shell: Shell) -> None:
+    subscribers = shell.session.tasks()._subscribers
+    assert monitor._on_change in subscribers
     monitor.close()
+    assert monitor._on_change not in subscribers
     shell.ok("%%video\nA quiet lake")
     time.sleep(0.2)
     assert monitor.rows == {}
