@@ -154,3 +154,19 @@ def test_resolve_family_keeps_native_route_when_offered() -> None:
     model = Catalog().get("claude-opus-4-6")
     assert resolve_family(model, ["anthropic", "openai"]) == "anthropic"
     assert resolve_family(model, []) == "anthropic"
+
+
+@pytest.mark.parametrize(
+    ("mid", "types", "family"),
+    [
+        ("gpt-5", ["openai-response"], "responses"),
+        ("gpt-5", ["openai", "openai-response"], "chat-completions"),
+        ("gemini-2.5-pro", ["openai"], "chat-completions"),
+        ("gemini-2.5-flash-image", ["openai"], "chat-image"),
+        ("sora-2", ["openai"], "sora"),
+        ("doubao-seedance-2.0", ["openai"], "seedance"),
+        ("dall-e-3", ["image-generation", "openai"], "openai-image"),
+    ],
+)
+def test_resolve_family_moves_to_an_offered_route(mid: str, types: list[str], family: str) -> None:
+    assert resolve_family(Catalog().get(mid), types) == family

@@ -431,20 +431,17 @@ def guess_family(model_id: str, endpoint_types: Iterable[str] = ()) -> str:
 def resolve_family(model: Model, endpoint_types: Iterable[str]) -> str:
     """The family to use, given the live ``supported_endpoint_types`` (which wins)."""
     types = set(endpoint_types)
-    if not types:
+    if not types or FAMILIES[model.family].endpoint_type in types:
         return model.family
-    proof = FAMILIES[model.family].endpoint_type
-    if proof in types or proof == "openai":
-        return model.family
-    # The catalog's native route is not offered: fall back to the converted OpenAI routes.
-    if "openai" in types:
-        fallback = {
-            "anthropic": "chat-completions",
-            "gemini": "chat-completions",
-            "gemini-image": "chat-image",
-        }
-        return fallback.get(model.family, model.family)
-    return model.family
+    # The catalog's native route is not offered: move to a route the channel does offer.
+    moves = {
+        "chat-completions": ("openai-response", "responses"),
+        "anthropic": ("openai", "chat-completions"),
+        "gemini": ("openai", "chat-completions"),
+        "gemini-image": ("openai", "chat-image"),
+    }
+    needed, family = moves.get(model.family, ("", model.family))
+    return family if needed in types else model.family
 
 
 # --- the catalog object -------------------------------------------------------------------

@@ -6,6 +6,7 @@ POST runs in ``create`` mode: it is re-sent only when the connection never opene
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -18,6 +19,7 @@ from ._media import Media, load_media
 from ._types import VideoStatus, VideoTask
 
 Body = dict[str, Any]
+log = logging.getLogger("tokenhot_jupyter")
 
 # Status words of both poll shapes (spec §10.6, §10.7) → our four.
 STATUS: dict[str, VideoStatus] = {
@@ -323,6 +325,7 @@ async def wait(
     last: VideoTask | None = None
     while True:
         task = await get(session, model, task_id)
+        log.debug("poll %s (%s): %s %d%%", task_id, model.id, task.status, task.progress)
         if on_update is not None and task != last:
             result = on_update(task)
             if isinstance(result, Awaitable):
