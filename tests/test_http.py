@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable
 
 import httpx
@@ -219,3 +220,14 @@ def test_malformed_json_reply_is_a_clear_error() -> None:
     )
     with pytest.raises(th.ServerError, match="malformed reply"):
         _client(rec).chat("x", model="gpt-5")
+
+
+def test_debug_logs_never_carry_the_key(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    task = {"code": "success", "message": "", "data": {"status": "SUCCESS", "progress": "100%"}}
+    rec = Recorder(httpx.Response(429), httpx.Response(502), httpx.Response(200, json=task))
+    client = _client(rec)
+    assert client.wait_video("task_x", model="doubao-seedance-2.0").status == "succeeded"
+    messages = [r.getMessage() for r in caplog.records]
+    assert any("retrying" in m for m in messages) and any("poll task_x" in m for m in messages)
+    assert not any(KEY in m for m in messages)
