@@ -240,9 +240,12 @@ class TaskMonitor:
         """Show the monitor (the task table as text where widgets cannot show)."""
         from IPython.core.getipython import get_ipython
 
-        screen = D.Screen(get_ipython())
-        if not screen.rich:
-            show_table(self.session, screen)
+        ip = get_ipython()
+        if ip is None:  # plain Python: nothing can show a widget
+            print(self.summary())
+            return
+        if not D.Screen(ip).rich:
+            show_table(self.session, D.Screen(ip))
             return
         display_raw({**self.widget._repr_mimebundle_(), "text/plain": self.summary()})
 

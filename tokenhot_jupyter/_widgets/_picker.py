@@ -312,9 +312,12 @@ class ModelPicker:
         """Show the panel and its use log (a model table in a terminal)."""
         from IPython.core.getipython import get_ipython
 
-        screen = D.Screen(get_ipython())
-        if not screen.rich:
-            show_fallback(self.session, screen)
+        ip = get_ipython()
+        if ip is None:  # plain Python: nothing can show a widget
+            print(self.summary())
+            return
+        if not D.Screen(ip).rich:
+            show_fallback(self.session, D.Screen(ip))
             return
         display_raw({**self.widget._repr_mimebundle_(), "text/plain": self.summary()})
         self.log.display()
