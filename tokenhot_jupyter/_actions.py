@@ -186,11 +186,17 @@ def run_columns(
     ``metadata`` is asked once every column has finished, for the final output's provenance.
     """
     events: queue.Queue[Event] = queue.Queue()
-    future = runtime.submit(work(events.put))
+
+    async def until_end() -> None:
+        try:
+            await work(events.put)
+        finally:
+            events.put(_END)  # wakes the drain at once: no waiting out the interval
+
+    future = runtime.submit(until_end())
     live = D.Live(screen, D.grid_bundle(columns), interval) if screen.rich else None
     try:
-        while not (future.done() and events.empty()):
-            _drain(events, columns, apply, interval)
+        while not _drain(events, columns, apply, interval):
             if live is not None:
                 live.update(D.grid_bundle(columns))
     except KeyboardInterrupt:
@@ -203,21 +209,28 @@ def run_columns(
         screen.show(D.grid_bundle(columns), metadata())
 
 
+_END: Event = (-1, "end", None)
+
+
 def _drain(
     events: queue.Queue[Event],
     columns: list[D.Column],
     apply: Callable[[D.Column, str, Any], None],
     wait: float,
-) -> None:
+) -> bool:
+    """Apply the events of the next ``wait`` seconds; True once the work has ended."""
     deadline = time.monotonic() + wait
     while True:
         try:
-            index, kind, payload = events.get(timeout=max(0.0, deadline - time.monotonic()))
+            event = events.get(timeout=max(0.0, deadline - time.monotonic()))
         except queue.Empty:
-            return
+            return False
+        if event is _END:
+            return True
+        index, kind, payload = event
         apply(columns[index], kind, payload)
         if time.monotonic() >= deadline:
-            return
+            return False
 
 
 async def _each(jobs: list[Awaitable[None]]) -> None:
