@@ -209,12 +209,10 @@ class KindPanel:
         if self._quiet:
             return
         models = ",".join(change["new"])
-        line = (
-            f"# Try it compares: {MAGIC[self.kind]} -m {models}"
-            if models
-            else (f"# Try it runs the {self.kind} default")
+        line = f"# Try it compares: {MAGIC[self.kind]} -m {models}"
+        self.log.add(
+            f"compare.{self.kind}", line if models else f"# Try it runs the {self.kind} default"
         )
-        self.log.add(f"compare.{self.kind}", line)
 
     def _transcriber(self, change: dict[str, Any]) -> None:
         if self._quiet or change["new"] is None:
