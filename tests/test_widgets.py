@@ -143,7 +143,7 @@ def test_the_use_log_is_a_plain_text_output_updated_in_place(
     shell.ok("%tokenhot picker")
     widget, log = shell.outputs[-2:]
     assert "application/vnd.jupyter.widget-view+json" in widget["data"]
-    assert widget["data"]["text/plain"].startswith("Model picker · chat: gpt-5.4-mini")
+    assert widget["data"]["text/plain"].startswith("Model picker, opened with chat: gpt-5.4-mini")
     assert set(log["data"]) == {"text/plain"} and not log["update"]
     display_id = log["transient"]["display_id"]
     (picker,) = shown
@@ -242,12 +242,20 @@ def test_a_default_applies_only_where_the_model_accepts_it(
 
 def test_video_and_voice_parameters_reach_the_magics(picker: ModelPicker, shell: Shell) -> None:
     duration = picker.video.params["duration"]
-    assert [v for _, v in duration._input.options][:3] == [None, 4, 5]  # the model's choices
+    dropdown = duration.widget
+    assert [v for _, v in dropdown.options][1:3] == [4, 5]  # the model's own choices
+    assert dropdown.label == "default (5)" and duration.value is None  # shown, not blank
     duration.value = 8
     picker.video.params["ratio"].value = "9:16"
     shell.ok("%%video\nA slow pan")
     body = json.dumps(_bodies(shell, "/v1/video/generations")[-1])
     assert ('"seconds": "8"' in body or '"duration": 8' in body) and '"9:16"' in body
+    duration.value = None
+    assert (
+        dropdown.label == "default (5)"
+        and picker.lines[-1] == "%tokenhot use video.duration=default"
+    )
+    duration.value = 8
     picker.audio.params["voice"].value = "Puck"
     shell.ok("%%speak\nHello")
     assert "Puck" in json.dumps(shell.sim.requests[-1].json)

@@ -11,6 +11,7 @@ from .._catalog import Param
 
 OnChange = Callable[[str, Any], None]
 SLIDER_SPAN = 100  # int ranges up to this wide get a slider, wider ones a number box
+UNSET = ""  # the "default" entry of a dropdown (a Dropdown's None means "nothing selected")
 _STYLE = {"description_width": "9em"}
 
 
@@ -45,7 +46,7 @@ class ParamControl:
         if self._enabled is not None and not self._enabled.value:
             return None
         value = self._input.value
-        return None if value == "" else value
+        return None if value == UNSET else value
 
     @value.setter
     def value(self, value: Any) -> None:
@@ -61,19 +62,14 @@ class ParamControl:
     # --- building ---------------------------------------------------------------------
 
     def _make_input(self, spec: Param) -> Any:
-        label = spec.help or spec.name
+        # Named as in `%tokenhot use chat.temperature=…`; the help text is the tooltip.
+        label = dict(description=spec.name, tooltip=spec.help or spec.name)
         if spec.type in ("choice", "bool"):
-            return W.Dropdown(
-                options=_choices(spec), description=label, style=_STYLE, tooltip=spec.name
-            )
+            return W.Dropdown(options=_choices(spec), style=_STYLE, **label)
         if spec.type in ("float", "int"):
-            self._enabled = W.Checkbox(
-                value=False, description=label, indent=False, tooltip=f"set {spec.name}"
-            )
+            self._enabled = W.Checkbox(value=False, indent=False, **label)
             return _number(spec)
-        return W.Text(
-            placeholder="model default", description=label, style=_STYLE, continuous_update=False
-        )
+        return W.Text(placeholder="model default", style=_STYLE, continuous_update=False, **label)
 
     def _layout(self) -> Any:
         if self._enabled is None:
@@ -92,10 +88,10 @@ class ParamControl:
                     self._input.value = value
                 self._input.disabled = value is None
             elif self.spec.type == "str":
-                self._input.value = "" if value is None else str(value)
+                self._input.value = UNSET if value is None else str(value)
             else:
                 known = [v for _, v in self._input.options]
-                self._input.value = value if value in known else None
+                self._input.value = value if value in known else UNSET
         finally:
             self._quiet = False
 
@@ -111,7 +107,7 @@ class ParamControl:
 def _choices(spec: Param) -> list[tuple[str, Any]]:
     default = f"default ({spec.default})" if spec.default is not None else "default"
     values = spec.choices or (True, False)
-    return [(default, None), *((str(v), v) for v in values)]
+    return [(default, UNSET), *((str(v), v) for v in values)]
 
 
 def _number(spec: Param) -> Any:

@@ -303,8 +303,9 @@ class ModelPicker:
         self.panels["audio" if kind == "transcribe" else kind].sync()
 
     def summary(self) -> str:
-        """One line naming the current models (the widget's text/plain)."""
-        return "Model picker · " + " · ".join(f"{k}: {self.session.model_for(k)}" for k in KINDS)
+        """The models in use when shown (the widget's text/plain; later choices are logged)."""
+        models = " · ".join(f"{k}: {self.session.model_for(k)}" for k in KINDS)
+        return f"Model picker, opened with {models}"
 
     def display(self) -> None:
         """Show the panel and its use log (a model table in a terminal)."""
