@@ -15,7 +15,14 @@ from typing import Any
 import httpx
 import pytest
 
-from tokenhot_jupyter.__main__ import kernel_env, simulated_env
+from tokenhot_jupyter.__main__ import (
+    _parser,
+    _stop,
+    kernel_env,
+    simulated_env,
+    simulator_args,
+    start_simulator,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -31,6 +38,33 @@ def test_kernel_env_chains_the_users_startup_file(tmp_path: Path) -> None:
     assert env["PYTHONSTARTUP"].endswith("_startup.py")
     assert env["TOKENHOT_USER_PYTHONSTARTUP"] == "/home/me/startup.py"
     assert "TOKENHOT_USER_PYTHONSTARTUP" not in kernel_env({})
+
+
+def test_simulator_speed_reaches_the_simulator_the_launcher_starts() -> None:
+    args, extra = _parser().parse_known_args(["lab", "--no-browser", "--simulator-speed", "12"])
+    assert extra == ["--no-browser"]  # still passed on to JupyterLab
+    assert simulator_args(args) == ["--speed", "12"]
+    proc, base_url = start_simulator(simulator_args(args))
+    try:
+        assert httpx.get(f"{base_url}/__sim__", timeout=5).json()["speed"] == 12
+    finally:
+        _stop(proc)
+        if proc.stdout is not None:
+            proc.stdout.close()
+
+
+def test_simulator_speed_defaults_to_the_simulators_own() -> None:
+    assert simulator_args(_parser().parse_args(["lab"])) == []
+
+
+@pytest.mark.parametrize("bad", ["0", "-1", "nan", "inf", "fast"])
+def test_simulator_speed_must_be_a_positive_number(
+    bad: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exc:
+        _parser().parse_args(["lab", "--simulator-speed", bad])
+    assert exc.value.code == 2
+    assert "--simulator-speed" in capsys.readouterr().err
 
 
 @pytest.mark.kernel

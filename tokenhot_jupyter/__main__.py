@@ -7,6 +7,7 @@ magics show a banner saying so.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import signal
 import subprocess
@@ -30,10 +31,34 @@ def _parser() -> argparse.ArgumentParser:
         "--simulate", action="store_true", help="use the simulator even if a key is set"
     )
     lab.add_argument("--dir", default=None, help="folder to open (default: ./notebooks if present)")
+    lab.add_argument(
+        "--simulator-speed",
+        type=_speed,
+        default=None,
+        metavar="X",
+        help="the simulator's clock: simulated seconds per real second (default: the "
+        "simulator's own); higher makes video tasks finish sooner",
+    )
     lab.add_argument("jupyter_args", nargs=argparse.REMAINDER, help="passed on to jupyter lab")
     sim = sub.add_parser("simulator", help="run the gateway simulator only")
     sim.add_argument("sim_args", nargs=argparse.REMAINDER)
     return parser
+
+
+def _speed(text: str) -> float:
+    """A positive, finite clock speed (argparse type)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 < value < math.inf:  # 0 is the simulator's manual clock: tasks would never finish
+        raise argparse.ArgumentTypeError(f"must be a positive number, not {text!r}")
+    return value
+
+
+def simulator_args(args: argparse.Namespace) -> list[str]:
+    """The simulator's command-line options chosen on the launcher's command line."""
+    return [] if args.simulator_speed is None else ["--speed", f"{args.simulator_speed:g}"]
 
 
 def start_simulator(extra: Sequence[str] = ()) -> tuple[subprocess.Popen[str], str]:
@@ -71,7 +96,7 @@ def lab(args: argparse.Namespace) -> int:
     env = dict(os.environ)
     sim = None
     if args.simulate or not env.get(ENV_API_KEY, "").strip():
-        sim, base_url = start_simulator()
+        sim, base_url = start_simulator(simulator_args(args))
         env = simulated_env(env, base_url)
         print(f"No {ENV_API_KEY} set: answers come from the local gateway simulator at {base_url}.")
         print(f"Set {ENV_API_KEY} (or run %tokenhot login in a notebook) to use the real gateway.")
