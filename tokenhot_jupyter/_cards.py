@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import quote
 
 from ._journal import compact
-from ._redact import redact
+from ._redact import redact, redact_tree
 
 if TYPE_CHECKING:
     from ._journal import TaskRow
@@ -156,19 +156,7 @@ def metadata(info: CardInfo, phase: Phase) -> dict[str, Any]:
     }
     if info.error:
         fields["error"] = info.error
-    return {META_KEY: _redacted(fields)}
-
-
-def _redacted(value: Any) -> Any:
-    if isinstance(value, str):
-        return redact(value)
-    if isinstance(value, Mapping):
-        return {str(k): _redacted(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_redacted(v) for v in value]
-    if value is None or isinstance(value, (bool, int, float)):
-        return value
-    return redact(str(value))
+    return {META_KEY: redact_tree(fields)}
 
 
 def _bundle(info: CardInfo, phase: Phase, body: str, note: str, plain: str) -> Bundle:

@@ -23,7 +23,7 @@ from typing import Any
 
 from IPython.core.displaypub import DisplayPublisher
 
-from ._redact import redact
+from ._redact import redact_tree
 from ._types import Image, Usage
 
 Bundle = dict[str, Any]
@@ -214,21 +214,7 @@ def _turns(n: int) -> str:
 def provenance(**fields: Any) -> dict[str, Any]:
     """Output metadata: model, parameters, usage, latency, task id, time; never the key."""
     fields.setdefault("time", _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
-    return {PROVENANCE: _scrub({k: v for k, v in fields.items() if v is not None})}
-
-
-def _scrub(value: Any) -> Any:
-    if isinstance(value, str):
-        return redact(value)
-    if isinstance(value, Mapping):
-        return {str(k): _scrub(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_scrub(v) for v in value]
-    if isinstance(value, Usage):
-        return dict(value.__dict__)
-    if value is None or isinstance(value, (bool, int, float)):
-        return value
-    return redact(str(value))
+    return {PROVENANCE: redact_tree({k: v for k, v in fields.items() if v is not None})}
 
 
 # --- bundles --------------------------------------------------------------------------------

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import threading
+from collections.abc import Mapping
+from typing import Any
 
 _lock = threading.Lock()
 _secrets: set[str] = set()
@@ -28,6 +31,21 @@ def redact(text: str) -> str:
         if secret in text:
             text = text.replace(secret, MASK)
     return _BEARER.sub(r"\1" + MASK, text)
+
+
+def redact_tree(value: Any) -> Any:
+    """A JSON-friendly copy of ``value`` with every string redacted (output metadata)."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, Mapping):
+        return {str(k): redact_tree(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [redact_tree(v) for v in value]
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return redact_tree(dataclasses.asdict(value))
+    if value is None or isinstance(value, (bool, int, float)):
+        return value
+    return redact(str(value))
 
 
 def mask_key(key: str | None) -> str:
