@@ -10,11 +10,11 @@ seconds per token), so the comparison should take about as long as the slowest o
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
-import tempfile
 import time
 from typing import Any
+
+from _shell import magic_shell
 
 MODELS = ("gpt-5.4-mini", "claude-opus-4-6", "gemini-2.5-flash", "gpt-5")
 PROMPT = "Compare these models on one short question"
@@ -35,20 +35,10 @@ def main() -> None:
     parser.add_argument("--token-delay", type=float, default=0.01)
     args = parser.parse_args()
 
-    from IPython.core.displaypub import CapturingDisplayPublisher
-    from IPython.core.interactiveshell import InteractiveShell
-    from traitlets.config import Config
-
     from tokenhot_jupyter.simulator import Simulator
 
     with Simulator(speed=0, token_delay=args.token_delay) as sim:
-        os.environ.update(TOKENHOT_BASE_URL=sim.base_url, TOKENHOT_API_KEY=sim.api_key)
-        os.environ["TOKENHOT_HOME"] = tempfile.mkdtemp()
-        config = Config()
-        config.HistoryManager.hist_file = ":memory:"
-        ip = InteractiveShell.instance(config=config)
-        ip.display_pub = CapturingDisplayPublisher(shell=ip)
-        ip.run_line_magic("load_ext", "tokenhot_jupyter")
+        ip = magic_shell(sim)
         timed(ip, f"-m {MODELS[0]}")  # warm the connection pool and the live model list
         singles = {
             m: statistics.median(timed(ip, f"-m {m}") for _ in range(args.runs)) for m in MODELS

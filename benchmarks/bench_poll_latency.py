@@ -11,11 +11,11 @@ median and 95th percentile of each, and their ratios (target: no measurable slow
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
-import tempfile
 import time
 from typing import Any
+
+from _shell import magic_shell
 
 
 def cell_times(ip: Any, n: int) -> list[float]:
@@ -41,22 +41,10 @@ def main() -> None:
     parser.add_argument("--interval", type=float, default=0.5)
     args = parser.parse_args()
 
-    from IPython.core.displaypub import CapturingDisplayPublisher
-    from IPython.core.interactiveshell import InteractiveShell
-    from traitlets.config import Config
-
     from tokenhot_jupyter.simulator import Simulator
 
     with Simulator(speed=0, token_delay=0) as sim:
-        os.environ.update(TOKENHOT_BASE_URL=sim.base_url, TOKENHOT_API_KEY=sim.api_key)
-        os.environ["TOKENHOT_HOME"] = tempfile.mkdtemp()
-        os.environ["TOKENHOT_OUTPUT_DIR"] = tempfile.mkdtemp()
-        config = Config()
-        config.HistoryManager.hist_file = ":memory:"
-        config.Tokenhot.video_poll_interval = args.interval
-        ip = InteractiveShell.instance(config=config)
-        ip.display_pub = CapturingDisplayPublisher(shell=ip)
-        ip.run_line_magic("load_ext", "tokenhot_jupyter")
+        ip = magic_shell(sim, video_poll_interval=args.interval)
         idle = cell_times(ip, args.cells)
         for i in range(args.tasks):
             ip.run_cell(

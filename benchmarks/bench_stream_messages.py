@@ -10,10 +10,10 @@ seconds per token; the simulator's answer is stretched to ``--tokens`` word piec
 from __future__ import annotations
 
 import argparse
-import os
-import tempfile
 import time
 from typing import Any
+
+from _shell import magic_shell
 
 
 def long_answer(tokens: int) -> Any:
@@ -27,21 +27,12 @@ def long_answer(tokens: int) -> Any:
 
 def run(tokens: int, delay: float, interval: float) -> tuple[int, int, float]:
     """(display messages, streamed pieces, seconds) for one streamed answer."""
-    from IPython.core.displaypub import CapturingDisplayPublisher
-    from IPython.core.interactiveshell import InteractiveShell
-    from traitlets.config import Config
 
     from tokenhot_jupyter.simulator import Simulator, _turn
 
     _turn.answer = long_answer(tokens)  # type: ignore[attr-defined]
     with Simulator(speed=0, token_delay=delay) as sim:
-        os.environ.update(TOKENHOT_BASE_URL=sim.base_url, TOKENHOT_API_KEY=sim.api_key)
-        os.environ["TOKENHOT_HOME"] = tempfile.mkdtemp()
-        config = Config()
-        config.HistoryManager.hist_file = ":memory:"
-        ip = InteractiveShell.instance(config=config)
-        ip.display_pub = CapturingDisplayPublisher(shell=ip)
-        ip.run_line_magic("load_ext", "tokenhot_jupyter")
+        ip = magic_shell(sim)
         ip.run_line_magic("config", f"Tokenhot.stream_interval = {interval}")
         started = time.perf_counter()
         result = ip.run_cell("%%chat --max-tokens 100000\nStream a long answer")

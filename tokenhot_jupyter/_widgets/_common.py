@@ -153,3 +153,23 @@ class UseLog:
         # Updates run in the showing cell's context: ipykernel 7 takes the parent header
         # from a ContextVar, and frontends route display updates through that cell.
         self._context.copy().run(display_raw, data, display_id=self.display_id, update=update)
+
+
+def show_widget(
+    widget: Any, summary: str, session: Session, fallback: Callable[[Session, D.Screen], None]
+) -> bool:
+    """Show ``widget`` with ``summary`` as its text; in a terminal, ``fallback`` instead.
+
+    Returns True when the widget itself was shown.
+    """
+    from IPython.core.getipython import get_ipython
+
+    ip = get_ipython()
+    if ip is None:  # plain Python: nothing can show a widget
+        print(summary)
+        return False
+    if not D.Screen(ip).rich:
+        fallback(session, D.Screen(ip))
+        return False
+    display_raw({**widget._repr_mimebundle_(), "text/plain": summary})
+    return True

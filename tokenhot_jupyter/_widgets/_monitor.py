@@ -25,7 +25,7 @@ from .._exceptions import TokenhotError
 from .._journal import TaskRow
 from .._state import Session
 from .._tasks import Tracked
-from ._common import OutputScreen, close_tree, current_session, display_raw
+from ._common import OutputScreen, close_tree, current_session, show_widget
 
 Source = Tracked | TaskRow  # followed here, or only known from the journal
 UNFINISHED = frozenset({"queued", "running"})
@@ -238,16 +238,7 @@ class TaskMonitor:
 
     def display(self) -> None:
         """Show the monitor (the task table as text where widgets cannot show)."""
-        from IPython.core.getipython import get_ipython
-
-        ip = get_ipython()
-        if ip is None:  # plain Python: nothing can show a widget
-            print(self.summary())
-            return
-        if not D.Screen(ip).rich:
-            show_table(self.session, D.Screen(ip))
-            return
-        display_raw({**self.widget._repr_mimebundle_(), "text/plain": self.summary()})
+        show_widget(self.widget, self.summary(), self.session, show_table)
 
     def summary(self) -> str:
         """The task table as text (the widget's text/plain)."""

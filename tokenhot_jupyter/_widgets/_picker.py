@@ -18,7 +18,7 @@ from .. import _display as D
 from .._catalog import FAMILIES, KINDS, Kind, Model
 from .._exceptions import TokenhotError
 from .._state import Session, _accepts
-from ._common import UseLog, close_tree, current_session, display_raw
+from ._common import UseLog, close_tree, current_session, show_widget
 from ._params import ParamControl
 from ._tryit import TRY_KINDS, TryIt
 
@@ -309,17 +309,8 @@ class ModelPicker:
 
     def display(self) -> None:
         """Show the panel and its use log (a model table in a terminal)."""
-        from IPython.core.getipython import get_ipython
-
-        ip = get_ipython()
-        if ip is None:  # plain Python: nothing can show a widget
-            print(self.summary())
-            return
-        if not D.Screen(ip).rich:
-            show_fallback(self.session, D.Screen(ip))
-            return
-        display_raw({**self.widget._repr_mimebundle_(), "text/plain": self.summary()})
-        self.log.display()
+        if show_widget(self.widget, self.summary(), self.session, show_fallback):
+            self.log.display()
 
     def _ipython_display_(self) -> None:
         self.display()
