@@ -90,14 +90,15 @@ def chat(session: Session, screen: D.Screen, req: ChatRequest) -> ChatResult | d
     show_banner(session, screen)
     if len(req.models) > 1:
         return compare_chat(session, screen, req, messages, len(earlier))
-    result = _ask(session, screen, req, messages, len(earlier))
+    result = ask(session, screen, req, messages, len(earlier))
     thread.record(Turn(key, req.prompt, result.text, result.model))
     return result
 
 
-def _ask(
+def ask(
     session: Session, screen: D.Screen, req: ChatRequest, messages: list[dict[str, Any]], turns: int
 ) -> ChatResult:
+    """Ask one model and show its (streamed) answer; the caller keeps any thread."""
     client = session.client()
     model = client.model(req.models[0], "chat").id
     view = D.ChatView(screen, model, session.config.stream_interval, stream=req.stream)

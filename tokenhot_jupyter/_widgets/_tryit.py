@@ -125,7 +125,7 @@ class TryIt:
         if len(models) > 1:
             _actions.compare_chat(self.session, self.screen, request, messages, 0)
         else:  # the magic's streamed answer, without taking a turn in a notebook thread
-            _actions._ask(self.session, self.screen, request, messages, 0)
+            _actions.ask(self.session, self.screen, request, messages, 0)
 
     def _image(self, models: list[str], prompt: str) -> None:
         from .. import _actions
