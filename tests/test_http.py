@@ -231,3 +231,11 @@ def test_debug_logs_never_carry_the_key(caplog: pytest.LogCaptureFixture) -> Non
     messages = [r.getMessage() for r in caplog.records]
     assert any("retrying" in m for m in messages) and any("poll task_x" in m for m in messages)
     assert not any(KEY in m for m in messages)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "text"), [({"timeout": 0}, "timeout"), ({"max_retries": -1}, "max_retries")]
+)
+def test_bad_client_settings_are_clear(kwargs: dict[str, float], text: str) -> None:
+    with pytest.raises(th.InvalidInputError, match=text):
+        th.Client(KEY, "https://gw.example", **kwargs)  # type: ignore[arg-type]

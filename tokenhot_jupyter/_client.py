@@ -62,6 +62,8 @@ class AsyncClient:
     ) -> None:
         if max_retries < 0:
             raise E.InvalidInputError("max_retries must be 0 or more.")
+        if not timeout > 0:
+            raise E.InvalidInputError("timeout must be more than 0 seconds.")
         self._session = Session(
             resolve_api_key(api_key),
             resolve_base_url(base_url),
