@@ -26,7 +26,9 @@ shared simulator.
 **Time.** `SimClock` runs at ``speed`` simulated seconds per real second (``0`` = manual);
 ``sim.clock.advance(s)`` jumps. Video tasks read ``NOT_START`` until the first 15 s
 refresh, then climb their family's ladder and finish ``60 s + 6 s × video seconds`` after
-creation; result URLs (``/__files/…``, no key) expire 24 simulated hours later.
+creation; result URLs (``/__files/…``, no key) expire 24 simulated hours later. Polls carry
+``openai-poll-after-ms`` (one 15 s refresh at the clock's speed; none on a manual clock), a
+hint the real gateway never sends, so that clients keep pace with a fast clock.
 
 **Faults** (spec grammar in `FaultPlan`'s module): per request with the header
 ``X-Sim-Fault: 429:retry-after=2``; queued in process with
