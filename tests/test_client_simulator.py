@@ -336,3 +336,30 @@ def test_gemini_image_through_chat_markdown_data_uris(sim: Any) -> None:
     sent = sim.requests[-1]
     assert sent.path == "/v1/chat/completions"
     assert sent.json["extra_body"]["google"]["image_config"] == {"aspect_ratio": "16:9"}
+
+
+def _ctrl_c_after(*seconds: float) -> None:
+    """Real SIGINTs to this process, as Ctrl-C (or a kernel interrupt) sends them."""
+    import os
+    import signal
+    import threading
+
+    for delay in seconds:
+        threading.Timer(delay, os.kill, (os.getpid(), signal.SIGINT)).start()
+
+
+def test_an_interrupt_during_video_create_waits_for_the_id(
+    client: th.Client, sim: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sim.faults.add("slow=1", path="/v1/video/generations", method="POST")
+    _ctrl_c_after(0.3)
+    task = client.video("a cat", model="doubao-seedance-2.0")  # interrupted mid-request
+    assert task.id.startswith("task_") and len(sim.tasks()) == 1
+    assert "waiting for its id" in capsys.readouterr().err
+
+
+def test_a_second_interrupt_gives_up_with_maybe_created(client: th.Client, sim: Any) -> None:
+    sim.faults.add("slow=2", path="/v1/video/generations", method="POST")
+    _ctrl_c_after(0.3, 0.6)
+    with pytest.raises(th.TaskMaybeCreatedError, match="may exist"):
+        client.video("a cat", model="doubao-seedance-2.0")

@@ -29,11 +29,23 @@ def test_base_url_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
     assert resolve_base_url("https://x.example") == "https://x.example"
 
 
-@pytest.mark.parametrize("bad", ["api.tokenhot.ai", "ftp://x", "https://x.example/?key=sk-abc"])
-def test_bad_base_url(bad: str) -> None:
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "api.tokenhot.ai/sk-abc",
+        "ftp://sk-abc@x",
+        "https://x.example/?key=sk-abc",
+        "http://sk-abc@127.0.0.1:8765",
+        "http://user:sk-abc@host",
+        "http://127.0.0.1:99999",
+        "http://[::1",
+        "https://example.com:abc",
+    ],
+)
+def test_bad_base_url_is_refused_without_echoing_it(bad: str) -> None:
     with pytest.raises(ConfigurationError) as info:
         resolve_base_url(bad)
-    assert "sk-abc" not in str(info.value)
+    assert "sk-abc" not in str(info.value) and "TOKENHOT_BASE_URL" in str(info.value)
 
 
 def test_api_key_precedence(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -44,3 +56,5 @@ def test_api_key_precedence(monkeypatch: pytest.MonkeyPatch) -> None:
     assert resolve_api_key(None) is None
     with pytest.raises(ConfigurationError, match="spaces or line breaks"):
         resolve_api_key("sk-a b")
+    with pytest.raises(ConfigurationError, match="plain ASCII"):
+        resolve_api_key("sk-abc\u200bdef")

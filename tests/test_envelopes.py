@@ -126,3 +126,10 @@ def test_render_traceback_is_one_line() -> None:
 def test_parse_error_body_non_json() -> None:
     assert parse_error_body(b"oops", "text/plain")[0] == "oops"
     assert parse_error_body(b"", "application/json") == ("", None, None, None)
+
+
+def test_task_envelope_unwraps_the_upstream_json_body() -> None:
+    body = {"code": "fail_to_fetch_task", "data": None,
+            "message": '{"error": {"message": "upstream said no", "type": "x"}}'}  # fmt: skip
+    exc = _err(500, body)
+    assert "upstream said no" in str(exc) and '{"error"' not in str(exc)

@@ -239,3 +239,36 @@ def test_debug_logs_never_carry_the_key(caplog: pytest.LogCaptureFixture) -> Non
 def test_bad_client_settings_are_clear(kwargs: dict[str, float], text: str) -> None:
     with pytest.raises(th.InvalidInputError, match=text):
         th.Client(KEY, "https://gw.example", **kwargs)  # type: ignore[arg-type]
+
+
+def test_unreadable_create_reply_recovers_the_task_id() -> None:
+    rec = Recorder(httpx.Response(200, content=b'{"id":"task_' + b"A" * 32 + b'","obj'))
+    task = _client(rec).video("a cat", model="doubao-seedance-2.0")
+    assert task.id == "task_" + "A" * 32 and task.status == "queued"
+    assert len(rec.requests) == 1
+
+
+@pytest.mark.parametrize("body", [b"<html>oops</html>", b'["not", "an", "object"]', b"{}"])
+def test_create_reply_without_an_id_is_maybe_created(body: bytes) -> None:
+    rec = Recorder(httpx.Response(200, content=body))
+    with pytest.raises(th.TaskMaybeCreatedError, match="may exist"):
+        _client(rec).video("a cat", model="doubao-seedance-2.0")
+    assert len(rec.requests) == 1
+
+
+@pytest.mark.parametrize(
+    ("code", "cls"),
+    [
+        ("", th.TaskMaybeCreatedError),
+        ("upstream_error", th.TaskMaybeCreatedError),
+        ("invalid_request", th.BadRequestError),
+        ("fail_to_fetch_task", th.ServerError),
+    ],
+)
+def test_video_create_5xx_is_maybe_created_unless_it_proves_otherwise(
+    code: str, cls: type[Exception]
+) -> None:
+    rec = Recorder(httpx.Response(500, json={"code": code, "message": "boom", "data": None}))
+    with pytest.raises(cls) as info:
+        _client(rec).video("a cat", model="doubao-seedance-2.0")
+    assert type(info.value) is cls and len(rec.requests) == 1

@@ -172,7 +172,10 @@ def test_journal_written_before_the_first_poll(sim: Any, tmp_path: Path, workdir
     mgr.journal = Watching(mgr.journal.path)
     try:
         tracked, reused = create(mgr, cell_key="nb.ipynb#1")
-        assert not reused and seen == [(tracked.task_id, 0)], "journalled before any poll"
+        marker, real = seen  # the in-flight marker before sending, then the id
+        assert marker[0].startswith("inflight-") and marker[1] == 0
+        assert not reused and real == (tracked.task_id, 0), "journalled before any poll"
+        assert Journal(mgr.journal.path).get(marker[0]) is None, "the marker goes once the id is in"
         row = Journal(mgr.journal.path).get(tracked.task_id)  # another connection sees it
         assert row is not None and row.model == MODEL and row.prompt == PROMPT
         assert row.params == PARAMS and row.cell_key == "nb.ipynb#1"
@@ -386,13 +389,6 @@ def test_cancel_stops_polling_and_attach_resumes(
         manager.cancel("task_unknown")
 
 
-def test_create_that_may_have_happened_is_not_journalled(sim: Any, manager: TaskManager) -> None:
-    sim.faults.add("drop", path="/v1/video*", method="POST")
-    with pytest.raises(E.TaskMaybeCreatedError):
-        create(manager)
-    assert manager.list() == []
-
-
 def test_unwritable_journal_still_shows_the_id(
     sim: Any, tmp_path: Path, workdir: Path, recorder: Recorder
 ) -> None:
@@ -579,3 +575,26 @@ def test_shutdown_stops_every_poller(sim: Any, manager: TaskManager) -> None:
     tasks = [create(manager, prompt=f"prompt {i}")[0] for i in range(3)]
     manager.shutdown()
     assert all(t.phase == "stopped" and t._poller is not None and t._poller.done() for t in tasks)
+
+
+def test_unknown_create_outcome_blocks_an_unchanged_rerun(sim: Any, manager: TaskManager) -> None:
+    sim.faults.add("drop", path="/v1/video*", method="POST")
+    with pytest.raises(E.TaskMaybeCreatedError):
+        create(manager)
+    rows = manager.journal.list()
+    assert [r.status for r in rows] == ["maybe"] and rows[0].task_id.startswith("inflight-")
+    posts = len(requests(sim, "POST"))
+    with pytest.raises(E.TaskMaybeCreatedError, match="--new"):
+        create(manager)  # the same cell again: not sent
+    assert len(requests(sim, "POST")) == posts
+    tracked, reused = create(manager, new=True)  # the user chose to pay again
+    assert not reused and tracked.task_id.startswith("task_")
+    with pytest.raises(E.InvalidInputError, match="never arrived"):
+        manager.attach(rows[0].task_id)
+
+
+def test_a_refused_create_leaves_no_marker(sim: Any, manager: TaskManager) -> None:
+    sim.faults.add("upstream-429", path="/v1/video*", method="POST", times=10)
+    with pytest.raises(E.RateLimitError):
+        create(manager)
+    assert manager.journal.list() == []

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import sys
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator, Sequence
@@ -30,7 +31,7 @@ from ._config import (
 from ._http import Session, Sleep, json_body
 from ._images import ImageCall, check_size, load_inputs
 from ._media import load_media
-from ._redact import mask_key
+from ._redact import mask_key, register_secret
 from ._runtime import runtime
 from ._types import ChatChunk, ChatResult, ImageResult, Transcript, VideoTask
 
@@ -64,8 +65,10 @@ class AsyncClient:
             raise E.InvalidInputError("max_retries must be 0 or more.")
         if not timeout > 0:
             raise E.InvalidInputError("timeout must be more than 0 seconds.")
+        key = resolve_api_key(api_key)
+        register_secret(key)  # before anything else could put it in a message
         self._session = Session(
-            resolve_api_key(api_key),
+            key,
             resolve_base_url(base_url),
             float(timeout),
             max_retries,
@@ -422,6 +425,39 @@ async def _awaited(awaitable: Awaitable[T]) -> T:
     return await awaitable
 
 
+def _blocking_paid(
+    method: Callable[Concatenate[AsyncClient, P], Awaitable[T]],
+) -> Callable[Concatenate[Client, P], T]:
+    """Like `_blocking`, but an interrupt does not abandon a request that costs money.
+
+    Once a video create is on the wire, cancelling it would lose the task id while the
+    gateway still makes (and bills) the task; so the first interrupt waits for the reply,
+    and only a second one gives up, with TaskMaybeCreatedError.
+    """
+
+    def call(self: Client, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        future = runtime.submit(_awaited(method(self._async, *args, **kwargs)))
+        try:
+            return future.result()
+        except KeyboardInterrupt:
+            print(_WAITING, file=sys.stderr, flush=True)
+        try:
+            return future.result()
+        except KeyboardInterrupt:
+            future.cancel()
+            raise E.TaskMaybeCreatedError(
+                "Stopped waiting for the gateway's reply to the video request; the task may exist."
+            ) from None
+
+    return functools.wraps(method)(call)
+
+
+_WAITING = (
+    "Interrupted while the gateway creates the video task: waiting for its id so that it "
+    "is not lost (interrupt again to stop waiting)."
+)
+
+
 def _blocking_iter(
     method: Callable[Concatenate[AsyncClient, P], AsyncIterator[T]],
 ) -> Callable[Concatenate[Client, P], Iterator[T]]:
@@ -474,7 +510,7 @@ class Client:
     chat = _blocking(AsyncClient.chat)
     chat_stream = _blocking_iter(AsyncClient.chat_stream)
     image = _blocking(AsyncClient.image)
-    video = _blocking(AsyncClient.video)
+    video = _blocking_paid(AsyncClient.video)
     get_video = _blocking(AsyncClient.get_video)
     wait_video = _blocking(AsyncClient.wait_video)
     download_video = _blocking(AsyncClient.download_video)

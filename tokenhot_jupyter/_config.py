@@ -24,6 +24,11 @@ def resolve_api_key(api_key: str | None) -> str | None:
             "The API key contains spaces or line breaks.",
             hint="Paste the key exactly as issued (it looks like sk-...).",
         )
+    if not all(" " < ch <= "~" for ch in key):  # e.g. a pasted zero-width space
+        raise ConfigurationError(
+            "The API key contains characters that are not plain ASCII.",
+            hint="Paste the key exactly as issued (it looks like sk-...) from plain text.",
+        )
     return key or None
 
 
@@ -39,15 +44,29 @@ def resolve_base_url(base_url: str | None) -> str:
     for suffix in ("/v1beta", "/v1"):
         if url.endswith(suffix):
             url = url[: -len(suffix)]
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
+    problem = _url_problem(url)
+    if problem:
+        # Never echo the URL: a key pasted into it would end up in the message.
         raise ConfigurationError(
-            f"Base URL {raw!r} is not an http(s) URL.",
+            f"The base URL {problem}.",
             hint="Set TOKENHOT_BASE_URL to the gateway host, e.g. https://api.tokenhot.ai.",
         )
-    if parts.query or parts.fragment:
-        raise ConfigurationError(
-            "The base URL has a query or fragment (never put the key in a URL).",
-            hint="Use just the host, e.g. https://api.tokenhot.ai.",
-        )
     return url
+
+
+def _url_problem(url: str) -> str | None:
+    """What is wrong with a base URL, or None."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return "is not a valid URL (check the host and port)"
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return "is not an http(s) URL"
+    if parts.username is not None or parts.password is not None:
+        return "has a user name or password in it (never put the key in a URL)"
+    if parts.query or parts.fragment:
+        return "has a query or fragment (never put the key in a URL)"
+    if port == 0:
+        return "has port 0"
+    return None

@@ -81,8 +81,22 @@ def parse_error_body(body: bytes, content_type: str) -> tuple[str, str | None, s
         if isinstance(err, str):
             return err, _code(data.get("code")), None, data
         if "code" in data and "message" in data:  # envelope C
-            return str(data.get("message") or ""), _code(data.get("code")), None, data
+            return _unwrap(str(data.get("message") or "")), _code(data.get("code")), None, data
     return text[:300], None, None, data
+
+
+def _unwrap(message: str) -> str:
+    """The upstream's own message when envelope C carries its raw JSON body (spec §10.10)."""
+    if not message.lstrip().startswith("{"):
+        return message
+    try:
+        inner = json.loads(message)
+    except ValueError:
+        return message
+    err = inner.get("error") if isinstance(inner, Mapping) else None
+    found = err.get("message") if isinstance(err, Mapping) else None
+    found = found or (inner.get("message") if isinstance(inner, Mapping) else None)
+    return str(found) if found else message
 
 
 def _code(value: Any) -> str | None:

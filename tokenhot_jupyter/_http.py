@@ -165,7 +165,7 @@ class Session:
             if not last and self._should_retry(mode, error):
                 await self._pause(attempt, error.retry_after, f"HTTP {error.status_code}", request)
                 continue
-            if mode == "create" and error.status_code in (502, 504):
+            if mode == "create" and _may_have_created(error):
                 raise E.TaskMaybeCreatedError(
                     f"Creating the {model} video got HTTP {error.status_code}; the task may exist.",
                     model=model,
@@ -223,6 +223,21 @@ class Session:
             hint="It was not re-sent: it may already have run and been billed. Run it again.",
             model=model,
         )
+
+
+# 5xx codes that prove the gateway refused before any task existed (spec §2.2, §10.10).
+_NOTHING_CREATED = {
+    "invalid_request", "invalid_json", "convert_request_failed", "fail_to_fetch_task",
+    "model_not_found", "model_price_error", "api_not_implemented",
+}  # fmt: skip
+
+
+def _may_have_created(error: E.APIStatusError) -> bool:
+    """Whether a failed video create may still have made (and billed) a task."""
+    if error.status_code < 500 or error.status_code == 501:
+        return False
+    code = error.code or ""
+    return code not in _NOTHING_CREATED and not code.startswith("system_")
 
 
 def _reason(exc: Exception) -> str:

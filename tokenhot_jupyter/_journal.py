@@ -243,6 +243,11 @@ class Journal:
         rows = self._query(f"SELECT {_COLUMNS} FROM tasks WHERE task_id = ?", (task_id,))
         return rows[0] if rows else None
 
+    def forget(self, task_id: str) -> None:
+        """Remove a row (the in-flight marker of a create that got its real id)."""
+        with self._transaction() as conn:
+            conn.execute("DELETE FROM tasks WHERE task_id = ?", (task_id,))
+
     def find(self, fingerprint: str) -> TaskRow | None:
         """The latest task with this fingerprint that has not failed, or None."""
         rows = self._query(

@@ -18,6 +18,7 @@ import os
 import secrets
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -33,6 +34,8 @@ from ._types import VideoStatus, VideoTask
 
 log = logging.getLogger("tokenhot_jupyter")
 Callback = Callable[["Tracked"], object]
+IN_FLIGHT = "inflight-"  # journal id of a create that has no gateway id yet
+MAYBE = "maybe"  # its status when the create's outcome is unknown
 FIRST_POLL_DELAY = 5.0  # the create reply is fresh; the gateway's first refresh takes ~15 s
 MIN_UPDATE_INTERVAL = 1.0  # seconds between in-place card updates that only move the bar
 STOP_TIMEOUT = 5.0
@@ -325,8 +328,10 @@ class TaskManager:
             reused = self._reusable(key)
             if reused is not None:
                 return reused, True
-        task = client.video(prompt, model or None, **params)  # TaskMaybeCreatedError propagates
+        marker = self._mark_in_flight(model, prompt, params, key, cell_key, client)
+        task = self._send(client, marker, model, prompt, params)
         row, warning = self._record(task, client, model, prompt, params, key, cell_key)
+        self._settle(marker)
         tracked = Tracked(self, row, client, Snapshot("polling", task), warning)
         self._register(tracked)
         self._start(tracked, min(FIRST_POLL_DELAY, self.poll_interval))
@@ -340,6 +345,12 @@ class TaskManager:
         if known is not None:
             self._resume(known)
             return known
+        if task_id.startswith(IN_FLIGHT):
+            raise E.InvalidInputError(
+                f"{task_id} marks a video request whose reply never arrived; there is no task "
+                "id to follow.",
+                hint="Check your account's task log for the task.",
+            )
         row = self.journal.get(task_id) if task_id else None
         client = self._client_factory()
         if row is None:
@@ -401,6 +412,53 @@ class TaskManager:
 
     # --- creating and restoring -------------------------------------------------------------
 
+    def _mark_in_flight(
+        self,
+        model: str,
+        prompt: str,
+        params: dict[str, Any],
+        key: str,
+        cell_key: str | None,
+        client: Client,
+    ) -> str | None:
+        """Journal the request before it is sent, so an unknown outcome is never paid twice.
+
+        A journal that cannot be written was already refused unless the user said --new;
+        then the create goes ahead unmarked (its id is shown on the card).
+        """
+        marker = f"{IN_FLIGHT}{uuid.uuid4().hex}"
+        try:
+            self.journal.record(
+                task_id=marker, model=model, prompt=prompt, params=params, fingerprint=key,
+                cell_key=cell_key, base_url=client.base_url, status="creating",
+            )  # fmt: skip
+        except E.TokenhotError as exc:
+            log.warning("in-flight marker not journalled: %s", exc)
+            return None
+        return marker
+
+    def _send(
+        self, client: Client, marker: str | None, model: str, prompt: str, params: dict[str, Any]
+    ) -> VideoTask:
+        """The create call; the marker says "maybe" or goes, depending on how it ended."""
+        try:
+            return client.video(prompt, model or None, **params)
+        except E.TaskMaybeCreatedError as exc:
+            self._settle(marker, status=MAYBE, error=str(exc))
+            raise
+        except BaseException:  # refused before any task existed: a re-run may send again
+            self._settle(marker)
+            raise
+
+    def _settle(self, marker: str | None, **fields: Any) -> None:
+        """Update the in-flight marker (or drop it when no fields are given)."""
+        if marker is None:
+            return
+        try:
+            self.journal.update(marker, **fields) if fields else self.journal.forget(marker)
+        except E.TokenhotError as exc:
+            log.warning("in-flight marker %s not updated: %s", marker, exc)
+
     def _reusable(self, key: str) -> Tracked | None:
         with self._lock:
             mine = [
@@ -410,6 +468,13 @@ class TaskManager:
             self._resume(mine[-1])
             return mine[-1]
         row = self.journal.find(key)  # unreadable journal: refuse before paying twice
+        if row is not None and row.task_id.startswith(IN_FLIGHT):
+            raise E.TaskMaybeCreatedError(
+                f"An earlier run of this request may have created a {row.model} task "
+                "(its reply never arrived), so it was not sent again.",
+                model=row.model,
+                hint="Check your account's task log; to pay for a new task anyway, add --new.",
+            )
         return self.attach(row.task_id) if row is not None else None
 
     def _record(

@@ -7,10 +7,13 @@ POST runs in ``create`` mode: it is re-sent only when the connection never opene
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
+
+import httpx
 
 from . import _exceptions as E
 from ._catalog import Model
@@ -267,13 +270,34 @@ async def create(session: Session, req: VideoRequest) -> VideoTask:
         if req.model.family != "happyhorse" or not is_prompt_required(exc):
             raise
         response = await _post(session, req.model.id, path, happyhorse_fallback(body))
-    raw = json_body(response, model=req.model.id, what="video request")
-    task_id = str(raw.get("id") or raw.get("task_id") or "")
-    if not task_id:
-        raise E.TaskMaybeCreatedError(
-            f"The {req.model.id} create reply had no task id.", model=req.model.id
-        )
-    return normalize(raw, task_id, req.model.id)
+    return created(response, req.model.id)
+
+
+_TASK_ID = re.compile(r"\btask_[A-Za-z0-9]{16,64}\b")
+
+
+def created(response: httpx.Response, model: str) -> VideoTask:
+    """The new task from a 2xx create reply; an unreadable one is never a plain error.
+
+    The gateway has already made (and billed) the task, so a malformed reply must not
+    invite a second create: its id is dug out of the bytes, or TaskMaybeCreatedError says so.
+    """
+    try:
+        raw = json_body(response, model=model, what="video request")
+        task_id = str(raw.get("id") or raw.get("task_id") or "")
+    except (E.TokenhotError, AttributeError):
+        raw, task_id = None, ""
+    if task_id and isinstance(raw, Mapping):
+        return normalize(raw, task_id, model)
+    found = _TASK_ID.search(response.content.decode("utf-8", "replace"))
+    if found:
+        log.warning("unreadable create reply for %s; recovered task id %s", model, found.group(0))
+        return VideoTask(found.group(0), model, "queued", raw=response.text[:500])
+    raise E.TaskMaybeCreatedError(
+        f"The gateway accepted the {model} video request but its reply had no readable task id; "
+        "the task may exist.",
+        model=model,
+    )
 
 
 async def _post(session: Session, model: str, path: str, body: Body) -> Any:
