@@ -272,3 +272,22 @@ def test_video_create_5xx_is_maybe_created_unless_it_proves_otherwise(
     with pytest.raises(cls) as info:
         _client(rec).video("a cat", model="doubao-seedance-2.0")
     assert type(info.value) is cls and len(rec.requests) == 1
+
+
+def test_a_body_over_the_gateways_cap_is_refused_before_sending() -> None:
+    rec = Recorder(_ok_chat())
+    huge = b"\x89PNG\r\n\x1a\n" + bytes(100 * 2**20)  # base64 makes it ~133 MB
+    with pytest.raises(th.InvalidInputError, match="at most 128 MB"):
+        _client(rec).chat("what is this?", model="gpt-5", images=[huge])
+    assert rec.requests == []
+
+
+def test_nan_parameters_are_refused() -> None:
+    with pytest.raises(th.InvalidInputError, match="temperature"):
+        _client(Recorder(_ok_chat())).chat("x", model="gpt-5", temperature=float("nan"))
+
+
+def test_redaction_keeps_the_text_around_a_bearer_token() -> None:
+    from tokenhot_jupyter._redact import redact
+
+    assert redact("(sent Bearer abc.def-123) ok") == "(sent Bearer sk-***) ok"

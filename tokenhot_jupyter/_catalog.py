@@ -10,6 +10,7 @@ from its endpoint types and name (`guess_family`).  Both guesses live in this fi
 from __future__ import annotations
 
 import difflib
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
@@ -153,7 +154,10 @@ class Param:
 
 def _coerce(kind: str, value: Any, choices: tuple[Any, ...]) -> Any:
     if kind == "float":
-        return float(value)
+        number = float(value)
+        if not math.isfinite(number):  # JSON cannot carry nan or inf
+            raise ValueError(value)
+        return number
     if kind == "int":
         if isinstance(value, float) and not value.is_integer():
             raise ValueError(value)

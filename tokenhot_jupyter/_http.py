@@ -29,6 +29,7 @@ log = logging.getLogger("tokenhot_jupyter")
 
 Mode = Literal["read", "write", "create"]
 Sleep = Callable[[float], Awaitable[None]]
+MAX_BODY_BYTES = 128 * 1024 * 1024  # the gateway's default MAX_REQUEST_BODY_MB (spec §1.6)
 BACKOFF_CAP = 30.0
 RETRY_AFTER_CAP = 120.0
 # Connection failures where the request certainly never left this machine.
@@ -101,8 +102,8 @@ class Session:
             timeout=self._timeout(timeout),
             **kwargs,
         )
-        response = await self._send(request, mode=mode, model=model, what=what, stream=False)
-        return response
+        _check_size(request, model)
+        return await self._send(request, mode=mode, model=model, what=what, stream=False)
 
     async def stream(
         self, method: str, path: str, *, model: str | None, what: str = "stream", **kwargs: Any
@@ -113,6 +114,7 @@ class Session:
         request = self.http().build_request(
             method, url, headers=headers, timeout=self._timeout(None), **kwargs
         )
+        _check_size(request, model)
         response = await self._send(request, mode="write", model=model, what=what, stream=True)
         received = 0
         try:
@@ -238,6 +240,18 @@ def _may_have_created(error: E.APIStatusError) -> bool:
         return False
     code = error.code or ""
     return code not in _NOTHING_CREATED and not code.startswith("system_")
+
+
+def _check_size(request: httpx.Request, model: str | None) -> None:
+    """Refuse a body over the gateway's cap before sending it (it would only get a 413)."""
+    size = int(request.headers.get("content-length") or 0)
+    if size > MAX_BODY_BYTES:
+        raise E.InvalidInputError(
+            f"The request{f' for {model}' if model else ''} is {size / 2**20:.0f} MB; the gateway "
+            f"accepts at most {MAX_BODY_BYTES // 2**20} MB.",
+            hint="Pass a URL instead of the file, or a smaller file.",
+            model=model,
+        )
 
 
 def _reason(exc: Exception) -> str:

@@ -10,7 +10,7 @@ from typing import Any
 
 _lock = threading.Lock()
 _secrets: set[str] = set()
-_BEARER = re.compile(r"(?i)(bearer\s+)[^\s\"',]+")
+_BEARER = re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+")  # RFC 6750 token chars
 MASK = "sk-***"
 
 
