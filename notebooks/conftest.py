@@ -16,7 +16,18 @@ from typing import Any
 import pytest
 
 HERE = Path(__file__).resolve().parent
+# Only the notebooks we ship are tests: a user's own notebook saved here is not.
+SHIPPED = {
+    "01-quick-tour.ipynb", "02-chat-and-compare.ipynb", "03-images.ipynb", "04-video.ipynb",
+    "05-audio.ipynb", "06-teaching-demo.ipynb",
+}  # fmt: skip
 _state: dict[str, Any] = {}
+
+
+def pytest_ignore_collect(collection_path: Path, config: Any) -> bool | None:
+    if collection_path.suffix == ".ipynb" and collection_path.parent == HERE:
+        return collection_path.name not in SHIPPED
+    return None
 
 
 def _is_notebook_item(item: Any) -> bool:

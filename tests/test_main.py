@@ -53,8 +53,8 @@ def test_simulator_speed_reaches_the_simulator_the_launcher_starts() -> None:
             proc.stdout.close()
 
 
-def test_simulator_speed_defaults_to_the_simulators_own() -> None:
-    assert simulator_args(_parser().parse_args(["lab"])) == []
+def test_simulator_speed_defaults_to_a_demo_pace() -> None:
+    assert simulator_args(_parser().parse_args(["lab"])) == ["--speed", "10"]
 
 
 @pytest.mark.parametrize("bad", ["0", "-1", "nan", "inf", "fast"])

@@ -28,3 +28,14 @@ def test_install_json_names_this_package() -> None:
     meta = json.loads((ROOT / "install.json").read_text(encoding="utf-8"))
     assert meta["packageManager"] == "python" and meta["packageName"] == "tokenhot-jupyter"
     assert "uninstall" in meta["uninstallInstructions"].lower()
+
+
+def test_every_shipped_notebook_runs_under_nbval() -> None:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("nb_conftest", ROOT / "notebooks" / "conftest.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    shipped = {p.name for p in (ROOT / "notebooks").glob("[0-9][0-9]-*.ipynb")}
+    assert shipped and shipped <= module.SHIPPED

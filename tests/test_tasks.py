@@ -116,9 +116,8 @@ def make_manager(sim: Any, journal_path: Path, **options: Any) -> TaskManager:
 
     settings: dict[str, Any] = {"poll_interval": 0.01, "deadline": 30.0}
     settings.update(options)
-    manager = TaskManager(
-        client, Journal(journal_path), lambda: Path("tokenhot_outputs"), **settings
-    )
+    out = Path("tokenhot_outputs").resolve()  # the test's folder, even for a late download
+    manager = TaskManager(client, Journal(journal_path), lambda: out, **settings)
     manager.min_update_interval = 0.0
     return manager
 

@@ -68,7 +68,10 @@ def live_card(info: CardInfo) -> Bundle:
         f"{info.progress}%</progress> {info.progress}%"
     )
     body = f"{bar} · {_esc(info.status)} · {format_elapsed(info.elapsed)}"
-    note = "Polling in the background; other cells can run meanwhile."
+    note = (
+        "Polling in the background; other cells can run meanwhile. If this card stops "
+        f"updating (after a kernel restart), run %tokenhot attach {info.task_id}"
+    )
     return _bundle(
         info, "polling", body, note, _plain(info, f"{info.status} {info.progress}%", note)
     )

@@ -487,8 +487,8 @@ class Catalog:
             raise UnknownModelError(model_id, self.suggest(model_id, kind), kind=kind)
         if kind is not None and model.kind != kind and not _crosses(model, kind):
             raise InvalidInputError(
-                f"{model_id} is a {model.kind} model, not a {kind} model.",
-                hint=f"Pick a {kind} model, e.g. {DEFAULTS[kind]}.",
+                f"{model_id} is {_a(model.kind)} model, not {_a(kind)} model.",
+                hint=f"Pick {_a(kind)} model, e.g. {DEFAULTS[kind]}.",
                 model=model_id,
             )
         return model
@@ -510,6 +510,11 @@ class Catalog:
     def of_kind(self, kind: Kind | None = None) -> list[Model]:
         """Models of one kind (or all), in catalog order."""
         return [m for m in self.models.values() if kind is None or m.kind == kind]
+
+
+def _a(word: str) -> str:
+    """The word with its indefinite article."""
+    return f"an {word}" if word[0] in "aeiou" else f"a {word}"
 
 
 def _crosses(model: Model, kind: Kind) -> bool:

@@ -62,12 +62,14 @@ class VideoRequest:
             raise E.InvalidInputError("A video needs a prompt.", model=self.model.id)
         if "image" in self.model.requires and not self.images:
             raise E.InvalidInputError(
-                f"{self.model.id} needs a first-frame image: pass image=<path, URL or bytes>.",
+                f"{self.model.id} needs a first-frame image: pass image=<path, URL or bytes> "
+                "(--image in %%video).",
                 model=self.model.id,
             )
         if "video" in self.model.requires and self.video is None:
             raise E.InvalidInputError(
-                f"{self.model.id} needs a reference video: pass video=<URL or path>.",
+                f"{self.model.id} needs a reference video: pass video=<URL or path> "
+                "(--video in %%video).",
                 model=self.model.id,
             )
 
