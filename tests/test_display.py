@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 from typing import Any
 
@@ -75,6 +76,8 @@ def test_no_live_html_survives(attack: str) -> None:
         ("Plain `code` stays", "Plain `code` stays"),
         ("a < b & c", "a &lt; b &amp; c"),
         ("**bold** and $\\frac{a}{b}$", "**bold** and $\\frac{a}{b}$"),
+        ("\\[ E = mc^2 \\] and \\( a_{[i]} \\)", "\\[ E = mc^2 \\] and \\( a_{[i]} \\)"),
+        ("Read [the docs](https://example.com).", "Read [the docs](https://example.com)."),
         ("```\nunclosed <b>", "```\nunclosed <b>\n```"),
         ("```js title='x'\ncode\n```", "```js\ncode\n```"),
     ],
@@ -240,9 +243,9 @@ def test_chat_view_rich_shows_thinking_then_text() -> None:
         "thinking" in screen.sent[-1][1]["text/plain"]
         and "3 characters" in screen.sent[-1][1]["text/plain"]
     )
-    view.feed("Answer")
+    view.feed("Answer ")
     view.fail("RateLimitError")
-    assert screen.sent[-1][1]["text/plain"] == "Answer\n\nstopped: RateLimitError"
+    assert screen.sent[-1][1]["text/plain"] == "Answer \n\nstopped: RateLimitError"
 
 
 def test_wav_seconds() -> None:
@@ -262,3 +265,209 @@ def test_indented_fences_whose_end_is_unclear_escape_the_rest(attack: str) -> No
     # CommonMark ends a list item's fence at a less-indented line; we cannot know the item's
     # indent, so everything after such a line is escaped.
     assert "<script>" not in D.inert_markdown(attack)
+
+
+# --- links: no live script scheme through any renderer ------------------------------------------
+
+LINK_ATTACKS = [
+    "[Open the report](javascript\\:alert(document.domain))",
+    "[x](&#x6A;avascript:alert(2))",
+    "[x](javascript&colon;alert(1))",
+    "[x](java&#115;cript:alert(1))",
+    "[x](JAVASCRIPT:alert(1))",
+    "[x](JaVaScRiPt&#58;alert(1))",
+    "[x](JAVA&#x53;CRIPT:alert(1))",
+    "[x](&#x26;#x6A;avascript:alert(1))",
+    "[x](&#106;&#97;&#118;&#97;&#115;&#99;&#114;&#105;&#112;&#116;&#58;alert(1))",
+    "[x](java\tscript:alert(1))",
+    "[x](java&Tab;script:alert(1))",
+    "[x](java&NewLine;script:alert(1))",
+    "[x](java\nscript:alert(1))",
+    "[x](\n  javascript:alert(1))",
+    "[x](  javascript&colon;alert(1) )",
+    "[x](<javascript:alert(1)>)",
+    "[x](vbscript:msgbox(1))",
+    "[x](livescript:alert(1))",
+    "[x](data:text/html;base64,PHNjcmlwdD4=)",
+    "![img](javascript:alert(1))",
+    "![img](java&#115;cript:alert(1))",
+    "[x][r]\n\n[r]: javascript:alert(1)",
+    "[x][r]\n\n   [R]: java&#115;cript:alert(1)",
+    "[x][r]\n\n[r]:\n  javascript:alert(1)",
+    "[x][r]\n\n> [r]: javascript&colon;alert(1)",
+    "[x][r]\n\n- [r]: javascript&colon;alert(1)",
+    "[x][a b]\n\n[a\nb]: javascript&colon;alert(1)",
+    "[x][`a]\n\n[`a]: javascript&colon;alert(1)`",
+    "\\`[x](java&#115;cript:alert(1))`",
+    "foo `\n`[x](java&#115;cript:alert(1))` bar`",
+    "[x](https://ok)[y](java&#115;cript:alert(1))",
+    "| a |\n|---|\n| [x](java&#115;cript:alert(1)) |",
+    "\\\\[x](java&#115;cript:alert(1))",
+    "[x\\](javascript:alert(1))",
+    "[x\\\\](java&#115;cript:alert(1))",
+]
+SAFE_SCHEMES = {"http", "https", "mailto"}
+
+
+def _render_nbconvert(markdown: str) -> str:
+    pytest.importorskip("nbconvert")
+    from nbconvert.filters.markdown_mistune import markdown2html_mistune
+
+    return str(markdown2html_mistune(markdown))
+
+
+def _render_markdown_it(markdown: str) -> str:
+    markdown_it = pytest.importorskip("markdown_it")
+    return str(markdown_it.MarkdownIt("commonmark").enable("table").render(markdown))
+
+
+RENDERERS = {
+    "mistune": _rendered,
+    "nbconvert": _render_nbconvert,
+    "markdown-it": _render_markdown_it,
+}
+
+
+def _live_schemes(rendered: str) -> list[str]:
+    """Schemes of every href/src, decoded and cleaned as a browser does."""
+    found = []
+    for match in re.finditer(r"""(?i)\b(?:href|src)\s*=\s*("[^"]*"|'[^']*'|[^\s>]+)""", rendered):
+        url = html.unescape(match.group(1).strip("\"'"))
+        url = re.sub(r"[\t\n\r]", "", url).strip("".join(map(chr, range(33))))
+        scheme = re.match(r"([a-zA-Z][a-zA-Z0-9+.-]*):", url)
+        found.append(scheme.group(1).lower() if scheme else "")
+    return found
+
+
+@pytest.mark.parametrize("renderer", RENDERERS)
+@pytest.mark.parametrize("attack", LINK_ATTACKS)
+def test_no_link_to_a_script_scheme_survives_a_renderer(attack: str, renderer: str) -> None:
+    rendered = RENDERERS[renderer](D.chat_bundle(attack, "m · 1 s")["text/markdown"])
+    assert set(_live_schemes(rendered)) <= SAFE_SCHEMES | {""}, rendered
+
+
+@pytest.mark.parametrize("renderer", RENDERERS)
+@pytest.mark.parametrize(
+    ("source", "href"),
+    [
+        ("[docs](https://example.com)", "https://example.com"),
+        ("[q](https://example.com/a?b=1&c=2)", "https://example.com/a?b=1&c=2"),
+        ("[MDN](https://mdn.example/JavaScript)", "https://mdn.example/JavaScript"),
+        ("[mail](mailto:a@example.com)", "mailto:a@example.com"),
+        ("[top](#intro)", "#intro"),
+        ("![pic](https://example.com/a.png)", "https://example.com/a.png"),
+        ("[docs][d]\n\n[d]: https://example.com/ref", "https://example.com/ref"),
+    ],
+)
+def test_web_links_keep_working(source: str, href: str, renderer: str) -> None:
+    rendered = RENDERERS[renderer](D.inert_markdown(source))
+    urls = re.findall(r"""(?:href|src)="([^"]*)\"""", rendered)
+    assert [html.unescape(u) for u in urls] == [href], rendered
+
+
+def test_a_neutralised_link_stays_readable() -> None:
+    rendered = _render_nbconvert(D.inert_markdown("[Open the report](javascript:alert(1))"))
+    text = html.unescape(re.sub(r"<[^>]+>", "", rendered)).replace("\u200b", "")
+    assert "<a" not in rendered and text.strip() == "[Open the report](javascript:alert(1))"
+
+
+@pytest.mark.parametrize("renderer", RENDERERS)
+def test_code_about_links_reads_verbatim(renderer: str) -> None:
+    rendered = RENDERERS[renderer](D.inert_markdown("Write `[text](url)` or `a[0]: javascript`"))
+    assert "<a" not in rendered
+    assert html.unescape(rendered).count("<code>") == 2
+    assert "[text](url)" in html.unescape(rendered)
+    assert "a[0]: javascript" in html.unescape(rendered)  # no zero-width space inside code
+
+
+def test_script_words_are_broken_in_prose_but_not_in_web_addresses() -> None:
+    markdown = D.inert_markdown(
+        "JavaScript, VBScript and livescript: see https://x.example/javascript"
+    )
+    assert "J\u200bavaScript" in markdown and "V\u200bBScript" in markdown
+    assert "l\u200bivescript" in markdown and "https://x.example/javascript" in markdown
+
+
+@pytest.mark.parametrize("target", ["https://x", " HTTPS://x", "mailto:a@b", "#a", "&#104;ttp://x"])
+def test_safe_targets(target: str) -> None:
+    assert D.safe_target(target)
+
+
+@pytest.mark.parametrize(
+    "target", ["", "  ", "javascript:x", "x.html", "//evil", "h\\ttps:x", "&" * 3000 + "http://"]
+)
+def test_unsafe_targets(target: str) -> None:
+    assert not D.safe_target(target)
+
+
+# --- redaction ------------------------------------------------------------------------------------
+
+SECRET = "sk-displaybundlesecret0123456789"
+
+
+@pytest.fixture
+def secret() -> str:
+    from tokenhot_jupyter._redact import register_secret
+
+    register_secret(SECRET)
+    return SECRET
+
+
+def test_every_text_bundle_is_redacted(secret: str) -> None:
+    column = D.Column("m", text=f"a {secret}", error=f"Error {secret}")
+    bundles = [
+        D.chat_bundle(f"key {secret}", f"footer {secret}", pending=f"wait {secret}"),
+        D.transcript_bundle(f"said {secret}", "f"),
+        D.note_bundle(f"note {secret}"),
+        D.banner_bundle(secret),
+        D.table_bundle((secret,), [[f"cell {secret}"]], f"title {secret}"),
+        D.grid_bundle([column, D.Column(secret)]),
+        D.image_bundle(Image(b"\x89PNG", "image/png"), secret, f"cap {secret}")[0],
+        D.audio_bundle(_wav(0.1), "a.wav", "a.wav", f"cap {secret}"),
+    ]
+    for bundle in bundles:
+        assert secret not in repr(bundle) and "sk-***" in repr(bundle)
+
+
+def test_stream_updates_are_redacted(secret: str) -> None:
+    screen = FakeScreen()
+    view = D.ChatView(screen, "m", 0.0)
+    for piece in ("my key ", secret[:10], secret[10:], " ok"):
+        view.feed(piece)
+    assert len(screen.sent) > 3 and secret[:10] not in repr(screen.sent)
+    view.feed(" and " + secret[:12])  # cut off while the key arrives
+    view.fail("interrupted")
+    assert screen.sent[-1][1]["text/plain"] == "my key sk-*** ok and \n\nstopped: interrupted"
+    assert secret[:10] not in repr(screen.sent)
+
+
+def test_grid_leaves_out_a_running_columns_last_word(secret: str) -> None:
+    columns = [D.Column("a", text=f"key {secret[:12]}"), D.Column("b", text=f"key {secret[:9]}")]
+    columns[1].stop("interrupted")
+    bundle = D.grid_bundle(columns)
+    assert secret[:9] not in repr(bundle) and bundle["text/plain"].count("\nkey") == 2
+
+
+def test_terminal_stream_redacts_a_key_split_across_deltas(secret: str) -> None:
+    screen = FakeScreen(rich=False)
+    view = D.ChatView(screen, "m", 0.0)
+    for piece in ("my key ", secret[:10], secret[10:], " is set\n", "done"):
+        view.feed(piece)
+    view.finish(f"my key {secret} is set\ndone", "m · 1 s", {})
+    assert screen.text == "my key sk-*** is set\ndone\n[m · 1 s]\n"
+
+
+# --- interrupted comparisons ----------------------------------------------------------------------
+
+
+def test_stopped_columns_say_so_and_finished_ones_stay() -> None:
+    done = D.Column("a", text="all", stats=D.Stats("a", 1.0))
+    running = D.Column("b", text="partial answer, cut")
+    failed = D.Column("c", error="RateLimitError: slow down")
+    for column in (done, running, failed):
+        column.stop("interrupted")
+    assert [c.status for c in (done, running, failed)] == ["done", "stopped", "error"]
+    bundle = D.grid_bundle([done, running, failed])
+    assert "running…" not in bundle["text/html"] + bundle["text/plain"]
+    assert "── b · stopped: interrupted ──\npartial answer," in bundle["text/plain"]
+    assert running.provenance()["stopped"] == "interrupted" and "stopped" not in done.provenance()

@@ -640,3 +640,146 @@ def test_video_with_a_variable_image_reuses_on_rerun(shell: Shell) -> None:
     shell.ip.user_ns["frame"] = np.ones((4, 4, 3), dtype="uint8")
     shell.ok("%%video -m doubao-seedance-2.0 --image frame\nAnimate", cell_id="vf")
     assert shell.session.tasks().tracked()[-1].task_id != first
+
+
+# --- review findings: links, keys, reserved parameters, timeouts, interrupts ---------------------
+
+
+def test_a_script_link_in_a_reply_is_not_a_link_in_exported_html(shell: Shell) -> None:
+    pytest.importorskip("nbconvert")
+    from nbconvert.filters.markdown_mistune import markdown2html_mistune
+
+    for prompt in (
+        "[Open the report](javascript\\:alert(document.domain))",
+        "[x](&#x6A;avascript:1)",
+    ):
+        shell.ok(f"%%chat\n{prompt}")  # the simulator echoes the prompt's first line
+        assert prompt in _plain(shell.final())
+        rendered = markdown2html_mistune(_md(shell.final()))
+        hrefs = re.findall(r"""(?:href|src)=["']([^"']*)""", rendered)
+        assert all(h.startswith(("https://", "http://")) for h in hrefs), hrefs
+        assert "[Open the report](" in rendered or "[x](" in rendered
+
+
+KEY = "sk-" + "Qx7Lm2Pv9Rt4Wz8Kc3Hn6Bj1Fy5Dg0Sa" + "e2Tu4Io6Pl8Mk0Nj"
+
+
+@pytest.fixture
+def keyed(shell: Shell, monkeypatch: pytest.MonkeyPatch) -> Shell:
+    """The shell with a realistic key (the simulator takes any key)."""
+    monkeypatch.setenv("TOKENHOT_API_KEY", KEY)
+    shell.ok("%%chat\nwarm up")  # the client registers the key
+    return shell
+
+
+def test_a_key_in_prompt_or_reply_is_redacted_in_every_output(keyed: Shell) -> None:
+    keyed.ip.user_ns["K"] = KEY
+    keyed.ok("%%chat --vars\nmy key {K}")
+    assert "sk-***" in _md(keyed.final()) and KEY[3:20] not in keyed.dump()
+    keyed.ok(f"%%chat --no-stream\nwhy does {KEY} fail")
+    assert "sk-***" in _md(keyed.final()) and KEY[3:20] not in keyed.dump()
+    keyed.ok("%tokenhot history")
+    assert "sk-***" in _plain(keyed.final()) and KEY[3:20] not in keyed.dump()
+
+
+def test_a_key_in_a_comparison_is_redacted(keyed: Shell) -> None:
+    keyed.ok(f"%%chat -m gpt-5.4-mini,claude-opus-4-6\nwhy does {KEY} fail")
+    assert KEY[3:20] not in keyed.dump() and "sk-***" in keyed.final()["data"]["text/html"]
+
+
+@pytest.mark.parametrize(
+    ("source", "flag"),
+    [
+        ("%%chat -p model=gpt-5\nHi", "-m/--model"),
+        ("%%chat -p messages=5\nHi", "the cell body"),
+        ("%%chat -p prompt=x\nHi", "the cell body"),
+        ("%%chat -p system=x\nHi", "-s/--system"),
+        ("%%chat -p images=x\nHi", "--image"),
+        ("%%chat -p stream=false\nHi", "--no-stream"),
+        ("%%image -p prompt=x\nA cat", "the cell body"),
+        ("%%image -p model=dall-e-3\nA cat", "-m/--model"),
+        ("%%image -p mask=m.png\nA cat", "--mask"),
+        ("%%video -p model=x\nA dog", "-m/--model"),
+        ("%%video -p prompt=x\nA dog", "the cell body"),
+        ("%%video -p image=x.png\nA dog", "--image"),
+        ("%%speak -p input=x\nHello", "the cell body"),
+        ("%%speak -p model=tts-1\nHello", "-m/--model"),
+    ],
+)
+def test_param_may_not_set_what_the_magic_sets(
+    shell: Shell, source: str, flag: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from IPython.core.error import UsageError
+
+    sent = len(shell.sim.requests)
+    result = shell.run(source)
+    assert isinstance(result.error_in_exec, UsageError), result.error_in_exec
+    assert flag in str(result.error_in_exec)
+    assert len(shell.sim.requests) == sent
+    out = capsys.readouterr()
+    assert "Traceback" not in out.out + out.err
+
+
+@pytest.mark.parametrize("timeout", ["0", "-5", "nan"])
+def test_video_timeout_must_be_positive(shell: Shell, timeout: str) -> None:
+    from IPython.core.error import UsageError
+
+    sent = len(shell.sim.requests)
+    result = shell.run(f"%%video --wait --timeout {timeout}\nA dog")
+    assert isinstance(result.error_in_exec, UsageError) and "--timeout" in str(result.error_in_exec)
+    assert len(shell.sim.requests) == sent
+
+
+def test_video_wait_that_times_out_fails_the_cell(
+    shell: Shell, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tokenhot_jupyter import TaskTimeoutError
+
+    result = shell.run("%%video --wait --timeout 0.2 -o slow\nA slow dog")  # the clock stands
+    job = shell.ip.user_ns["slow"]
+    assert isinstance(result.error_in_exec, TaskTimeoutError) and job.phase == "polling"
+    message = str(result.error_in_exec)
+    assert "background" in message and f"%tokenhot attach {job.task_id}" in message
+    out = capsys.readouterr()
+    assert "Traceback" not in out.out + out.err
+
+
+def _interrupt_at_once(*args: Any, **kwargs: Any) -> bool:
+    raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "%%chat -m gpt-5.4-mini,claude-opus-4-6,gemini-2.5-flash\nCompare",
+        "%%image -m gpt-image-2,dall-e-3\nA tree",
+    ],
+)
+def test_an_interrupted_comparison_says_stopped(
+    shell: Shell, source: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tokenhot_jupyter import _actions
+
+    monkeypatch.setattr(_actions, "_drain", _interrupt_at_once)
+    result = shell.run(source)
+    assert isinstance(result.error_in_exec, KeyboardInterrupt)
+    final = shell.final()
+    assert final["update"] and "running…" not in json.dumps(final["data"], ensure_ascii=False)
+    assert _plain(final).count("stopped: interrupted") == len(source.split()[2].split(","))
+    assert all(c["stopped"] == "interrupted" for c in _meta(final)["columns"])
+    out = capsys.readouterr()
+    lines = [line for line in (out.out + out.err).splitlines() if line.strip()]
+    assert lines == [f"KeyboardInterrupt: {source.split()[0]} was interrupted."]
+
+
+def test_an_interrupted_chat_is_one_line(
+    shell: Shell, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tokenhot_jupyter import _display
+
+    monkeypatch.setattr(_display.ChatView, "feed", _interrupt_at_once)
+    result = shell.run("%%chat\nTell me a story")
+    assert isinstance(result.error_in_exec, KeyboardInterrupt)
+    assert "stopped: interrupted" in _plain(shell.final())
+    out = capsys.readouterr()
+    assert (out.out + out.err).strip() == "KeyboardInterrupt: %%chat was interrupted."

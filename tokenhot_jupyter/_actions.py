@@ -22,7 +22,7 @@ from ._client import AsyncClient, Client
 from ._config import ENV_API_KEY
 from ._exceptions import TokenhotError
 from ._media import load_media
-from ._redact import mask_key
+from ._redact import mask_key, redact
 from ._runtime import runtime
 from ._state import Session, Turn, as_messages, chat_cost, unit_cost
 from ._types import ChatResult, Image, ImageResult, Transcript
@@ -184,7 +184,8 @@ def run_columns(
 ) -> None:
     """Run ``work`` on the runtime loop, folding its events into the grid every ``interval``.
 
-    ``metadata`` is asked once every column has finished, for the final output's provenance.
+    ``metadata`` is asked once every column has finished (or the user interrupted), for the
+    final output's provenance.
     """
     events: queue.Queue[Event] = queue.Queue()
 
@@ -202,8 +203,17 @@ def run_columns(
                 live.update(D.grid_bundle(columns))
     except KeyboardInterrupt:
         future.cancel()
+        for column in columns:
+            column.stop("interrupted")
+        _final_grid(screen, live, columns, metadata)
         raise
     future.result()
+    _final_grid(screen, live, columns, metadata)
+
+
+def _final_grid(
+    screen: D.Screen, live: D.Live | None, columns: list[D.Column], metadata: Callable[[], Any]
+) -> None:
     if live is not None:
         live.update(D.grid_bundle(columns), metadata(), final=True)
     else:
@@ -597,7 +607,7 @@ def history_rows(session: Session, thread: str | None) -> list[list[str]]:
 
 
 def _excerpt(text: str, limit: int = 80) -> str:
-    flat = " ".join(text.split())
+    flat = " ".join(redact(text).split())  # redact first: a cut key would not be found later
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 

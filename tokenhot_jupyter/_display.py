@@ -1,10 +1,13 @@
 """Mime bundles for every magic: inert Markdown, live streams, comparison grids, media.
 
 Nothing here talks to the network.  Model text is made inert before it reaches a rich
-mime type: ``<`` and ``&`` are escaped outside fenced code, inline code that holds them
-becomes an escaped ``<code>`` element, and ``javascript:``-style link schemes are broken.
-Frontends differ in how they sanitise Markdown (JupyterLab does, others may not), so we
-never rely on them.  Terminals get readable ``text/plain``.
+mime type: ``<`` and ``&`` are escaped outside fenced code, inline code that holds markup
+becomes an escaped ``<code>`` element, the words ``javascript``, ``vbscript`` and
+``livescript`` are broken, and a link or link definition whose target (decoded the way a
+renderer might) is not ``http(s)://``, ``mailto:`` or ``#`` loses its ``]`` to an entity,
+so it stays readable text.  Frontends differ in how they sanitise Markdown (JupyterLab
+does, nbconvert and others may not), so we never rely on them.  Every text is redacted
+(`_redact.redact`) before it goes into a bundle.  Terminals get readable ``text/plain``.
 """
 
 from __future__ import annotations
@@ -14,16 +17,18 @@ import datetime as _dt
 import html
 import math
 import re
+import string
 import sys
 import time
+import unicodedata
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from IPython.core.displaypub import DisplayPublisher
 
-from ._redact import redact_tree
+from ._redact import redact, redact_tree
 from ._types import Image, Usage
 
 Bundle = dict[str, Any]
@@ -34,10 +39,19 @@ AUDIO_EMBED_LIMIT = 8 * 1024 * 1024  # larger WAVs are linked by path, not inlin
 # --- inert Markdown ---------------------------------------------------------------------
 
 _FENCE = re.compile(r"^( {0,3})(`{3,}|~{3,})(.*)$")
-_BAD_SCHEME = re.compile(
-    r"(?i)\b(javascript|vbscript|livescript|data)(\s*):(?!image/(?:png|jpe?g|gif|webp)[;,])"
+# Words that name a script scheme, and data: URLs other than pictures: broken wherever
+# prose holds them (MathJax's \href, renderers' own link rules), not only before a colon.
+_BAD_WORD = re.compile(
+    r"(?i)javascript|vbscript|livescript|\bdata(?=\s*:(?!image/(?:png|jpe?g|gif|webp)[;,]))"
 )
+# A web address is left whole so that links to pages about JavaScript keep working; it
+# stops at what math, HTML or an escape would need.
+_WEB_ADDRESS = re.compile(r"(?i)(?<![\w.+-])https?://[\w\-.~:/?#\[\]@!&'()*+,;=%]*")
+_LINK_END = re.compile(r"\][ \t]*[(:]")  # ](target) and [label]: target (lenient spacing)
+_SAFE_TARGETS = ("http://", "https://", "mailto:", "#")
+_TARGET_LIMIT = 2048  # longer targets that do not plainly start safe are not decoded
 _PUNCT = set("\\`*_[]|~$^")  # what inline Markdown (and Jupyter's math) could act on
+_ESCAPES = {"<": "&lt;", "&": "&amp;"}  # \x in prose: the entity shows x (\] stays: LaTeX)
 
 
 @dataclass
@@ -106,25 +120,90 @@ def _inside(fence: _Fence, line: str) -> str:
 
 def _prose(line: str) -> str:
     out: list[str] = []
+    words: list[str] = []  # prose since the last code span
     i = 0
     while i < len(line):
-        char = line[i]
-        if char == "\\" and i + 1 < len(line) and line[i + 1] in "<&":
-            out.append(_escape_char(line[i + 1]))
+        char, following = line[i], line[i + 1 : i + 2]
+        if char == "\\" and following in _ESCAPES:
+            words.append(_ESCAPES[following])
+            i += 2
+        elif char == "\\" and following and following in string.punctuation:
+            words.append(char + following)  # an escaped backtick opens no code span
             i += 2
         elif char == "`":
+            out.append(_inert_words("".join(words)))
+            words = []
             piece, i = _code_span(line, i)
             out.append(piece)
         else:
-            out.append(_escape_char(char))
+            words.append(_escape_char(char))
             i += 1
-    return _BAD_SCHEME.sub(
-        lambda m: m.group(1)[0] + "\u200b" + m.group(1)[1:] + m.group(2) + ":", "".join(out)
-    )
+    out.append(_inert_words("".join(words)))
+    return _inert_links("".join(out))
 
 
 def _escape_char(char: str) -> str:
     return "&lt;" if char == "<" else "&amp;" if char == "&" else char
+
+
+def _inert_words(prose: str) -> str:
+    """Prose with a zero-width space inside every script-scheme word, web addresses aside."""
+    out: list[str] = []
+    last = 0
+    for match in _WEB_ADDRESS.finditer(prose):
+        out += [_break_words(prose[last : match.start()]), match.group(0)]
+        last = match.end()
+    return "".join(out) + _break_words(prose[last:])
+
+
+def _break_words(text: str) -> str:
+    return _BAD_WORD.sub(lambda m: m.group(0)[0] + "\u200b" + m.group(0)[1:], text)
+
+
+def _inert_links(line: str) -> str:
+    """Write ``]`` as ``&#93;`` wherever it would open a link to an unsafe target."""
+    out: list[str] = []
+    last = 0
+    for match in _LINK_END.finditer(line):
+        if not safe_target(line[match.end() :]):
+            start = match.start()
+            escaped = _backslashes_before(line, start) % 2  # \] shows ] as &#93; does
+            out.append(line[last : start - escaped] + "&#93;")
+            last = start + 1
+    return "".join(out) + line[last:]
+
+
+def _backslashes_before(line: str, index: int) -> int:
+    count = 0
+    while count < index and line[index - count - 1] == "\\":
+        count += 1
+    return count
+
+
+def safe_target(text: str) -> bool:
+    """True when a link target (the text after ``](`` or ``]:``) is http(s), mailto or #.
+
+    The target is decoded as generously as any renderer or browser might: entities until
+    nothing changes, then backslashes, whitespace, control and zero-width characters go.
+    A missing target (it may follow on the next line) is not safe.
+    """
+    token = text.lstrip().split(None, 1)[0] if text.strip() else ""
+    if token[:8].lower().startswith(_SAFE_TARGETS):
+        return True
+    if len(token) > _TARGET_LIMIT:
+        return False
+    return _decoded(token).startswith(_SAFE_TARGETS)
+
+
+def _decoded(target: str) -> str:
+    previous = None
+    while previous != target:  # each round shortens the text until it is stable
+        previous, target = target, html.unescape(target)
+    return "".join(c for c in target if c != "\\" and not _invisible(c)).lower()
+
+
+def _invisible(char: str) -> bool:
+    return char.isspace() or unicodedata.category(char) in ("Cc", "Cf", "Zs", "Zl", "Zp")
 
 
 def _code_span(line: str, start: int) -> tuple[str, int]:
@@ -136,11 +215,17 @@ def _code_span(line: str, start: int) -> tuple[str, int]:
     if close is None:
         return line[start:end], end
     content = line[end:close]
-    if "<" not in content and "&" not in content:
+    if not re.search(r"[<&\]]", content) and not _BAD_WORD.search(content):
         return line[start : close + run], close + run
     if content.startswith(" ") and content.endswith(" ") and content.strip():
         content = content[1:-1]
-    return "<code>" + md_literal(content) + "</code>", close + run
+    return "<code>" + _code_literal(content) + "</code>", close + run
+
+
+def _code_literal(content: str) -> str:
+    # A renderer may not see the span we see (one opened on an earlier line), so even here
+    # no ] and no script word appears literally; the entities read the same.
+    return _BAD_WORD.sub(lambda m: f"&#{ord(m.group(0)[0])};" + m.group(0)[1:], md_literal(content))
 
 
 def _closing_run(line: str, start: int, run: int) -> int | None:
@@ -222,6 +307,7 @@ def provenance(**fields: Any) -> dict[str, Any]:
 
 def chat_bundle(text: str, footer: str = "", *, pending: str = "") -> Bundle:
     """An answer as inert ``text/markdown`` with a small footer, plus ``text/plain``."""
+    text, footer, pending = redact(text), redact(footer), redact(pending)
     markdown = inert_markdown(text) if text else ""
     plain = text
     if pending:
@@ -235,12 +321,14 @@ def chat_bundle(text: str, footer: str = "", *, pending: str = "") -> Bundle:
 
 def note_bundle(text: str, *, strong: bool = False) -> Bundle:
     """A short message (inert Markdown and plain text)."""
+    text = redact(text)
     body = md_literal(text)
     return {"text/markdown": f"**{body}**" if strong else body, "text/plain": text}
 
 
 def banner_bundle(detail: str) -> Bundle:
     """The visible "answers are simulated" banner."""
+    detail = redact(detail)
     plain = f"⚠ {SIMULATED_BANNER.capitalize()}: {detail}"
     markdown = f"> ⚠️ **{SIMULATED_BANNER.capitalize()}** — {md_literal(detail)}"
     return {"text/markdown": markdown, "text/plain": plain}
@@ -248,7 +336,8 @@ def banner_bundle(detail: str) -> Bundle:
 
 def table_bundle(headers: Sequence[str], rows: Sequence[Sequence[Any]], title: str = "") -> Bundle:
     """A small escaped HTML table with an aligned plain-text twin."""
-    cells = [[str(c) for c in row] for row in rows]
+    headers, title = [redact(str(h)) for h in headers], redact(title)
+    cells = [[redact(str(c)) for c in row] for row in rows]
     head = "".join(f"<th style='text-align:left'>{html.escape(h)}</th>" for h in headers)
     body = "".join(
         "<tr>"
@@ -286,18 +375,26 @@ class Column:
     stats: Stats | None = None
     error: str | None = None
     images: list[tuple[Image, str]] = field(default_factory=list)  # (image, saved path)
+    stopped: str | None = None  # why a running column will not finish (e.g. "interrupted")
 
     @property
     def status(self) -> str:
-        """``error``, ``done`` or ``running``."""
-        return "error" if self.error else "done" if self.stats else "running"
+        """``error``, ``done``, ``stopped`` or ``running``."""
+        if self.error or self.stats:
+            return "error" if self.error else "done"
+        return "stopped" if self.stopped else "running"
+
+    def stop(self, reason: str) -> None:
+        """Mark a column that is still running as cut short (finished ones stay as they are)."""
+        if self.status == "running":
+            self.stopped = reason
 
     def provenance(self) -> dict[str, Any]:
         """This column's part of the comparison's output metadata."""
         stats = self.stats or Stats(self.model)
         record: dict[str, Any] = {"model": self.model, "latency": stats.latency}
         record["usage"] = stats.usage
-        record |= {"estimated_cost_usd": stats.cost, "error": self.error}
+        record |= {"estimated_cost_usd": stats.cost, "error": self.error, "stopped": self.stopped}
         record["files"] = [p for _, p in self.images] or None
         return {k: v for k, v in record.items() if v is not None}
 
@@ -305,7 +402,9 @@ class Column:
         """The line under the model name."""
         if self.error:
             return "failed"
-        return self.stats.line().removeprefix(self.model).lstrip(" ·") if self.stats else "running…"
+        if self.stats:
+            return self.stats.line().removeprefix(self.model).lstrip(" ·")
+        return f"stopped: {self.stopped}" if self.stopped else "running…"
 
 
 _CELL = "vertical-align:top;text-align:left;padding:6px 10px;border:1px solid #8884"
@@ -314,16 +413,38 @@ _PRE = "white-space:pre-wrap;word-break:break-word;margin:0;font-size:0.92em;bac
 
 def grid_bundle(columns: Sequence[Column]) -> Bundle:
     """Side-by-side columns as an escaped HTML table, plus a plain-text version."""
+    plain = grid_plain(columns)
+    columns = [_redacted(c) for c in columns]
     width = f"{100 // max(1, len(columns))}%"
     head = "".join(
         f"<th style='{_CELL};width:{width}'>{html.escape(c.model)}<br>"
-        f"<small style='font-weight:normal'>{html.escape(c.header())}</small></th>"
+        f"<small style='font-weight:normal'>{html.escape(redact(c.header()))}</small></th>"
         for c in columns
     )
     body = "".join(f"<td style='{_CELL}'>{_column_body(c)}</td>" for c in columns)
     style = "table-layout:fixed;width:100%;border-collapse:collapse"
     table = f"<table style='{style}'><tr>{head}</tr><tr>{body}</tr></table>"
-    return {"text/html": table, "text/plain": grid_plain(columns)}
+    return {"text/html": table, "text/plain": plain}
+
+
+def _whole_words(text: str) -> str:
+    """``text`` up to its last whitespace: a secret (which has none) is either whole or absent."""
+    return text[: max(text.rfind(c) for c in " \t\n") + 1]
+
+
+def _redacted(column: Column) -> Column:
+    """A copy whose texts are redacted (pictures are left as they are).
+
+    Until a column is done its last word may be a key still arriving, so it is left out.
+    """
+    text = column.text if column.status == "done" else _whole_words(column.text)
+    return replace(
+        column,
+        model=redact(column.model),
+        text=redact(text),
+        error=redact(column.error) if column.error else None,
+        images=[(image, redact(path)) for image, path in column.images],
+    )
 
 
 def _column_body(column: Column) -> str:
@@ -344,11 +465,11 @@ def _column_body(column: Column) -> str:
 def grid_plain(columns: Sequence[Column]) -> str:
     """The comparison as plain text sections, one per model."""
     sections = []
-    for c in columns:
+    for c in map(_redacted, columns):
         body = c.text + "".join(f"\n[image saved to {p}]" for _, p in c.images)
         if c.error:
             body += ("\n" if body else "") + f"⚠ {c.error}"
-        sections.append(f"── {c.model} · {c.header()} ──\n{body.strip() or '…'}")
+        sections.append(f"── {c.model} · {redact(c.header())} ──\n{body.strip() or '…'}")
     return "\n\n".join(sections)
 
 
@@ -361,14 +482,15 @@ def _b64(data: bytes) -> str:
 
 def image_bundle(image: Image, path: str, caption: str = "") -> tuple[Bundle, dict[str, Any]]:
     """One picture as ``image/*`` data with a text fallback naming the saved file."""
-    plain = f"[image {image.mime}, {len(image.data):,} bytes, saved to {path}]"
+    plain = f"[image {image.mime}, {len(image.data):,} bytes, saved to {redact(path)}]"
     if caption:
-        plain = f"{caption}\n{plain}"
+        plain = f"{redact(caption)}\n{plain}"
     return {image.mime: _b64(image.data), "text/plain": plain}, {image.mime: {"path": path}}
 
 
 def audio_bundle(wav: bytes, path: str, relative_src: str, caption: str = "") -> Bundle:
     """An ``<audio controls>`` player (inline WAV when small, else the saved file)."""
+    caption = redact(caption)
     src = f"data:audio/wav;base64,{_b64(wav)}" if len(wav) <= AUDIO_EMBED_LIMIT else relative_src
     label = f"<div><small>{html.escape(caption)}</small></div>" if caption else ""
     player = f"<audio controls src='{html.escape(src, quote=True)}'></audio>{label}"
@@ -469,18 +591,28 @@ class ChatView:
         waiting = chat_bundle("", pending=f"{model} is thinking…")
         self.live = Live(screen, waiting, interval) if screen.rich and stream else None
         self._stream = stream
+        self._written = 0  # how much of ``text`` a terminal has been sent
+
+    def _write_words(self, *, final: bool = False) -> None:
+        """Terminal: send whole words only, redacted, so a key split across deltas is caught."""
+        tail = self.text[self._written :]
+        words = tail if final else _whole_words(tail)
+        if words:
+            self.screen.write(redact(words))
+            self._written += len(words)
 
     def feed(self, text: str, reasoning: str = "") -> None:
         """Add a delta (sent on to the frontend only when the throttle allows)."""
         self.text += text
         self._thinking += len(reasoning)
         if self.live is not None:
-            self.live.update(chat_bundle(self.text, pending=self._pending()))
+            words = _whole_words(self.text)  # a key still arriving is not shown in part
+            self.live.update(chat_bundle(words, pending=self._pending(words)))
         elif self._stream and text:
-            self.screen.write(text)
+            self._write_words()
 
-    def _pending(self) -> str:
-        if self.text:
+    def _pending(self, shown: str) -> str:
+        if shown:
             return ""
         if self._thinking:
             return f"{self.model} is thinking… ({self._thinking:,} characters of reasoning)"
@@ -492,13 +624,16 @@ class ChatView:
         if self.live is not None:
             self.live.update(chat_bundle(text, footer), metadata, final=True)
         elif self._stream and self.screen.rich is False:
-            self.screen.write(("\n" if text else "") + f"[{footer}]\n")
+            self._write_words(final=True)
+            self.screen.write(("\n" if text else "") + f"[{redact(footer)}]\n")
         else:
             self.screen.show(chat_bundle(text, footer), metadata)
 
     def fail(self, reason: str) -> None:
         """Keep what arrived, marked as cut short (the error itself is raised by the caller)."""
+        words = _whole_words(self.text)  # a cut-off last word may be part of a key
         if self.live is not None:
-            self.live.update(chat_bundle(self.text, pending=f"stopped: {reason}"), final=True)
+            self.live.update(chat_bundle(words, pending=f"stopped: {reason}"), final=True)
         elif self._stream and self.text:
+            self._write_words()
             self.screen.write("\n")

@@ -8,12 +8,13 @@ of the ``TokenhotError`` tree propagate: IPython prints their one-line
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import getpass
 import json
 import keyword
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
 from IPython.core import magic as _magic
@@ -33,7 +34,8 @@ from ._interpolate import MISSING, interpolate, lookup
 from ._state import Session
 
 if TYPE_CHECKING:
-    from ._actions import ChatRequest, ImageRequest
+    from ._actions import ChatRequest, ImageRequest, VideoRequest
+    from ._tasks import Tracked
 
 KINDS = ("chat", "image", "video", "audio")
 _MAGIC_KIND = {
@@ -46,6 +48,47 @@ _VARS_HELP = (
     "names stay as written). Write {{name}} for a literal {name}. JSON, code and LaTeX braces "
     "(\\frac{a}{b}, x^{n}, ${HOME}) are never touched."
 )
+
+
+# What each magic sets itself, so ``-p`` may not: the flag (or place) to use instead.
+_CELL = "the cell body"
+_RESERVED: dict[str, dict[str, str]] = {
+    "%%chat": {
+        "model": "-m/--model", "messages": f"{_CELL} (and --thread for earlier turns)",
+        "prompt": _CELL, "system": "-s/--system", "images": "--image", "stream": "--no-stream",
+    },
+    "%%image": {
+        "model": "-m/--model", "prompt": _CELL, "images": "--input", "image": "--input",
+        "mask": "--mask",
+    },
+    "%%video": {"model": "-m/--model", "prompt": _CELL, "image": "--image", "video": "--video"},
+    "%%speak": {"model": "-m/--model", "text": _CELL, "input": _CELL},
+}  # fmt: skip
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C / kernel interrupt during a magic: one line instead of a traceback.
+
+    It stays a KeyboardInterrupt, so the cell fails and *Run All* stops; the frames below the
+    magic (ours and IPython's) would tell the user nothing, as IPython says of ``!cmd``.
+    """
+
+    def __init__(self, magic: str) -> None:
+        super().__init__(f"{magic} was interrupted.")
+
+    def _render_traceback_(self) -> list[str]:
+        """One line instead of a traceback."""
+        return [f"KeyboardInterrupt: {self}"]
+
+
+@contextlib.contextmanager
+def _interruptible(magic: str) -> Iterator[None]:
+    try:
+        yield
+    except KeyboardInterrupt as exc:
+        if hasattr(exc, "_render_traceback_"):  # already short (e.g. --wait's own message)
+            raise
+        raise Interrupted(magic) from None
 
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -117,17 +160,29 @@ def _prompt(cell: str, magic: str, use_vars: bool, ns: dict[str, Any]) -> tuple[
     return result.text, result.used
 
 
-def _params(pairs: list[str] | None) -> dict[str, Any]:
+def _params(pairs: list[str] | None, magic: str) -> dict[str, Any]:
     params: dict[str, Any] = {}
     for pair in pairs or []:
         name, sep, raw = pair.partition("=")
         if not sep or not name.strip():
             raise UsageError(f"--param needs KEY=VALUE, not {pair!r}.")
+        _not_reserved(name.strip(), _RESERVED.get(magic, {}), magic)
         try:
             params[name.strip()] = json.loads(raw)
         except ValueError:
             params[name.strip()] = raw
     return params
+
+
+def _not_reserved(name: str, reserved: Mapping[str, str], magic: str) -> None:
+    if name in reserved:
+        raise UsageError(f"{magic} sets {name!r} itself: use {reserved[name]}, not -p {name}=….")
+
+
+def _timeout(args: Any) -> float | None:
+    if args.timeout is not None and not args.timeout > 0:
+        raise UsageError(f"--timeout needs a number of seconds above 0, not {args.timeout:g}.")
+    return args.timeout  # type: ignore[no-any-return]
 
 
 def _out_name(name: str | None) -> str | None:
@@ -212,7 +267,8 @@ class TokenhotMagics(Magics):
         request = self._chat_request(args, line, cell)
         from . import _actions
 
-        self._keep(args.out, _actions.chat(self.session, self.screen, request))
+        with _interruptible("%%chat"):
+            self._keep(args.out, _actions.chat(self.session, self.screen, request))
 
     def _chat_request(self, args: Any, line: str, cell: str) -> ChatRequest:
         from ._actions import ChatRequest
@@ -225,7 +281,7 @@ class TokenhotMagics(Magics):
             "max_tokens": args.max_tokens,
             "reasoning": args.reasoning,
         }
-        params = self.session.params_for("chat", models, flags) | _params(args.param)
+        params = self.session.params_for("chat", models, flags) | _params(args.param, "%%chat")
         return ChatRequest(
             models, prompt, args.system, params,
             _inputs(args.image, self._ns), args.thread, args.new, not args.no_stream, used,
@@ -254,7 +310,8 @@ class TokenhotMagics(Magics):
         request = self._image_request(args, cell)
         from . import _actions
 
-        self._keep(args.out, _actions.image(self.session, self.screen, request))
+        with _interruptible("%%image"):
+            self._keep(args.out, _actions.image(self.session, self.screen, request))
 
     def _image_request(self, args: Any, cell: str) -> ImageRequest:
         from ._actions import ImageRequest
@@ -265,7 +322,7 @@ class TokenhotMagics(Magics):
         prompt, _ = _prompt(cell, "%%image", args.vars, self._ns)
         models = _models(args.model, self.session.model_for("image"))
         flags = {"size": args.size, "n": args.n}
-        params = self.session.params_for("image", models, flags) | _params(args.param)
+        params = self.session.params_for("image", models, flags) | _params(args.param, "%%image")
         return ImageRequest(
             models, prompt, params.pop("size", None), params.pop("n", 1),
             _inputs(args.input, self._ns), _input(args.mask, self._ns), params,
@@ -297,21 +354,28 @@ class TokenhotMagics(Magics):
         one).  ``%tokenhot tasks``, ``attach ID`` and ``cancel ID`` manage tasks.
         """
         args = _parse(self.video, line)
-        _out_name(args.out)
-        prompt, _ = _prompt(cell, "%%video", args.vars, self._ns)
+        timeout = _timeout(args)
+        request = self._video_request(args, line, cell)
         from . import _actions
 
+        with _interruptible("%%video"):
+            tracked = _actions.video(self.session, self.screen, request)
+            self._keep(args.out, tracked)
+            if args.wait:
+                _wait(tracked, timeout)
+
+    def _video_request(self, args: Any, line: str, cell: str) -> VideoRequest:
+        from ._actions import VideoRequest
+
+        _out_name(args.out)
+        prompt, _ = _prompt(cell, "%%video", args.vars, self._ns)
         model = self.session.model_for("video", args.model)
         flags = {"duration": args.duration, "resolution": args.resolution, "ratio": args.ratio}
-        request = _actions.VideoRequest(
-            model, prompt, self.session.params_for("video", [model], flags) | _params(args.param),
-            _input(args.image, self._ns), _input(args.video, self._ns), args.new, f"{line}\n{cell}",
+        params = self.session.params_for("video", [model], flags) | _params(args.param, "%%video")
+        return VideoRequest(
+            model, prompt, params, _input(args.image, self._ns), _input(args.video, self._ns),
+            args.new, f"{line}\n{cell}",
         )  # fmt: skip
-        tracked = _actions.video(self.session, self.screen, request)
-        self._keep(args.out, tracked)
-        if args.wait:
-            tracked.wait(args.timeout)
-            tracked.raise_for_status()
 
     @magic_arguments()
     @argument("-m", "--model", help="Speech model id.")
@@ -329,10 +393,11 @@ class TokenhotMagics(Magics):
 
         model = self.session.model_for("audio", args.model)
         params = self.session.params_for("audio", [model], {"voice": args.voice})
-        params |= _params(args.param)
-        wav = _actions.speak(
-            self.session, self.screen, text, model, params.pop("voice", None), params
-        )
+        params |= _params(args.param, "%%speak")
+        with _interruptible("%%speak"):
+            wav = _actions.speak(
+                self.session, self.screen, text, model, params.pop("voice", None), params
+            )
         self._keep(args.out, wav)
 
     @magic_arguments()
@@ -349,10 +414,11 @@ class TokenhotMagics(Magics):
         from . import _actions
 
         model = self.session.model_for("transcribe", args.model)
-        transcript = _actions.transcribe(
-            self.session, self.screen, _input(args.source, self._ns), model,
-            translate=args.translate, language=args.language,
-        )  # fmt: skip
+        with _interruptible("%transcribe"):
+            transcript = _actions.transcribe(
+                self.session, self.screen, _input(args.source, self._ns), model,
+                translate=args.translate, language=args.language,
+            )  # fmt: skip
         self._keep(args.out, transcript)
 
     @line_magic
@@ -372,7 +438,8 @@ class TokenhotMagics(Magics):
         %tokenhot usage [--reset]     tokens and estimated spend this session
         """
         args = _parse_tokenhot(line or "status")
-        getattr(self, f"_cmd_{args.command}")(args)
+        with _interruptible("%tokenhot"):
+            getattr(self, f"_cmd_{args.command}")(args)
 
     def _cmd_status(self, args: Any) -> None:
         from . import _actions
@@ -433,8 +500,9 @@ class TokenhotMagics(Magics):
             show_monitor(self.session, self.screen)
             return
         from ._cards import tasks_table
+        from ._redact import redact
 
-        self.screen.show({"text/plain": tasks_table(self.session.tasks().list(args.n))})
+        self.screen.show({"text/plain": redact(tasks_table(self.session.tasks().list(args.n)))})
 
     def _cmd_attach(self, args: Any) -> None:
         tracked = self.session.tasks().attach(args.task_id, model=args.model)
@@ -468,6 +536,23 @@ class TokenhotMagics(Magics):
         rows = _actions.usage_rows(self.session)
         headers = ("Model", "Kind", "Calls", "Input tokens", "Output tokens", "Est. cost (USD)")
         self.screen.show(D.table_bundle(headers, rows, "Usage this session (costs are estimates)"))
+
+
+def _wait(tracked: Tracked, timeout: float | None) -> None:
+    """``--wait``: block, then fail the cell unless the video is done (Run All must stop)."""
+    tracked.wait(timeout)
+    tracked.raise_for_status()
+    if not tracked.done:
+        from ._exceptions import TaskTimeoutError
+
+        waited = "waiting" if timeout is None else f"--timeout {timeout:g} s"
+        raise TaskTimeoutError(
+            f"The {tracked.model} task {tracked.task_id} is still {tracked.task.status} after "
+            f"{waited}; it goes on polling in the background and its card will update.",
+            task_id=tracked.task_id,
+            model=tracked.model,
+            hint=f"%tokenhot attach {tracked.task_id} shows it again; %tokenhot tasks lists it.",
+        )
 
 
 def _parse_tokenhot(line: str) -> Any:
