@@ -77,6 +77,13 @@ def test_kernels_start_with_the_magics_loaded(tokenhot_simulator: Any, tmp_path:
     try:
         reply = kc.execute_interactive("%%chat --no-stream -m gpt-5\nSay hi", timeout=60)
         assert reply["content"]["status"] == "ok"
+        printed: list[str] = []
+        kc.execute_interactive(
+            "%load_ext tokenhot_jupyter",
+            timeout=30,
+            output_hook=lambda msg: printed.append(str(msg["content"].get("text", ""))),
+        )
+        assert not "".join(printed).strip(), "a notebook's own %load_ext stays quiet"
     finally:
         kc.stop_channels()
         km.shutdown_kernel(now=True)
