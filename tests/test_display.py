@@ -471,3 +471,18 @@ def test_stopped_columns_say_so_and_finished_ones_stay() -> None:
     assert "running…" not in bundle["text/html"] + bundle["text/plain"]
     assert "── b · stopped: interrupted ──\npartial answer," in bundle["text/plain"]
     assert running.provenance()["stopped"] == "interrupted" and "stopped" not in done.provenance()
+
+
+def test_comparison_columns_render_safe_markdown() -> None:
+    from tokenhot_jupyter._display import markdown_html
+
+    out = markdown_html("Hi **there** and `x<1`\n\n- one\n- two\n\n```\nif a < b:\n```")
+    assert "<b>there</b>" in out and "<code>x&lt;1</code>" in out
+    assert "<li>one</li><li>two</li>" in out and "if a &lt; b:" in out
+    attacks = (
+        "<script>alert(1)</script>", "<img src=x onerror=alert(1)>",
+        "[x](javascript:alert(1))", "**<svg onload=alert(1)>**", "`</code><script>`",
+    )  # fmt: skip
+    rendered = markdown_html("\n".join(attacks))
+    assert "<script" not in rendered and "<img" not in rendered and "<svg" not in rendered
+    assert "href" not in rendered and "<a " not in rendered

@@ -447,8 +447,75 @@ def _redacted(column: Column) -> Column:
     )
 
 
+_COLUMN = "font-size:0.92em;line-height:1.45;overflow-wrap:anywhere"
+_INLINE = (  # emphasis must start and end on a character that is not space or "*"
+    (re.compile(r"`([^`]+)`"), r"<code>\1</code>"),
+    (re.compile(r"\*\*([^\s*](?:.*?[^\s*])?)\*\*"), r"<b>\1</b>"),
+    (re.compile(r"(?<![\w*])\*([^\s*](?:.*?[^\s*])?)\*(?![\w*])"), r"<i>\1</i>"),
+)
+
+
+def markdown_html(text: str) -> str:
+    """A small, safe Markdown-to-HTML for comparison columns (no raw HTML, no links).
+
+    Everything is escaped first; the only markup added is tags without attributes
+    (paragraphs, headings, lists, code blocks, code, bold, italic), so a reply can never
+    bring its own HTML, script or link along.
+    """
+    blocks: list[str] = []
+    lines = html.escape(text).split("\n")
+    i = 0
+    while i < len(lines):
+        i = _md_block(lines, i, blocks)
+    return "".join(blocks)
+
+
+def _md_block(lines: list[str], i: int, out: list[str]) -> int:
+    """Render the block that starts at line ``i``; return the index after it."""
+    line = lines[i]
+    if line.lstrip().startswith(("```", "~~~")):
+        end = next(
+            (j for j in range(i + 1, len(lines)) if lines[j].strip()[:3] in ("```", "~~~")),
+            len(lines),
+        )
+        out.append(f"<pre style='{_PRE}'><code>" + "\n".join(lines[i + 1 : end]) + "</code></pre>")
+        return end + 1
+    heading = re.match(r"^(#{1,6})\s+(.*)$", line)
+    if heading:
+        out.append(f"<b>{_md_inline(heading.group(2))}</b><br>")
+        return i + 1
+    if re.match(r"^\s*([-*+]|\d+[.)])\s+", line):
+        items = []
+        while i < len(lines) and re.match(r"^\s*([-*+]|\d+[.)])\s+", lines[i]):
+            items.append(
+                "<li>" + _md_inline(re.sub(r"^\s*([-*+]|\d+[.)])\s+", "", lines[i])) + "</li>"
+            )
+            i += 1
+        tag = "ol" if re.match(r"^\s*\d", lines[i - len(items)]) else "ul"
+        out.append(f"<{tag} style='margin:0.3em 0;padding-left:1.4em'>{''.join(items)}</{tag}>")
+        return i
+    para = []
+    while i < len(lines) and lines[i].strip() and not _md_starts_block(lines[i]):
+        para.append(_md_inline(lines[i]))
+        i += 1
+    if para:
+        out.append("<p style='margin:0.3em 0'>" + "<br>".join(para) + "</p>")
+        return i
+    return i + 1
+
+
+def _md_starts_block(line: str) -> bool:
+    return bool(re.match(r"^\s*(```|~~~|#{1,6}\s|[-*+]\s|\d+[.)]\s)", line))
+
+
+def _md_inline(text: str) -> str:
+    for pattern, replacement in _INLINE:
+        text = pattern.sub(replacement, text)
+    return text
+
+
 def _column_body(column: Column) -> str:
-    parts = [f"<pre style='{_PRE}'>{html.escape(column.text)}</pre>"] if column.text else []
+    parts = [f"<div style='{_COLUMN}'>{markdown_html(column.text)}</div>"] if column.text else []
     for image, path in column.images:
         alt = html.escape(path or column.model, quote=True)
         parts.append(
