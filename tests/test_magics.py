@@ -783,3 +783,8 @@ def test_an_interrupted_chat_is_one_line(
     assert "stopped: interrupted" in _plain(shell.final())
     out = capsys.readouterr()
     assert (out.out + out.err).strip() == "KeyboardInterrupt: %%chat was interrupted."
+
+
+def test_an_undefined_variable_as_input_is_named_as_such(shell: Shell) -> None:
+    result = shell.run("%%chat --image gradient\nWhat colours?")
+    assert "No notebook variable or file named 'gradient'" in str(result.error_in_exec)

@@ -13,6 +13,7 @@ import functools
 import getpass
 import json
 import keyword
+import os
 import re
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
@@ -199,6 +200,11 @@ def _input(token: str | None, ns: dict[str, Any]) -> Any:
         value = lookup(token, ns)
         if value is not MISSING and value is not None:
             return value
+        if "." not in token and not os.path.exists(token):  # a bare name: an undefined variable
+            raise UsageError(
+                f"No notebook variable or file named {token!r}: run the cell that defines it, "
+                "or give a path or URL."
+            )
     return token
 
 
