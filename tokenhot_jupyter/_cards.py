@@ -32,8 +32,8 @@ _BOX = (
 )
 _MUTED = "color:#57606a"
 _ICONS: dict[Phase, str] = {
-    "polling": "⏳", "downloading": "⬇", "done": "✓", "failed": "✗",
-    "timeout": "⌛", "stopped": "■", "error": "⚠",
+    "polling": "◔", "downloading": "↓", "done": "✓", "failed": "✗",  # no emoji: fonts lack them
+    "timeout": "◷", "stopped": "■", "error": "⚠",
 }  # fmt: skip
 
 
