@@ -71,7 +71,8 @@ def _tracked(task: Tracked, now: float) -> RowState:
 def _journaled(row: TaskRow, now: float) -> RowState:
     file = Path(row.file) if row.file and Path(row.file).exists() else None
     unfinished = row.status in UNFINISHED
-    status = f"{row.status} (not polled here)" if unfinished else row.status
+    shown = "done" if row.status == "succeeded" else row.status  # the word live rows use
+    status = f"{shown} (not polled here)" if unfinished else shown
     style = "danger" if row.status == "failed" else "success" if file else ""
     elapsed = (now if unfinished else row.updated_at) - row.created_at
     attachable = unfinished or (row.status == "succeeded" and file is None)
