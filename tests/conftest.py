@@ -7,6 +7,10 @@ loads it too when the package is on the path without being installed.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
 import pytest
 
 
@@ -14,3 +18,18 @@ def pytest_configure(config: pytest.Config) -> None:
     """Make sure the simulator plugin is active."""
     if not config.pluginmanager.has_plugin("tokenhot_simulator"):
         config.pluginmanager.import_plugin("tokenhot_jupyter.simulator.pytest_plugin")
+
+
+@pytest.fixture
+def kernel(tokenhot_simulator: Any, tmp_path: Path) -> Iterator[Any]:
+    """A real kernel with the magics loaded, talking to the test's simulator."""
+    from kernel_support import SETUP, Kernel, _start
+
+    km = _start(tokenhot_simulator, tmp_path)
+    started = Kernel(km)
+    try:
+        started.ok(SETUP)
+        yield started
+    finally:
+        started.stop()
+        km.shutdown_kernel(now=True)

@@ -7,8 +7,6 @@ it.  The monitor must update from the background poller while the kernel is idle
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,21 +14,9 @@ import pytest
 pytestmark = pytest.mark.kernel
 pytest.importorskip("ipykernel")
 
-from test_kernel import SETUP, Kernel, _start  # noqa: E402  (the shared kernel driver)
+from kernel_support import Kernel  # noqa: E402  (the shared kernel driver)
 
 HEADER = "Model picker: each choice applies at once"
-
-
-@pytest.fixture
-def kernel(tokenhot_simulator: Any, tmp_path: Path) -> Iterator[Kernel]:
-    km = _start(tokenhot_simulator, tmp_path)
-    kernel = Kernel(km)
-    try:
-        kernel.ok(SETUP)
-        yield kernel
-    finally:
-        kernel.stop()
-        km.shutdown_kernel(now=True)
 
 
 def _of(messages: list[dict[str, Any]], msg_type: str) -> list[dict[str, Any]]:
