@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tokenhot_jupyter.simulator import media
+from tokenhot_jupyter.simulator import _mp4, media
 from tokenhot_jupyter.simulator.media import Transcript
 
 # --------------------------------------------------------------------------- helpers
@@ -474,7 +474,7 @@ def test_every_frame_parses_and_consecutive_idr_ids_differ(video: bytes) -> None
 def test_frame_zero_decodes_to_the_intended_pixels(video: bytes) -> None:
     sps = parse_sps(parameter_sets(video)[0])
     _, blocks = read_slice(samples(video)[0][4:], sps["log2_frame_num"], sps["mbw"] * sps["mbh"])
-    y, cb, cr = media._yuv_frame("a lighthouse at night", 96, 64, 0.0)
+    y, cb, cr = _mp4._yuv_frame("a lighthouse at night", 96, 64, 0.0)
     for n, block in enumerate(blocks):
         assert block[:256] == tile(y, 96, 16, n), f"luma of macroblock {n}"
         assert block[256:320] == tile(cb, 48, 8, n), f"Cb of macroblock {n}"
@@ -506,11 +506,11 @@ def test_long_and_large_videos_stay_small() -> None:
 
 
 def test_escape_inserts_emulation_prevention_bytes() -> None:
-    assert media._escape(b"\x01\x00\x00\x01\x00\x00\x00\x05") == (
+    assert _mp4._escape(b"\x01\x00\x00\x01\x00\x00\x00\x05") == (
         b"\x01\x00\x00\x03\x01\x00\x00\x03\x00\x05"
     )
-    assert media._escape(b"\x00\x00\x04\x00\x00\x03") == b"\x00\x00\x04\x00\x00\x03\x03"
-    assert unescape(media._escape(b"\x00\x00\x00\x00\x00")) == b"\x00\x00\x00\x00\x00"
+    assert _mp4._escape(b"\x00\x00\x04\x00\x00\x03") == b"\x00\x00\x04\x00\x00\x03\x03"
+    assert unescape(_mp4._escape(b"\x00\x00\x00\x00\x00")) == b"\x00\x00\x00\x00\x00"
 
 
 @pytest.mark.parametrize(
