@@ -13,6 +13,9 @@ from typing import Any
 
 import pytest
 
+# The simulator tests' ``sim`` and ``http`` fixtures (their helpers are imported by name).
+pytest_plugins = ("simulator_support",)
+
 
 def pytest_configure(config: pytest.Config) -> None:
     """Make sure the simulator plugin is active."""
