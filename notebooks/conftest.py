@@ -2,8 +2,9 @@
 
 nbval starts each notebook's kernel when the notebook's first cell is set up, and kernels
 inherit this process's environment; so the simulator's address is put into the
-environment just before that, and taken out again after the last notebook cell, so that
-the rest of the test suite never sees it.
+environment just before that (in place of any ``TOKENHOT_*`` setting of the developer's
+shell), and taken out again after the last notebook cell, so that the rest of the test suite
+never sees it.
 """
 
 from __future__ import annotations
@@ -42,6 +43,9 @@ def _start() -> None:
     sim.start()
     home = tempfile.TemporaryDirectory(prefix="tokenhot-nbval-")
     _state.update(sim=sim, home=home, env=dict(os.environ))
+    # The kernels get only these settings, never the developer's own (restored by _stop).
+    for name in [name for name in os.environ if name.startswith(("TOKENHOT_", "JPY_SESSION_NAME"))]:
+        del os.environ[name]
     os.environ.update(
         {
             "TOKENHOT_BASE_URL": sim.base_url,

@@ -7,6 +7,7 @@ loads it too when the package is on the path without being installed.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,11 +17,22 @@ import pytest
 # The simulator tests' ``sim`` and ``http`` fixtures (their helpers are imported by name).
 pytest_plugins = ("simulator_support",)
 
+# Settings the package reads from the environment: a developer's shell must not reach a test.
+_SHELL_PREFIXES = ("TOKENHOT_", "JPY_SESSION_NAME")
+
 
 def pytest_configure(config: pytest.Config) -> None:
     """Make sure the simulator plugin is active."""
     if not config.pluginmanager.has_plugin("tokenhot_simulator"):
         config.pluginmanager.import_plugin("tokenhot_jupyter.simulator.pytest_plugin")
+
+
+@pytest.fixture(autouse=True)
+def _no_settings_from_the_shell(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Clear ``TOKENHOT_*`` and ``JPY_SESSION_NAME``: a test that needs one sets it itself."""
+    # monkeypatch edits os.environ, so subprocesses and kernels a test starts inherit this too.
+    for name in [name for name in os.environ if name.startswith(_SHELL_PREFIXES)]:
+        monkeypatch.delenv(name)
 
 
 @pytest.fixture
