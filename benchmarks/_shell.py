@@ -24,6 +24,7 @@ def magic_shell(sim: Any, **settings: Any) -> Any:
     for name, value in settings.items():
         setattr(config.Tokenhot, name, value)
     ip = InteractiveShell.instance(config=config)
-    ip.display_pub = CapturingDisplayPublisher(shell=ip)
+    # IPython's display publishers have no annotations.
+    ip.display_pub = CapturingDisplayPublisher(shell=ip)  # type: ignore[no-untyped-call]
     ip.run_line_magic("load_ext", "tokenhot_jupyter")
     return ip

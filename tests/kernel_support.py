@@ -78,9 +78,9 @@ class Kernel:
         return messages
 
     def wait_for(self, predicate: Any, timeout: float = TIMEOUT) -> dict[str, Any]:
-        for msg in self.backlog:
-            if predicate(msg):
-                return msg
+        for seen in self.backlog:
+            if predicate(seen):
+                return seen
         end = time.monotonic() + timeout
         while time.monotonic() < end:
             msg = self.iopub(0.2)

@@ -76,7 +76,8 @@ def shell(
     config.HistoryManager.hist_file = ":memory:"
     ip = InteractiveShell.instance(config=config)
     original = ip.display_pub
-    ip.display_pub = CapturingDisplayPublisher(shell=ip)
+    # IPython's display publishers have no annotations.
+    ip.display_pub = CapturingDisplayPublisher(shell=ip)  # type: ignore[no-untyped-call]
     ip.run_line_magic("load_ext", "tokenhot_jupyter")
     session = Shell(ip, tokenhot_simulator).session
     session.config.stream_interval = 0.0

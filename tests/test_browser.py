@@ -80,8 +80,9 @@ def _chromium() -> str:
 
 
 def _write_notebook(folder: Path) -> Path:
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell(source) for source in CELLS]
+    # nbformat has no annotations.
+    nb = nbformat.v4.new_notebook()  # type: ignore[no-untyped-call]
+    nb.cells = [nbformat.v4.new_code_cell(source) for source in CELLS]  # type: ignore[no-untyped-call]
     nb.metadata["kernelspec"] = {
         "name": "python3",
         "display_name": "Python 3 (ipykernel)",
@@ -89,7 +90,8 @@ def _write_notebook(folder: Path) -> Path:
     }
     folder.mkdir()
     path = folder / "first-run.ipynb"
-    nbformat.write(nb, path)
+    # nbformat has no annotations.
+    nbformat.write(nb, path)  # type: ignore[no-untyped-call]
     return path
 
 
@@ -283,6 +285,7 @@ def _check_saved_notebook(path: Path) -> None:
     """Saved, the notebook keeps the outputs and their provenance, but not the key."""
     text = _wait_for_saved_outputs(path)
     assert SIMULATOR_KEY not in text
-    chat = nbformat.reads(text, as_version=4).cells[0].outputs
+    # nbformat has no annotations.
+    chat = nbformat.reads(text, as_version=4).cells[0].outputs  # type: ignore[no-untyped-call]
     provenance = chat[-1].metadata.get("tokenhot", {})
     assert {"model": "gpt-5.4-mini"}.items() <= provenance.items(), provenance

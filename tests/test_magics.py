@@ -597,7 +597,8 @@ def test_terminal_gets_plain_text(shell: Shell, capsys: pytest.CaptureFixture[st
     from IPython.core.displaypub import DisplayPublisher
 
     capturing = shell.ip.display_pub
-    shell.ip.display_pub = DisplayPublisher(shell=shell.ip)
+    # IPython's display publishers have no annotations.
+    shell.ip.display_pub = DisplayPublisher(shell=shell.ip)  # type: ignore[no-untyped-call]
     try:
         result = shell.ip.run_cell("%%chat\nHello terminal <b>")
         assert result.error_in_exec is None

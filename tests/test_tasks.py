@@ -50,7 +50,8 @@ class Recorder(DisplayPublisher):
     """A display publisher that keeps every message, the way ipykernel's reads its parent."""
 
     def __init__(self, shell: InteractiveShell) -> None:
-        super().__init__(shell=shell)
+        # IPython's display publishers have no annotations.
+        super().__init__(shell=shell)  # type: ignore[no-untyped-call]
         self.messages: list[Message] = []
         self._cond = threading.Condition()
 
@@ -90,7 +91,7 @@ def shell(tmp_path: Path) -> Iterator[InteractiveShell]:
 @pytest.fixture
 def recorder(shell: InteractiveShell) -> Recorder:
     shell.display_pub = Recorder(shell)
-    return shell.display_pub  # type: ignore[return-value]
+    return shell.display_pub
 
 
 @pytest.fixture
@@ -475,7 +476,8 @@ def test_ipykernel_routes_background_updates_by_parent_header(
 def test_terminal_ipython_prints_only_phase_changes(
     sim: Any, manager: TaskManager, shell: InteractiveShell, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    shell.display_pub = DisplayPublisher(shell=shell)  # terminal IPython prints text/plain
+    # Terminal IPython prints text/plain (its publisher has no annotations).
+    shell.display_pub = DisplayPublisher(shell=shell)  # type: ignore[no-untyped-call]
     tracked, _ = create(manager)
     tracked.display()
     sim.clock.advance(45)
