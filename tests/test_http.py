@@ -276,9 +276,9 @@ def test_video_create_5xx_is_maybe_created_unless_it_proves_otherwise(
 
 def test_a_body_over_the_gateways_cap_is_refused_before_sending() -> None:
     rec = Recorder(_ok_chat())
-    huge = b"\x89PNG\r\n\x1a\n" + bytes(100 * 2**20)  # base64 makes it ~133 MB
+    half = b"\x89PNG\r\n\x1a\n" + bytes(50 * 2**20)  # each fits; base64 makes both ~133 MB
     with pytest.raises(th.InvalidInputError, match="at most 128 MB"):
-        _client(rec).chat("what is this?", model="gpt-5", images=[huge])
+        _client(rec).chat("what is this?", model="gpt-5", images=[half, half])
     assert rec.requests == []
 
 

@@ -16,7 +16,14 @@ from typing import Any
 from . import _exceptions as E
 from ._catalog import Model
 from ._http import Session, json_body
-from ._media import Media, extract_markdown_images, load_media, sniff_mime
+from ._media import (
+    MAX_MEDIA_BYTES,
+    Media,
+    check_kind,
+    check_media_size,
+    extract_markdown_images,
+    load_media,
+)
 from ._sse import SSEEvent
 from ._types import ChatChunk, ChatResult, Image, Usage
 
@@ -495,12 +502,15 @@ def with_inline_images(result: ChatResult) -> ChatResult:
 
 
 async def download_media(session: Session, media: Media) -> Media:
-    """Fetch a URL input so it can be sent inline."""
+    """Fetch a URL input so it can be sent inline: no bigger than a request can carry, and
+    of the kind it stands for (an HTML error page is not an image)."""
     if not media.url:
         return media
-    response = await session.request("GET", media.url, mode="read", what="download")
-    data = response.content
-    return Media(data, sniff_mime(data, media.mime), name=media.name)
+    got = await session.download(media.url, limit=MAX_MEDIA_BYTES)
+    source = f"at {media.url.split('?')[0]}"
+    check_media_size(got.size, media.what, source, exact=not got.cut)
+    mime = check_kind(got.data, media.what, source, media.mime)
+    return Media(got.data, mime, name=media.name, what=media.what)
 
 
 def _put(body: Body, key: str, value: Any) -> None:

@@ -13,6 +13,7 @@ ENV_BASE_URL = "TOKENHOT_BASE_URL"
 DEFAULT_TIMEOUT = 240.0  # DashScope image models may take ~205 s at the gateway (spec §8.1)
 DEFAULT_MAX_RETRIES = 3
 DEFAULT_VIDEO_DEADLINE = 30 * 60.0  # some upstream states never end (spec §10.2)
+MAX_BODY_BYTES = 128 * 1024 * 1024  # the gateway's default MAX_REQUEST_BODY_MB (spec §1.6)
 
 
 def resolve_api_key(api_key: str | None) -> str | None:

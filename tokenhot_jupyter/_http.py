@@ -19,6 +19,7 @@ from typing import Any, Literal
 import httpx
 
 from . import _exceptions as E
+from ._config import MAX_BODY_BYTES
 from ._envelopes import error_from_response, is_retryable_status
 from ._redact import redact, register_secret
 from ._runtime import runtime
@@ -29,7 +30,6 @@ log = logging.getLogger("tokenhot_jupyter")
 
 Mode = Literal["read", "write", "create"]
 Sleep = Callable[[float], Awaitable[None]]
-MAX_BODY_BYTES = 128 * 1024 * 1024  # the gateway's default MAX_REQUEST_BODY_MB (spec §1.6)
 BACKOFF_CAP = 30.0
 RETRY_AFTER_CAP = 120.0
 # Connection failures where the request certainly never left this machine.
@@ -135,6 +135,27 @@ class Session:
         finally:
             await response.aclose()
 
+    async def download(self, url: str, *, limit: int, what: str = "download") -> Download:
+        """GET a file to send on, reading no more than ``limit`` bytes of it."""
+        request = self.http().build_request(
+            "GET", url, headers=self.headers(url), timeout=self._timeout(None)
+        )
+        response = await self._send(request, mode="read", model=None, what=what, stream=True)
+        size = int(response.headers.get("content-length") or 0)  # too big: refused unread
+        data, cut = b"", False
+        try:
+            if size <= limit:
+                data, size = await _read_upto(response, limit)
+                cut = size > limit
+        except _MAYBE_SENT as exc:
+            raise E.APIConnectionError(
+                f"The {what} from {request.url.host} broke ({_reason(exc)}).",
+                hint="Check the URL, or download the file and pass its path.",
+            ) from None
+        finally:
+            await response.aclose()
+        return Download(data, size, cut)
+
     def _timeout(self, timeout: float | None) -> httpx.Timeout:
         total = self.timeout if timeout is None else timeout
         return httpx.Timeout(total, connect=min(15.0, total))
@@ -225,6 +246,27 @@ class Session:
             hint="It was not re-sent: it may already have run and been billed. Run it again.",
             model=model,
         )
+
+
+@dataclass(frozen=True)
+class Download:
+    """A fetched file: its bytes (empty when it was over the limit) and its size."""
+
+    data: bytes
+    size: int
+    cut: bool  # reading stopped at the limit: ``size`` is a lower bound
+
+
+async def _read_upto(response: httpx.Response, limit: int) -> tuple[bytes, int]:
+    """(body, size), stopping one chunk past ``limit`` (the body is then left out)."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.aiter_bytes():
+        size += len(chunk)
+        if size > limit:
+            return b"", size
+        chunks.append(chunk)
+    return b"".join(chunks), size
 
 
 # 5xx codes that prove the gateway refused before any task existed (spec §2.2, §10.10).
