@@ -12,7 +12,13 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from tokenhot_jupyter import ChatResult, ImageResult, InvalidInputError, Transcript
+from tokenhot_jupyter import (
+    ChatResult,
+    ImageResult,
+    InvalidInputError,
+    StreamIncompleteError,
+    Transcript,
+)
 from tokenhot_jupyter._media import encode_png
 
 if TYPE_CHECKING:
@@ -202,6 +208,25 @@ def test_a_wrong_input_is_one_line_and_nothing_is_paid(
     assert len(lines) == 1 and said in lines[0], lines
     assert not [r for r in shell.sim.requests if r.path.startswith(paid_path)]
     assert shell.session.tasks().tracked() == []
+
+
+@pytest.mark.parametrize("models", ["gpt-5", "gpt-5,claude-opus-4-6"])
+def test_a_stream_that_ends_early_keeps_its_text_and_fails_the_cell(
+    shell: Shell, capsys: pytest.CaptureFixture[str], models: str
+) -> None:
+    shell.sim.faults.add("end-early", path="/v1/chat/completions", method="POST")
+    result = shell.run(f"%%chat -m {models}\nTell me about the sea in a few sentences.")
+    error = result.error_in_exec
+    assert isinstance(error, StreamIncompleteError) and error.result.model == "gpt-5"
+    shown = _plain(shell.final())
+    assert "ended early" in shown
+    assert error.result.text.split()[0] in shown  # the text that arrived is still there
+    if "," in models:
+        assert "── claude-opus-4-6 · " in shown and "⚠" in shown  # the other column is whole
+    err = capsys.readouterr()
+    lines = [line for line in (err.out + err.err).splitlines() if "Error" in line]
+    assert len(lines) == 1 and lines[0].startswith("StreamIncompleteError: The gpt-5 stream")
+    assert shell.session.thread(None).turns == []  # a cut answer is not kept as context
 
 
 # --- memory ------------------------------------------------------------------------------------
