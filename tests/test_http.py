@@ -10,8 +10,10 @@ import httpx
 import pytest
 
 import tokenhot_jupyter as th
+from tokenhot_jupyter._media import encode_png
 
 KEY = "sk-unitTESTkey0123456789abcdef"
+_PNG = encode_png(2, 2, bytes(12))
 
 
 class Recorder:
@@ -291,3 +293,54 @@ def test_redaction_keeps_the_text_around_a_bearer_token() -> None:
     from tokenhot_jupyter._redact import redact
 
     assert redact("(sent Bearer abc.def-123) ok") == "(sent Bearer sk-***) ok"
+
+
+def _nothing_sent() -> tuple[Recorder, th.Client]:
+    rec = Recorder(_ok_chat())
+    return rec, _client(rec)
+
+
+@pytest.mark.parametrize(
+    ("params", "said"),
+    [
+        ({"seed": float("nan")}, "seed is nan"),
+        ({"x": float("inf")}, "x is inf"),
+        (
+            {"extra_body": {"google": {"scale": [1.0, float("-inf")]}}},
+            r"google\.scale\[1\] is -inf",
+        ),
+        ({"extra_field": object()}, "extra_field is an object, which is not a JSON value"),
+        ({"tags": ["ok", "caf\udce9"]}, r"tags\[1\] has a lone surrogate"),
+        ({"meta": {1j: "x"}}, "a key of meta is a complex"),
+    ],
+)
+def test_a_value_json_cannot_carry_is_one_line_before_sending(
+    params: dict[str, object], said: str
+) -> None:
+    rec, client = _nothing_sent()
+    with pytest.raises(th.InvalidInputError, match=said) as info:
+        client.chat("hi", model="gpt-5", **params)
+    assert "\n" not in str(info.value) and rec.requests == []
+    with pytest.raises(th.InvalidInputError, match=said):
+        list(client.chat_stream("hi", model="gpt-5", **params))
+    assert rec.requests == []
+
+
+def test_a_lone_surrogate_in_a_prompt_is_one_line_before_sending() -> None:
+    rec, client = _nothing_sent()
+    with pytest.raises(th.InvalidInputError, match=r"messages\[0\]\.content has a lone surrogate"):
+        client.chat("caf\udce9", model="gpt-5")
+    with pytest.raises(th.InvalidInputError, match="prompt has a lone surrogate"):
+        client.image("caf\udce9", model="gpt-image-1.5", images=[_PNG])  # a multipart form
+    assert rec.requests == []
+
+
+def test_a_body_that_contains_itself_is_one_line() -> None:
+    loop: dict[str, object] = {}
+    loop["again"] = loop
+    rec, client = _nothing_sent()
+    with pytest.raises(th.InvalidInputError, match=r"loop\.again contains itself"):
+        client.chat("hi", model="gpt-5", loop=loop)
+    shared = [1, 2]
+    assert client.chat("hi", model="gpt-5", a=shared, b=shared).text == "hi"  # shared is fine
+    assert json.loads(rec.requests[-1].content)["b"] == [1, 2]

@@ -210,6 +210,31 @@ def test_a_wrong_input_is_one_line_and_nothing_is_paid(
     assert shell.session.tasks().tracked() == []
 
 
+@pytest.mark.parametrize(
+    ("cell", "said"),
+    [
+        ("%%chat -p seed=NaN\nHi", "seed is nan"),
+        ("%%chat -m gpt-5,claude-opus-4-6 -p x=Infinity\nHi", "x is inf"),
+        ("%%chat -p 'extra={\"scale\": [1, -Infinity]}'\nHi", r"extra\.scale\[1\] is -inf"),
+        ("%%image -p seed=NaN\nA cat", "seed is nan"),
+        ("%%video -p seed=NaN\nA cat", "seed is nan"),
+        ("%%speak -p speed=NaN\nHello", "speed is nan"),
+        ("%%chat --vars\nSummarise {title}", r"\{title\} has a lone surrogate"),
+    ],
+)
+def test_a_value_json_cannot_carry_is_one_line_and_nothing_is_sent(
+    shell: Shell, capsys: pytest.CaptureFixture[str], cell: str, said: str
+) -> None:
+    shell.ip.user_ns["title"] = "caf\udce9 menu"  # e.g. a file name read with surrogateescape
+    result = shell.run(cell)
+    assert isinstance(result.error_in_exec, InvalidInputError)
+    err = capsys.readouterr()
+    lines = [line for line in (err.out + err.err).splitlines() if line.strip()]
+    assert len(lines) == 1 and re.search(said, lines[0]), lines
+    assert not [r for r in shell.sim.requests if r.method == "POST"]
+    assert shell.session.tasks().tracked() == []
+
+
 @pytest.mark.parametrize("models", ["gpt-5", "gpt-5,claude-opus-4-6"])
 def test_a_stream_that_ends_early_keeps_its_text_and_fails_the_cell(
     shell: Shell, capsys: pytest.CaptureFixture[str], models: str

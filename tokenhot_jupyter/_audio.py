@@ -9,7 +9,7 @@ from typing import Any
 from . import _exceptions as E
 from ._catalog import Model
 from ._chat import gemini_parts
-from ._http import Session, json_body
+from ._http import Session, form_fields, json_body
 from ._media import Media, pcm_to_wav, rate_from_mime, sniff_mime
 from ._types import Transcript
 
@@ -121,7 +121,7 @@ async def transcribe(
     fields = {"model": model.id, "response_format": response_format}
     if language and not translate:
         fields["language"] = language
-    fields.update({k: str(v) for k, v in extra.items()})
+    fields.update(form_fields(extra, model=model.id))
     path = "/v1/audio/translations" if translate else "/v1/audio/transcriptions"
     files = {"file": (audio.name or "audio.wav", data, sniff_mime(data, audio.mime))}
     response = await session.request(

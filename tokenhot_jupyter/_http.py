@@ -10,9 +10,10 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import random
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -95,10 +96,11 @@ class Session:
     ) -> httpx.Response:
         """Send one request with the retry rules of ``mode``; return the (read) response."""
         url = self.url(path)
+        encoded = _encode(kwargs, model)  # before the request is built from kwargs
         request = self.http().build_request(
             method,
             url,
-            headers=self.headers(url, headers),
+            headers=self.headers(url, {**encoded, **(headers or {})}),
             timeout=self._timeout(timeout),
             **kwargs,
         )
@@ -110,7 +112,7 @@ class Session:
     ) -> AsyncIterator[SSEEvent]:
         """POST and yield server-sent events; a non-SSE reply comes as one ``__body__`` event."""
         url = self.url(path)
-        headers = self.headers(url, {"Accept": "text/event-stream"})
+        headers = self.headers(url, {**_encode(kwargs, model), "Accept": "text/event-stream"})
         request = self.http().build_request(
             method, url, headers=headers, timeout=self._timeout(None), **kwargs
         )
@@ -282,6 +284,95 @@ def _may_have_created(error: E.APIStatusError) -> bool:
         return False
     code = error.code or ""
     return code not in _NOTHING_CREATED and not code.startswith("system_")
+
+
+def encode_json(body: Any, *, model: str | None = None) -> bytes:
+    """``body`` as httpx would send it (compact UTF-8 JSON), or one clear InvalidInputError
+    naming the value JSON cannot carry: NaN or Infinity, a lone surrogate, an object."""
+    try:
+        return json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
+    except (TypeError, ValueError, RecursionError):  # UnicodeEncodeError is a ValueError
+        raise _unsendable(body, model) from None
+
+
+def form_fields(fields: Mapping[str, Any], *, model: str | None = None) -> dict[str, str]:
+    """Multipart form values as text: strings as they are, everything else as JSON."""
+    encode_json(dict(fields), model=model)  # the same check as for JSON bodies
+    return {k: _form_value(v) for k, v in fields.items()}
+
+
+def _form_value(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False)  # True → "true", as form parsers expect
+
+
+def _encode(kwargs: dict[str, Any], model: str | None) -> dict[str, str]:
+    """Encode a ``json=`` body here (and check form fields), so every body passes one check."""
+    if isinstance(kwargs.get("data"), Mapping):
+        encode_json(dict(kwargs["data"]), model=model)
+    if "json" not in kwargs:
+        return {}
+    kwargs["content"] = encode_json(kwargs.pop("json"), model=model)
+    return {"Content-Type": "application/json"}
+
+
+def _unsendable(body: Any, model: str | None) -> E.InvalidInputError:
+    found = _find_unsendable(body, "", set())
+    where, problem, hint = found or ("the body", "is not JSON", _FIX_TYPE)
+    return E.InvalidInputError(
+        f"The request{f' for {model}' if model else ''} cannot be sent: {where} {problem}.",
+        hint=hint,
+        model=model,
+    )
+
+
+def _find_unsendable(value: Any, path: str, open_: set[int]) -> tuple[str, str, str] | None:
+    """(where, what is wrong, what to do) for the first value JSON cannot carry, or None."""
+    where = path or "the body"
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            surrogate = f"({value[exc.start]!r} at character {exc.start})"
+            return where, f"has a lone surrogate {surrogate}, which is not Unicode", _FIX_TEXT
+        return None
+    if value is None or isinstance(value, (bool, int)):
+        return None
+    if isinstance(value, float):
+        return None if math.isfinite(value) else (where, f"is {value!r}", _FIX_NUMBER)
+    if not isinstance(value, (Mapping, list, tuple)):
+        return where, f"is {_a(type(value).__name__)}, which is not a JSON value", _FIX_TYPE
+    if id(value) in open_:
+        return where, "contains itself", "Pass a copy without the loop."
+    open_.add(id(value))
+    try:
+        return next(
+            filter(None, (_find_unsendable(v, p, open_) for p, v in _items(value, path))), None
+        )
+    finally:
+        open_.discard(id(value))
+
+
+def _items(
+    value: Mapping[Any, Any] | list[Any] | tuple[Any, ...], path: str
+) -> Iterator[tuple[str, Any]]:
+    """(path, value) of each key and item of a dict, or each item of a list."""
+    if not isinstance(value, Mapping):
+        yield from ((f"{path}[{i}]", item) for i, item in enumerate(value))
+        return
+    for key, item in value.items():
+        yield f"a key of {path or 'the body'}", key
+        yield (f"{path}.{key}" if path else str(key)), item
+
+
+def _a(noun: str) -> str:
+    return f"{'an' if noun[:1].lower() in 'aeiou' else 'a'} {noun}"
+
+
+_FIX_NUMBER = "JSON has no NaN or Infinity: pass a finite number."
+_FIX_TEXT = "Fix the text, e.g. text.encode('utf-8', 'replace').decode()."
+_FIX_TYPE = "Pass text, numbers, True/False, None, lists and dicts (e.g. str(value))."
 
 
 def _check_size(request: httpx.Request, model: str | None) -> None:
