@@ -344,3 +344,21 @@ def test_a_body_that_contains_itself_is_one_line() -> None:
     shared = [1, 2]
     assert client.chat("hi", model="gpt-5", a=shared, b=shared).text == "hi"  # shared is fine
     assert json.loads(rec.requests[-1].content)["b"] == [1, 2]
+
+
+def test_no_key_in_httpx_log_lines(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="httpx")
+    with pytest.raises(th.ConfigurationError, match="API key in its path") as info:
+        th.Client(KEY, f"https://gw.example/{KEY}/v1")
+    assert KEY not in str(info.value)
+
+    def gateway(request: httpx.Request) -> httpx.Response:
+        if request.url.host == "files.example":
+            return httpx.Response(200, content=_PNG)
+        return httpx.Response(200, json={"candidates": [{"content": {"parts": [{"text": "ok"}]}}]})
+
+    client = _client(Recorder(gateway))
+    client.chat("What?", model="gemini-2.5-flash", images=[f"https://files.example/{KEY}/a.png"])
+    lines = [r.getMessage() for r in caplog.records if r.name == "httpx"]
+    assert any("files.example/sk-***/a.png" in line for line in lines), lines
+    assert not any(KEY in line for line in lines)

@@ -22,7 +22,7 @@ import httpx
 from . import _exceptions as E
 from ._config import MAX_BODY_BYTES
 from ._envelopes import error_from_response, is_retryable_status
-from ._redact import redact, register_secret
+from ._redact import guard_logs, redact, register_secret
 from ._runtime import runtime
 from ._sse import SSEEvent, parse_sse
 from ._version import __version__
@@ -53,6 +53,7 @@ class Session:
 
     def __post_init__(self) -> None:
         register_secret(self.api_key)
+        guard_logs()  # httpx logs every URL at INFO; a key in one must not reach a log
 
     def http(self) -> httpx.AsyncClient:
         """The shared pool, or a private client over a custom transport (tests)."""
