@@ -1,4 +1,5 @@
-"""Media the client sends and receives: image inputs, data URIs, WAV wrapping."""
+"""Media the client sends and receives: inputs checked (format by their first bytes, size
+before reading), data URIs, WAV wrapping."""
 
 from __future__ import annotations
 
@@ -170,7 +171,7 @@ def check_kind(
         return found.mime
     raise InvalidInputError(
         f"The {what} {source} is {describe(data)}, not {expected(what)}.",
-        hint="Check that it names the file itself.",
+        hint="Check the path or URL: it must lead to the file itself.",
     )
 
 
