@@ -153,6 +153,9 @@ class Gateway:
 
     def __init__(self, answer: httpx.Response) -> None:
         self.answer = answer
+        self.reply = httpx.Response(
+            200, json={"candidates": [{"content": {"parts": [{"text": "ok"}]}}]}
+        )
         self.gateway: list[httpx.Request] = []
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
@@ -160,7 +163,7 @@ class Gateway:
             assert "authorization" not in request.headers
             return self.answer
         self.gateway.append(request)
-        return httpx.Response(200, json={"candidates": [{"content": {"parts": [{"text": "ok"}]}}]})
+        return self.reply
 
 
 def test_an_html_error_page_from_a_url_is_not_an_image() -> None:
@@ -204,3 +207,16 @@ def test_a_url_declaring_a_huge_length_is_refused_unread(monkeypatch: pytest.Mon
             "?", model="gemini-2.5-flash", images=["https://files.example/a"]
         )
     assert len(read) == 2**20 // 2**16 + 1  # it stopped one chunk past the limit
+
+
+def test_a_url_to_transcribe_is_fetched_and_checked() -> None:
+    host = Gateway(httpx.Response(200, content=PNG))
+    with pytest.raises(
+        th.InvalidInputError, match=r"The audio at https://files\.example/a is a PNG"
+    ):
+        _client(host).transcribe("https://files.example/a")
+    assert host.gateway == []
+    host.answer = httpx.Response(200, content=WAV)
+    host.reply = httpx.Response(200, json={"text": "hello"})
+    assert _client(host).transcribe("https://files.example/a").text == "hello"
+    assert len(host.gateway) == 1 and host.gateway[0].url.path == "/v1/audio/transcriptions"
