@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import httpx
 import pytest
 
 from tokenhot_jupyter._catalog import (
@@ -12,6 +13,7 @@ from tokenhot_jupyter._catalog import (
     guess_family,
     resolve_family,
 )
+from tokenhot_jupyter._client import Client
 from tokenhot_jupyter._exceptions import InvalidInputError, UnknownModelError
 
 SPEC_MODELS = {
@@ -144,6 +146,8 @@ def test_live_list_wins_and_adds_unknown_models() -> None:
         ("wan3-image", ["openai"], "dashscope-image"),
         ("claude-next", ["anthropic", "openai"], "anthropic"),
         ("some-llm", ["openai"], "chat-completions"),
+        ("o9-pro", ["openai-response"], "responses"),
+        ("o9", ["openai", "openai-response"], "chat-completions"),
     ],
 )
 def test_guess_family(mid: str, types: list[str], family: str) -> None:
@@ -170,3 +174,28 @@ def test_resolve_family_keeps_native_route_when_offered() -> None:
 )
 def test_resolve_family_moves_to_an_offered_route(mid: str, types: list[str], family: str) -> None:
     assert resolve_family(Catalog().get(mid), types) == family
+
+
+def test_a_live_only_responses_model_is_sent_to_the_responses_api() -> None:
+    sent: list[str] = []
+
+    def gateway(request: httpx.Request) -> httpx.Response:
+        sent.append(request.url.path)
+        if request.url.path == "/v1/models":
+            live = [
+                {
+                    "id": "o9-pro",
+                    "owned_by": "openai",
+                    "supported_endpoint_types": ["openai-response"],
+                }
+            ]
+            return httpx.Response(200, json={"data": live})
+        if request.url.path != "/v1/responses":
+            return httpx.Response(400, json={"error": {"message": "not supported", "code": ""}})
+        output = [{"type": "message", "content": [{"type": "output_text", "text": "hi"}]}]
+        return httpx.Response(200, json={"status": "completed", "output": output})
+
+    client = Client("sk-catalogTESTkey0123456789", "https://gw.example",
+                    transport=httpx.MockTransport(gateway), max_retries=0)  # fmt: skip
+    assert client.chat("Hello", model="o9-pro").text == "hi"
+    assert sent == ["/v1/models", "/v1/responses"]

@@ -6,6 +6,7 @@ wall-clock video timings.
 
 from __future__ import annotations
 
+import asyncio
 import io
 import wave
 from typing import Any
@@ -363,3 +364,69 @@ def test_a_second_interrupt_gives_up_with_maybe_created(client: th.Client, sim: 
     _ctrl_c_after(0.3, 0.6)
     with pytest.raises(th.TaskMaybeCreatedError, match="may exist"):
         client.video("a cat", model="doubao-seedance-2.0")
+
+
+# --- streams that end before their end marker -------------------------------------------------
+
+FAMILIES = [  # (model, api, the route the fault is aimed at)
+    ("gpt-5", None, "/v1/chat/completions"),
+    ("gpt-5.4", "responses", "/v1/responses"),
+    ("claude-opus-4-6", None, "/v1/messages"),
+    ("gemini-2.5-flash", None, "/v1beta/models/*"),
+]
+
+
+@pytest.mark.parametrize(("model", "api", "path"), FAMILIES)
+def test_a_stream_without_its_end_marker_is_not_a_whole_answer(
+    client: th.Client, sim: Any, model: str, api: str | None, path: str
+) -> None:
+    prompt = "Tell me about the sea in a few sentences."
+    whole = client.chat(prompt, model=model, api=api, max_tokens=200).text
+    sim.faults.add("end-early", path=path, method="POST")
+    deltas: list[str] = []
+    with pytest.raises(th.StreamIncompleteError, match="ended early") as info:
+        for chunk in client.chat_stream(prompt, model=model, api=api, max_tokens=200):
+            assert chunk.result is None, "a cut stream must not end in a result"
+            deltas.append(chunk.text)
+    partial = info.value.result
+    assert partial.model == model and partial.text == "".join(deltas)
+    assert partial.text and whole.startswith(partial.text)
+    assert isinstance(info.value, th.APIConnectionError) and "\n" not in str(info.value)
+    assert len([r for r in sim.requests if r.path.startswith(path.rstrip("*"))]) == 2  # not re-sent
+
+
+@pytest.mark.parametrize(  # the families whose first two events carry text
+    ("model", "path"), [("gpt-5", "/v1/chat/completions"), ("gemini-2.5-flash", "/v1beta/*")]
+)
+def test_a_stream_that_breaks_off_keeps_what_arrived(
+    client: th.Client, sim: Any, model: str, path: str
+) -> None:
+    sim.faults.add("drop-mid-stream", path=path, method="POST")  # closes after two events
+    deltas: list[str] = []
+    with pytest.raises(th.StreamIncompleteError, match="broke after") as info:
+        for chunk in client.chat_stream("Tell me about the sea.", model=model):
+            deltas.append(chunk.text)
+    assert info.value.result.text == "".join(deltas)
+
+
+def test_a_stream_that_breaks_before_any_text_is_a_plain_connection_error(
+    client: th.Client, sim: Any
+) -> None:
+    sim.faults.add("drop-mid-stream", path="/v1/messages", method="POST")  # no text in two events
+    with pytest.raises(th.APIConnectionError, match="broke after") as info:
+        list(client.chat_stream("Tell me about the sea.", model="claude-opus-4-6"))
+    assert not isinstance(info.value, th.StreamIncompleteError)
+
+
+def test_the_async_stream_ends_in_the_error_too(sim: Any) -> None:
+    aclient = th.AsyncClient(sim.api_key, sim.base_url, max_retries=0)
+    sim.faults.add("end-early", path="/v1/chat/completions", method="POST")
+    got: list[str] = []
+
+    async def read() -> None:
+        async for chunk in aclient.chat_stream("Tell me about the sea.", model="gpt-5"):
+            got.append(chunk.text)
+
+    with pytest.raises(th.StreamIncompleteError):
+        asyncio.run(read())
+    assert got

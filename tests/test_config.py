@@ -6,6 +6,7 @@ import pytest
 
 from tokenhot_jupyter._config import DEFAULT_BASE_URL, resolve_api_key, resolve_base_url
 from tokenhot_jupyter._exceptions import ConfigurationError
+from tokenhot_jupyter._redact import register_secret
 
 
 @pytest.mark.parametrize(
@@ -40,6 +41,10 @@ def test_base_url_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
         "http://127.0.0.1:99999",
         "http://[::1",
         "https://example.com:abc",
+        "https://api.tokenhot.ai/sk-abc123def456/v1",
+        "https://api.tokenhot.ai/sk-abc",
+        "https://proxy.example/tokenhot/SK-abc/v1beta",
+        "https://proxy.example/%73k-abc/v1",
     ],
 )
 def test_bad_base_url_is_refused_without_echoing_it(bad: str) -> None:
@@ -58,3 +63,14 @@ def test_api_key_precedence(monkeypatch: pytest.MonkeyPatch) -> None:
         resolve_api_key("sk-a b")
     with pytest.raises(ConfigurationError, match="plain ASCII"):
         resolve_api_key("sk-abc\u200bdef")
+
+
+def test_a_key_in_the_path_is_refused_even_without_its_sk_prefix() -> None:
+    register_secret("tokenhotKEYwithoutprefix42")
+    with pytest.raises(ConfigurationError, match="API key in its path") as info:
+        resolve_base_url("https://api.tokenhot.ai/tokenhotKEYwithoutprefix42/v1")
+    assert "tokenhotKEYwithoutprefix42" not in str(info.value)
+
+
+def test_a_path_prefix_is_still_fine() -> None:
+    assert resolve_base_url("https://corp.example/tokenhot/v1") == "https://corp.example/tokenhot"

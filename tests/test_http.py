@@ -10,8 +10,10 @@ import httpx
 import pytest
 
 import tokenhot_jupyter as th
+from tokenhot_jupyter._media import encode_png
 
 KEY = "sk-unitTESTkey0123456789abcdef"
+_PNG = encode_png(2, 2, bytes(12))
 
 
 class Recorder:
@@ -276,9 +278,9 @@ def test_video_create_5xx_is_maybe_created_unless_it_proves_otherwise(
 
 def test_a_body_over_the_gateways_cap_is_refused_before_sending() -> None:
     rec = Recorder(_ok_chat())
-    huge = b"\x89PNG\r\n\x1a\n" + bytes(100 * 2**20)  # base64 makes it ~133 MB
+    half = b"\x89PNG\r\n\x1a\n" + bytes(50 * 2**20)  # each fits; base64 makes both ~133 MB
     with pytest.raises(th.InvalidInputError, match="at most 128 MB"):
-        _client(rec).chat("what is this?", model="gpt-5", images=[huge])
+        _client(rec).chat("what is this?", model="gpt-5", images=[half, half])
     assert rec.requests == []
 
 
@@ -291,3 +293,72 @@ def test_redaction_keeps_the_text_around_a_bearer_token() -> None:
     from tokenhot_jupyter._redact import redact
 
     assert redact("(sent Bearer abc.def-123) ok") == "(sent Bearer sk-***) ok"
+
+
+def _nothing_sent() -> tuple[Recorder, th.Client]:
+    rec = Recorder(_ok_chat())
+    return rec, _client(rec)
+
+
+@pytest.mark.parametrize(
+    ("params", "said"),
+    [
+        ({"seed": float("nan")}, "seed is nan"),
+        ({"x": float("inf")}, "x is inf"),
+        (
+            {"extra_body": {"google": {"scale": [1.0, float("-inf")]}}},
+            r"google\.scale\[1\] is -inf",
+        ),
+        ({"extra_field": object()}, "extra_field is an object, which is not a JSON value"),
+        ({"tags": ["ok", "caf\udce9"]}, r"tags\[1\] has a lone surrogate"),
+        ({"meta": {1j: "x"}}, "a key of meta is a complex"),
+    ],
+)
+def test_a_value_json_cannot_carry_is_one_line_before_sending(
+    params: dict[str, object], said: str
+) -> None:
+    rec, client = _nothing_sent()
+    with pytest.raises(th.InvalidInputError, match=said) as info:
+        client.chat("hi", model="gpt-5", **params)
+    assert "\n" not in str(info.value) and rec.requests == []
+    with pytest.raises(th.InvalidInputError, match=said):
+        list(client.chat_stream("hi", model="gpt-5", **params))
+    assert rec.requests == []
+
+
+def test_a_lone_surrogate_in_a_prompt_is_one_line_before_sending() -> None:
+    rec, client = _nothing_sent()
+    with pytest.raises(th.InvalidInputError, match=r"messages\[0\]\.content has a lone surrogate"):
+        client.chat("caf\udce9", model="gpt-5")
+    with pytest.raises(th.InvalidInputError, match="prompt has a lone surrogate"):
+        client.image("caf\udce9", model="gpt-image-1.5", images=[_PNG])  # a multipart form
+    assert rec.requests == []
+
+
+def test_a_body_that_contains_itself_is_one_line() -> None:
+    loop: dict[str, object] = {}
+    loop["again"] = loop
+    rec, client = _nothing_sent()
+    with pytest.raises(th.InvalidInputError, match=r"loop\.again contains itself"):
+        client.chat("hi", model="gpt-5", loop=loop)
+    shared = [1, 2]
+    assert client.chat("hi", model="gpt-5", a=shared, b=shared).text == "hi"  # shared is fine
+    assert json.loads(rec.requests[-1].content)["b"] == [1, 2]
+
+
+def test_no_key_in_httpx_log_lines(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="httpx")
+    with pytest.raises(th.ConfigurationError, match="API key in its path") as info:
+        th.Client(KEY, f"https://gw.example/{KEY}/v1")
+    assert KEY not in str(info.value)
+
+    def gateway(request: httpx.Request) -> httpx.Response:
+        if request.url.host == "files.example":
+            return httpx.Response(200, content=_PNG)
+        return httpx.Response(200, json={"candidates": [{"content": {"parts": [{"text": "ok"}]}}]})
+
+    client = _client(Recorder(gateway))
+    client.chat("What?", model="gemini-2.5-flash", images=[f"https://files.example/{KEY}/a.png"])
+    lines = [r.getMessage() for r in caplog.records if r.name == "httpx"]
+    assert any("files.example/sk-***/a.png" in line for line in lines), lines
+    assert not any(KEY in line for line in lines)

@@ -6,6 +6,7 @@ import types
 
 import pytest
 
+from tokenhot_jupyter._exceptions import InvalidInputError
 from tokenhot_jupyter._interpolate import interpolate, lookup
 
 NS = {
@@ -95,3 +96,18 @@ def test_property_that_raises_counts_as_missing() -> None:
 
 def test_lookup_direct() -> None:
     assert lookup("obj.inner.value", NS) == 42
+
+
+def test_a_lone_surrogate_in_a_variable_is_one_clear_error() -> None:
+    with pytest.raises(InvalidInputError, match=r"\{title\} has a lone surrogate") as info:
+        interpolate("Summarise {title}", {"title": "caf\udce9 menu"})
+    assert "\n" not in str(info.value) and "character 3" in str(info.value)
+
+
+def test_a_variable_whose_str_fails_is_one_clear_error() -> None:
+    class Broken:
+        def __str__(self) -> str:
+            raise RuntimeError("no")
+
+    with pytest.raises(InvalidInputError, match=r"\{thing\} cannot go into the prompt"):
+        interpolate("About {thing}", {"thing": Broken()})

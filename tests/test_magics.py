@@ -12,7 +12,13 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from tokenhot_jupyter import ChatResult, ImageResult, Transcript
+from tokenhot_jupyter import (
+    ChatResult,
+    ImageResult,
+    InvalidInputError,
+    StreamIncompleteError,
+    Transcript,
+)
 from tokenhot_jupyter._media import encode_png
 
 if TYPE_CHECKING:
@@ -167,6 +173,85 @@ def test_missing_image_is_one_short_line(shell: Shell, capsys: pytest.CaptureFix
     text = err.out + err.err
     assert "InvalidInputError: No image file at 'nowhere.png'" in text
     assert "Traceback" not in text
+
+
+@pytest.mark.parametrize(
+    ("cell", "said", "paid_path"),
+    [
+        ("%%video -m doubao-seedance-2.0 --image notimage.png\nAnimate it",
+         "The image file 'notimage.png' is text, not a PNG", "/v1/video"),
+        ("%%chat --image empty.png\nWhat?", "The image file 'empty.png' is empty", "/v1/chat"),
+        ("%%image -m gpt-image-1.5 --input notimage.png\nBluer", "is text", "/v1/images"),
+        ("%%image -m gpt-image-1.5 --input pic.png --mask page.html\nBluer",
+         "The mask file 'page.html' is an HTML page", "/v1/images"),
+        ("%%video -m doubao-seedance-2.0 --video pic.png\nLike this",
+         "The video file 'pic.png' is a PNG image, not an MP4", "/v1/video"),
+        ("%transcribe pic.png", "The audio file 'pic.png' is a PNG image, not WAV", "/v1/audio"),
+        ("%%chat --image huge.png\nWhat?", "is 2,048 MB", "/v1/chat"),
+    ],
+)  # fmt: skip
+def test_a_wrong_input_is_one_line_and_nothing_is_paid(
+    shell: Shell, tmp_path: Path, capsys: pytest.CaptureFixture[str], cell: str, said: str,
+    paid_path: str,
+) -> None:  # fmt: skip
+    (tmp_path / "notimage.png").write_text("this is a shopping list, not a picture\n")
+    (tmp_path / "empty.png").write_bytes(b"")
+    (tmp_path / "page.html").write_text("<!doctype html><html><body>Not found</body></html>")
+    (tmp_path / "pic.png").write_bytes(PNG)
+    with (tmp_path / "huge.png").open("wb") as sparse:  # 2 GiB that use no disk
+        sparse.write(PNG[:8])
+        sparse.truncate(2 * 2**30)
+    result = shell.run(cell)
+    assert isinstance(result.error_in_exec, InvalidInputError)
+    err = capsys.readouterr()
+    lines = [line for line in (err.out + err.err).splitlines() if line.strip()]
+    assert len(lines) == 1 and said in lines[0], lines
+    assert not [r for r in shell.sim.requests if r.path.startswith(paid_path)]
+    assert shell.session.tasks().tracked() == []
+
+
+@pytest.mark.parametrize(
+    ("cell", "said"),
+    [
+        ("%%chat -p seed=NaN\nHi", "seed is nan"),
+        ("%%chat -m gpt-5,claude-opus-4-6 -p x=Infinity\nHi", "x is inf"),
+        ("%%chat -p 'extra={\"scale\": [1, -Infinity]}'\nHi", r"extra\.scale\[1\] is -inf"),
+        ("%%image -p seed=NaN\nA cat", "seed is nan"),
+        ("%%video -p seed=NaN\nA cat", "seed is nan"),
+        ("%%speak -p speed=NaN\nHello", "speed is nan"),
+        ("%%chat --vars\nSummarise {title}", r"\{title\} has a lone surrogate"),
+    ],
+)
+def test_a_value_json_cannot_carry_is_one_line_and_nothing_is_sent(
+    shell: Shell, capsys: pytest.CaptureFixture[str], cell: str, said: str
+) -> None:
+    shell.ip.user_ns["title"] = "caf\udce9 menu"  # e.g. a file name read with surrogateescape
+    result = shell.run(cell)
+    assert isinstance(result.error_in_exec, InvalidInputError)
+    err = capsys.readouterr()
+    lines = [line for line in (err.out + err.err).splitlines() if line.strip()]
+    assert len(lines) == 1 and re.search(said, lines[0]), lines
+    assert not [r for r in shell.sim.requests if r.method == "POST"]
+    assert shell.session.tasks().tracked() == []
+
+
+@pytest.mark.parametrize("models", ["gpt-5", "gpt-5,claude-opus-4-6"])
+def test_a_stream_that_ends_early_keeps_its_text_and_fails_the_cell(
+    shell: Shell, capsys: pytest.CaptureFixture[str], models: str
+) -> None:
+    shell.sim.faults.add("end-early", path="/v1/chat/completions", method="POST")
+    result = shell.run(f"%%chat -m {models}\nTell me about the sea in a few sentences.")
+    error = result.error_in_exec
+    assert isinstance(error, StreamIncompleteError) and error.result.model == "gpt-5"
+    shown = _plain(shell.final())
+    assert "ended early" in shown
+    assert error.result.text.split()[0] in shown  # the text that arrived is still there
+    if "," in models:
+        assert "── claude-opus-4-6 · " in shown and "⚠" in shown  # the other column is whole
+    err = capsys.readouterr()
+    lines = [line for line in (err.out + err.err).splitlines() if "Error" in line]
+    assert len(lines) == 1 and lines[0].startswith("StreamIncompleteError: The gpt-5 stream")
+    assert shell.session.thread(None).turns == []  # a cut answer is not kept as context
 
 
 # --- memory ------------------------------------------------------------------------------------

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
         RequestTooLargeError,
         ResultUnavailableError,
         ServerError,
+        StreamIncompleteError,
         TaskFailedError,
         TaskMaybeCreatedError,
         TaskTimeoutError,
@@ -61,8 +62,8 @@ _ERRORS = (
     "BadRequestError", "ConfigurationError", "InsufficientQuotaError", "InvalidInputError",
     "ModelUnavailableError", "NotAnAPIResponseError", "NotFoundError", "PermissionDeniedError",
     "RateLimitError", "RequestTooLargeError", "ResultUnavailableError", "ServerError",
-    "TaskFailedError", "TaskMaybeCreatedError", "TaskTimeoutError", "TokenhotError",
-    "UnknownModelError", "VideoTaskError",
+    "StreamIncompleteError", "TaskFailedError", "TaskMaybeCreatedError", "TaskTimeoutError",
+    "TokenhotError", "UnknownModelError", "VideoTaskError",
 )  # fmt: skip
 _LAZY.update(dict.fromkeys(_ERRORS, "_exceptions"))
 

@@ -20,7 +20,7 @@ from . import _display as D
 from ._catalog import Kind, Model
 from ._client import AsyncClient, Client
 from ._config import ENV_API_KEY
-from ._exceptions import TokenhotError
+from ._exceptions import StreamIncompleteError, TokenhotError
 from ._media import load_media
 from ._redact import mask_key, redact
 from ._runtime import runtime
@@ -107,6 +107,10 @@ def ask(
         result = result or client.chat(
             messages, model, system=req.system, images=req.images or None, **req.params
         )
+    except StreamIncompleteError as exc:
+        session.tally.add(model, "chat", exc.result.usage, chat_cost(model, exc.result.usage))
+        view.fail(ENDED_EARLY)  # the text that came stays, marked; the error fails the cell
+        raise
     except TokenhotError as exc:
         view.fail(type(exc).__name__)
         raise
@@ -120,6 +124,9 @@ def ask(
     view.finish(result.text, stats.line(), _chat_meta(session, req, result, stats))
     _show_chat_images(session, screen, result)
     return result
+
+
+ENDED_EARLY = "the stream ended early, so this answer is incomplete"
 
 
 def _stream_into(
@@ -262,6 +269,9 @@ def compare_chat(
         elif kind == "error":
             column.error = str(payload)
             results[column.model] = payload
+            if isinstance(payload, StreamIncompleteError):  # its text stays in the column
+                usage = payload.result.usage
+                session.tally.add(column.model, "chat", usage, chat_cost(column.model, usage))
         else:
             results[column.model] = payload
             column.text = payload.text
@@ -280,6 +290,9 @@ def compare_chat(
 
     run_columns(screen, columns, work, apply, session.config.stream_interval, metadata)
     _raise_if_all_failed(results)
+    for result in results.values():
+        if isinstance(result, StreamIncompleteError):  # a cut answer must not pass as whole
+            raise result
     return results
 
 

@@ -8,8 +8,8 @@ from typing import Any
 
 from . import _exceptions as E
 from ._catalog import Model
-from ._chat import gemini_parts
-from ._http import Session, json_body
+from ._chat import download_media, gemini_parts
+from ._http import Session, form_fields, json_body
 from ._media import Media, pcm_to_wav, rate_from_mime, sniff_mime
 from ._types import Transcript
 
@@ -117,11 +117,12 @@ async def transcribe(
         )
     if model.family != "whisper":
         raise E.InvalidInputError(f"{model.id} cannot transcribe; use whisper-1.", model=model.id)
+    audio = await download_media(session, audio)  # a URL is fetched and checked like a file
     data = audio.as_bytes()
     fields = {"model": model.id, "response_format": response_format}
     if language and not translate:
         fields["language"] = language
-    fields.update({k: str(v) for k, v in extra.items()})
+    fields.update(form_fields(extra, model=model.id))
     path = "/v1/audio/translations" if translate else "/v1/audio/transcriptions"
     files = {"file": (audio.name or "audio.wav", data, sniff_mime(data, audio.mime))}
     response = await session.request(

@@ -429,6 +429,8 @@ def guess_family(model_id: str, endpoint_types: Iterable[str] = ()) -> str:
         return "openai-tts"
     if "anthropic" in types or name.startswith("claude"):
         return "anthropic"
+    if "openai-response" in types and "openai" not in types:  # as `resolve_family` moves
+        return "responses"
     return "chat-completions"
 
 

@@ -16,7 +16,14 @@ from typing import Any
 from . import _exceptions as E
 from ._catalog import Model
 from ._http import Session, json_body
-from ._media import Media, extract_markdown_images, load_media, sniff_mime
+from ._media import (
+    MAX_MEDIA_BYTES,
+    Media,
+    check_kind,
+    check_media_size,
+    extract_markdown_images,
+    load_media,
+)
 from ._sse import SSEEvent
 from ._types import ChatChunk, ChatResult, Image, Usage
 
@@ -121,8 +128,9 @@ def _content_text(content: Any) -> str:
 
 
 def cc_event(event: SSEEvent, state: StreamState) -> None:
-    """Read one chat-completion chunk (skips ``[DONE]``)."""
+    """Read one chat-completion chunk; ``[DONE]`` ends the stream."""
     if event.done:
+        state.ended = True
         return
     chunk = event.json()
     state.usage = Usage.parse(chunk.get("usage")) or state.usage
@@ -180,10 +188,11 @@ def responses_event(event: SSEEvent, state: StreamState) -> None:
         state.add(data.get("delta", ""), None)
     elif kind == "response.reasoning_summary_text.delta":
         state.add("", data.get("delta", ""))
-    elif kind in ("response.completed", "response.incomplete"):
+    elif kind in ("response.completed", "response.incomplete"):  # a whole (maybe capped) answer
         response = data.get("response") or {}
         state.usage = Usage.parse(response.get("usage")) or state.usage
         state.finish = response.get("status") or kind
+        state.ended = True
     elif kind in ("response.failed", "error"):
         error = (data.get("response") or {}).get("error") or data.get("error") or data
         state.fail(str(error.get("message") if isinstance(error, Mapping) else error))
@@ -247,6 +256,8 @@ def anthropic_event(event: SSEEvent, state: StreamState) -> None:
             total = before.input_tokens + out.output_tokens
             state.usage = Usage(before.input_tokens, out.output_tokens, total)
         state.finish = (data.get("delta") or {}).get("stop_reason") or state.finish
+    elif kind == "message_stop":
+        state.ended = True
     elif kind == "error":
         state.fail(str((data.get("error") or {}).get("message") or data))
 
@@ -305,7 +316,9 @@ def gemini_event(event: SSEEvent, state: StreamState) -> None:
         else:
             state.add(part.get("text", ""), None)
     state.usage = Usage.parse(data.get("usageMetadata")) or state.usage
-    state.finish = (data.get("candidates") or [{}])[0].get("finishReason") or state.finish
+    finish = (data.get("candidates") or [{}])[0].get("finishReason")
+    state.finish = finish or state.finish
+    state.ended = state.ended or bool(finish)  # the last chunk carries it; there is no sentinel
 
 
 # --- the family table -------------------------------------------------------------------
@@ -321,29 +334,36 @@ class Wire:
     parse: Parse
     event: Callable[[SSEEvent, StreamState], None]
     path: Callable[[Model, bool], str]
+    end: str  # the event that ends a whole stream; without it the answer is cut short
     stream_flag: bool = True  # the body carries "stream": true
 
 
+def _cc_path(model: Model, stream: bool) -> str:
+    return "/v1/chat/completions"
+
+
+def _gemini_path(model: Model, stream: bool) -> str:
+    method = "streamGenerateContent?alt=sse" if stream else "generateContent"
+    return f"/v1beta/models/{model.id}:{method}"
+
+
+_CC = Wire(cc_body, cc_parse, cc_event, _cc_path, "[DONE]")
 WIRES: dict[str, Wire] = {
-    "chat-completions": Wire(cc_body, cc_parse, cc_event, lambda m, s: "/v1/chat/completions"),
-    "chat-image": Wire(cc_body, cc_parse, cc_event, lambda m, s: "/v1/chat/completions"),
-    "chat-audio": Wire(cc_body, cc_parse, cc_event, lambda m, s: "/v1/chat/completions"),
+    "chat-completions": _CC,
+    "chat-image": _CC,
+    "chat-audio": _CC,
     "responses": Wire(
-        responses_body, responses_parse, responses_event, lambda m, s: "/v1/responses"
+        responses_body, responses_parse, responses_event, lambda m, s: "/v1/responses",
+        "response.completed",
     ),
     "anthropic": Wire(
-        anthropic_body, anthropic_parse, anthropic_event, lambda m, s: "/v1/messages"
+        anthropic_body, anthropic_parse, anthropic_event, lambda m, s: "/v1/messages",
+        "message_stop",
     ),
     "gemini": Wire(
-        gemini_body,
-        gemini_parse,
-        gemini_event,
-        lambda m, s: (
-            f"/v1beta/models/{m.id}:{'streamGenerateContent?alt=sse' if s else 'generateContent'}"
-        ),
-        stream_flag=False,
+        gemini_body, gemini_parse, gemini_event, _gemini_path, "a finishReason", stream_flag=False
     ),
-}
+}  # fmt: skip
 
 
 def wire_for(model: Model, api: str | None = None) -> Wire:
@@ -371,6 +391,7 @@ class StreamState:
     finish: str | None = None
     pending: list[tuple[str, str]] = field(default_factory=list)
     error: str | None = None
+    ended: bool = False  # the family's end marker arrived (or a whole, unstreamed reply)
 
     def add(self, text: str | None, reasoning: str | None) -> None:
         """Record a delta; it is handed out by `drain`."""
@@ -436,7 +457,11 @@ class ChatCall:
         return with_inline_images(result)
 
     async def stream(self) -> AsyncIterator[ChatChunk]:
-        """Send with streaming; yield deltas, then one final chunk with the result."""
+        """Send with streaming; yield deltas, then one final chunk with the result.
+
+        A stream that stops before its family's end marker (cleanly or by a broken
+        connection) raises StreamIncompleteError, which carries what did arrive.
+        """
         await self.prepare()
         started = time.monotonic()
         state = StreamState()
@@ -444,24 +469,43 @@ class ChatCall:
         events = self.session.stream(
             "POST", path, model=self.model.id, what="chat", json=self.body(True)
         )
-        async for event in events:
-            if event.event == "__body__":  # the gateway answered without streaming
-                self._read_whole(event, state)
-            else:
-                self._read_event(event, state)
-            for text, reasoning in state.drain():
-                yield ChatChunk(text, reasoning)
-            if state.error:
-                raise E.ServerError(
-                    f"{self.model.id} stopped with an error: {state.error}",
-                    status_code=200,
-                    model=self.model.id,
-                )
+        try:
+            async for event in events:
+                self._read(event, state)
+                for text, reasoning in state.drain():
+                    yield ChatChunk(text, reasoning)
+                if state.error:
+                    raise E.ServerError(
+                        f"{self.model.id} stopped with an error: {state.error}",
+                        status_code=200,
+                        model=self.model.id,
+                    )
+        except E.APIConnectionError as exc:
+            if not state.text:  # nothing arrived: a plain connection error
+                raise
+            raise E.StreamIncompleteError(
+                exc.message, result=self._result(state, started)
+            ) from None
+        if not state.ended:
+            raise E.StreamIncompleteError(
+                f"The {self.model.id} stream ended early (no {self.wire.end}): the answer may be "
+                "cut short.",
+                result=self._result(state, started),
+            )
+        yield ChatChunk(result=self._result(state, started))
+
+    def _result(self, state: StreamState, started: float) -> ChatResult:
         result = ChatResult(
             "".join(state.text), self.model.id, state.usage, time.monotonic() - started,
             "".join(state.reasoning), state.finish,
         )  # fmt: skip
-        yield ChatChunk(result=with_inline_images(result))
+        return with_inline_images(result)
+
+    def _read(self, event: SSEEvent, state: StreamState) -> None:
+        if event.event == "__body__":  # the gateway answered without streaming
+            self._read_whole(event, state)
+        else:
+            self._read_event(event, state)
 
     def _read_event(self, event: SSEEvent, state: StreamState) -> None:
         try:
@@ -481,7 +525,7 @@ class ChatCall:
                 f"{self.model.id} sent a malformed reply.", status_code=200, model=self.model.id
             ) from None
         state.add(text, reasoning)
-        state.usage, state.finish = usage, finish
+        state.usage, state.finish, state.ended = usage, finish, True
 
 
 def with_inline_images(result: ChatResult) -> ChatResult:
@@ -495,12 +539,15 @@ def with_inline_images(result: ChatResult) -> ChatResult:
 
 
 async def download_media(session: Session, media: Media) -> Media:
-    """Fetch a URL input so it can be sent inline."""
+    """Fetch a URL input so it can be sent inline: no bigger than a request can carry, and
+    of the kind it stands for (an HTML error page is not an image)."""
     if not media.url:
         return media
-    response = await session.request("GET", media.url, mode="read", what="download")
-    data = response.content
-    return Media(data, sniff_mime(data, media.mime), name=media.name)
+    got = await session.download(media.url, limit=MAX_MEDIA_BYTES)
+    source = f"at {media.url.split('?')[0]}"
+    check_media_size(got.size, media.what, source, exact=not got.cut)
+    mime = check_kind(got.data, media.what, source, media.mime)
+    return Media(got.data, mime, name=media.name, what=media.what)
 
 
 def _put(body: Body, key: str, value: Any) -> None:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
-from urllib.parse import urlsplit
+import re
+from urllib.parse import unquote, urlsplit
 
 from ._exceptions import ConfigurationError
+from ._redact import redact
 
 DEFAULT_BASE_URL = "https://api.tokenhot.ai"
 ENV_API_KEY = "TOKENHOT_API_KEY"
@@ -13,6 +15,7 @@ ENV_BASE_URL = "TOKENHOT_BASE_URL"
 DEFAULT_TIMEOUT = 240.0  # DashScope image models may take ~205 s at the gateway (spec §8.1)
 DEFAULT_MAX_RETRIES = 3
 DEFAULT_VIDEO_DEADLINE = 30 * 60.0  # some upstream states never end (spec §10.2)
+MAX_BODY_BYTES = 128 * 1024 * 1024  # the gateway's default MAX_REQUEST_BODY_MB (spec §1.6)
 
 
 def resolve_api_key(api_key: str | None) -> str | None:
@@ -54,6 +57,10 @@ def resolve_base_url(base_url: str | None) -> str:
     return url
 
 
+# A gateway may sit under a path prefix, but no prefix starts like a key does.
+_KEY_SEGMENT = re.compile(r"(?i)(?:^|/)sk-[^/]")
+
+
 def _url_problem(url: str) -> str | None:
     """What is wrong with a base URL, or None."""
     try:
@@ -67,6 +74,8 @@ def _url_problem(url: str) -> str | None:
         return "has a user name or password in it (never put the key in a URL)"
     if parts.query or parts.fragment:
         return "has a query or fragment (never put the key in a URL)"
+    if _KEY_SEGMENT.search(unquote(parts.path)) or redact(url) != url:
+        return "has an API key in its path (never put the key in a URL)"
     if port == 0:
         return "has port 0"
     return None

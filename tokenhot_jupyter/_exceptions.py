@@ -4,8 +4,9 @@ TokenhotError
  ├── ConfigurationError          no key, bad base URL, bad local setting
  ├── InvalidInputError (+ValueError)   bad arguments caught before any request
  │    └── UnknownModelError (+KeyError)  with "did you mean" suggestions
- ├── APIConnectionError          the gateway could not be reached
- │    └── APITimeoutError
+ ├── APIConnectionError          the gateway could not be reached, or a reply broke off
+ │    ├── APITimeoutError
+ │    └── StreamIncompleteError      a streamed answer ended early; ``.result`` has what arrived
  ├── APIStatusError              the gateway answered with an error
  │    ├── BadRequestError          400, and the gateway's 500 validation errors
  │    ├── AuthenticationError      401 (bad key, or the token's quota ran out)
@@ -30,9 +31,12 @@ traceback, so a notebook user sees those lines and nothing else.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._redact import redact
+
+if TYPE_CHECKING:
+    from ._types import ChatResult
 
 __all__ = [
     "APIConnectionError",
@@ -51,6 +55,7 @@ __all__ = [
     "RequestTooLargeError",
     "ResultUnavailableError",
     "ServerError",
+    "StreamIncompleteError",
     "TaskFailedError",
     "TaskMaybeCreatedError",
     "TaskTimeoutError",
@@ -116,6 +121,16 @@ class APIConnectionError(TokenhotError):
 
 class APITimeoutError(APIConnectionError):
     """The gateway did not answer in time."""
+
+
+class StreamIncompleteError(APIConnectionError):
+    """A streamed answer stopped before its end marker; ``result`` holds the text that came."""
+
+    hint = "What arrived is kept (in error.result); run it again for a whole answer."
+
+    def __init__(self, message: str, *, result: ChatResult, hint: str | None = None) -> None:
+        self.result = result
+        super().__init__(message, hint=hint, model=result.model)
 
 
 class APIStatusError(TokenhotError):

@@ -10,17 +10,19 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import random
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import httpx
 
 from . import _exceptions as E
+from ._config import MAX_BODY_BYTES
 from ._envelopes import error_from_response, is_retryable_status
-from ._redact import redact, register_secret
+from ._redact import guard_logs, redact, register_secret
 from ._runtime import runtime
 from ._sse import SSEEvent, parse_sse
 from ._version import __version__
@@ -29,7 +31,6 @@ log = logging.getLogger("tokenhot_jupyter")
 
 Mode = Literal["read", "write", "create"]
 Sleep = Callable[[float], Awaitable[None]]
-MAX_BODY_BYTES = 128 * 1024 * 1024  # the gateway's default MAX_REQUEST_BODY_MB (spec §1.6)
 BACKOFF_CAP = 30.0
 RETRY_AFTER_CAP = 120.0
 # Connection failures where the request certainly never left this machine.
@@ -52,6 +53,7 @@ class Session:
 
     def __post_init__(self) -> None:
         register_secret(self.api_key)
+        guard_logs()  # httpx logs every URL at INFO; a key in one must not reach a log
 
     def http(self) -> httpx.AsyncClient:
         """The shared pool, or a private client over a custom transport (tests)."""
@@ -95,10 +97,11 @@ class Session:
     ) -> httpx.Response:
         """Send one request with the retry rules of ``mode``; return the (read) response."""
         url = self.url(path)
+        encoded = _encode(kwargs, model)  # before the request is built from kwargs
         request = self.http().build_request(
             method,
             url,
-            headers=self.headers(url, headers),
+            headers=self.headers(url, {**encoded, **(headers or {})}),
             timeout=self._timeout(timeout),
             **kwargs,
         )
@@ -110,7 +113,7 @@ class Session:
     ) -> AsyncIterator[SSEEvent]:
         """POST and yield server-sent events; a non-SSE reply comes as one ``__body__`` event."""
         url = self.url(path)
-        headers = self.headers(url, {"Accept": "text/event-stream"})
+        headers = self.headers(url, {**_encode(kwargs, model), "Accept": "text/event-stream"})
         request = self.http().build_request(
             method, url, headers=headers, timeout=self._timeout(None), **kwargs
         )
@@ -134,6 +137,27 @@ class Session:
             ) from None
         finally:
             await response.aclose()
+
+    async def download(self, url: str, *, limit: int, what: str = "download") -> Download:
+        """GET a file to send on, reading no more than ``limit`` bytes of it."""
+        request = self.http().build_request(
+            "GET", url, headers=self.headers(url), timeout=self._timeout(None)
+        )
+        response = await self._send(request, mode="read", model=None, what=what, stream=True)
+        size = int(response.headers.get("content-length") or 0)  # too big: refused unread
+        data, cut = b"", False
+        try:
+            if size <= limit:
+                data, size = await _read_upto(response, limit)
+                cut = size > limit
+        except _MAYBE_SENT as exc:
+            raise E.APIConnectionError(
+                f"The {what} from {request.url.host} broke ({_reason(exc)}).",
+                hint="Check the URL, or download the file and pass its path.",
+            ) from None
+        finally:
+            await response.aclose()
+        return Download(data, size, cut)
 
     def _timeout(self, timeout: float | None) -> httpx.Timeout:
         total = self.timeout if timeout is None else timeout
@@ -227,6 +251,27 @@ class Session:
         )
 
 
+@dataclass(frozen=True)
+class Download:
+    """A fetched file: its bytes (empty when it was over the limit) and its size."""
+
+    data: bytes
+    size: int
+    cut: bool  # reading stopped at the limit: ``size`` is a lower bound
+
+
+async def _read_upto(response: httpx.Response, limit: int) -> tuple[bytes, int]:
+    """(body, size), stopping one chunk past ``limit`` (the body is then left out)."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.aiter_bytes():
+        size += len(chunk)
+        if size > limit:
+            return b"", size
+        chunks.append(chunk)
+    return b"".join(chunks), size
+
+
 # 5xx codes that prove the gateway refused before any task existed (spec §2.2, §10.10).
 _NOTHING_CREATED = {
     "invalid_request", "invalid_json", "convert_request_failed", "fail_to_fetch_task",
@@ -240,6 +285,95 @@ def _may_have_created(error: E.APIStatusError) -> bool:
         return False
     code = error.code or ""
     return code not in _NOTHING_CREATED and not code.startswith("system_")
+
+
+def encode_json(body: Any, *, model: str | None = None) -> bytes:
+    """``body`` as httpx would send it (compact UTF-8 JSON), or one clear InvalidInputError
+    naming the value JSON cannot carry: NaN or Infinity, a lone surrogate, an object."""
+    try:
+        return json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
+    except (TypeError, ValueError, RecursionError):  # UnicodeEncodeError is a ValueError
+        raise _unsendable(body, model) from None
+
+
+def form_fields(fields: Mapping[str, Any], *, model: str | None = None) -> dict[str, str]:
+    """Multipart form values as text: strings as they are, everything else as JSON."""
+    encode_json(dict(fields), model=model)  # the same check as for JSON bodies
+    return {k: _form_value(v) for k, v in fields.items()}
+
+
+def _form_value(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False)  # True → "true", as form parsers expect
+
+
+def _encode(kwargs: dict[str, Any], model: str | None) -> dict[str, str]:
+    """Encode a ``json=`` body here (and check form fields), so every body passes one check."""
+    if isinstance(kwargs.get("data"), Mapping):
+        encode_json(dict(kwargs["data"]), model=model)
+    if "json" not in kwargs:
+        return {}
+    kwargs["content"] = encode_json(kwargs.pop("json"), model=model)
+    return {"Content-Type": "application/json"}
+
+
+def _unsendable(body: Any, model: str | None) -> E.InvalidInputError:
+    found = _find_unsendable(body, "", set())
+    where, problem, hint = found or ("the body", "is not JSON", _FIX_TYPE)
+    return E.InvalidInputError(
+        f"The request{f' for {model}' if model else ''} cannot be sent: {where} {problem}.",
+        hint=hint,
+        model=model,
+    )
+
+
+def _find_unsendable(value: Any, path: str, open_: set[int]) -> tuple[str, str, str] | None:
+    """(where, what is wrong, what to do) for the first value JSON cannot carry, or None."""
+    where = path or "the body"
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            surrogate = f"({value[exc.start]!r} at character {exc.start})"
+            return where, f"has a lone surrogate {surrogate}, which is not Unicode", _FIX_TEXT
+        return None
+    if value is None or isinstance(value, (bool, int)):
+        return None
+    if isinstance(value, float):
+        return None if math.isfinite(value) else (where, f"is {value!r}", _FIX_NUMBER)
+    if not isinstance(value, (Mapping, list, tuple)):
+        return where, f"is {_a(type(value).__name__)}, which is not a JSON value", _FIX_TYPE
+    if id(value) in open_:
+        return where, "contains itself", "Pass a copy without the loop."
+    open_.add(id(value))
+    try:
+        return next(
+            filter(None, (_find_unsendable(v, p, open_) for p, v in _items(value, path))), None
+        )
+    finally:
+        open_.discard(id(value))
+
+
+def _items(
+    value: Mapping[Any, Any] | list[Any] | tuple[Any, ...], path: str
+) -> Iterator[tuple[str, Any]]:
+    """(path, value) of each key and item of a dict, or each item of a list."""
+    if not isinstance(value, Mapping):
+        yield from ((f"{path}[{i}]", item) for i, item in enumerate(value))
+        return
+    for key, item in value.items():
+        yield f"a key of {path or 'the body'}", key
+        yield (f"{path}.{key}" if path else str(key)), item
+
+
+def _a(noun: str) -> str:
+    return f"{'an' if noun[:1].lower() in 'aeiou' else 'a'} {noun}"
+
+
+_FIX_NUMBER = "JSON has no NaN or Infinity: pass a finite number."
+_FIX_TEXT = "Fix the text, e.g. text.encode('utf-8', 'replace').decode()."
+_FIX_TYPE = "Pass text, numbers, True/False, None, lists and dicts (e.g. str(value))."
 
 
 def _check_size(request: httpx.Request, model: str | None) -> None:

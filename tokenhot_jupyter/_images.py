@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import json
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -17,7 +16,7 @@ from typing import Any
 from . import _exceptions as E
 from ._catalog import GEMINI_RATIOS, Model
 from ._chat import ChatCall, Message, download_media, gemini_content, gemini_parts
-from ._http import Session, json_body
+from ._http import Session, form_fields, json_body
 from ._media import Media, decode_data_uri, extract_markdown_images, load_media, sniff_mime
 from ._sse import parse_sse_text
 from ._types import Image, ImageResult, Usage
@@ -105,7 +104,7 @@ class ImageCall:
     async def _openai_edit(self) -> tuple[Any, str | None]:
         fields: dict[str, str] = {"model": self.model.id, "prompt": self.prompt, "n": str(self.n)}
         _put(fields, "size", self.size)
-        fields.update({k: _form(v) for k, v in {**self.options, **self.extra}.items()})
+        fields.update(form_fields({**self.options, **self.extra}, model=self.model.id))
         sources = [await download_media(self.session, m) for m in self.images]
         name = "image" if len(sources) == 1 else "image[]"
         files = [(name, (m.name or "image.png", m.as_bytes(), m.mime)) for m in sources]
@@ -312,12 +311,6 @@ def load_inputs(images: Any) -> list[Media]:
     if isinstance(images, (list, tuple)):
         return [load_media(i) for i in images]
     return [load_media(images)]
-
-
-def _form(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return value if isinstance(value, str) else json.dumps(value)
 
 
 def _put(body: dict[str, Any], key: str, value: Any) -> None:

@@ -9,6 +9,8 @@ Rules (also in the ``%%chat?`` help):
   and LaTeX groups (``\\frac{a}{b}``, ``x^{n}``, ``x_{i}``) are never touched.
 * Substituted text is not scanned again, so a value that itself contains ``{x}`` stays
   as it is.
+* A value whose text cannot be sent (a lone surrogate, or a ``str()`` that fails) is one
+  InvalidInputError naming the variable.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from ._exceptions import InvalidInputError
 
 _NAME = r"[A-Za-z_]\w*(?:\.[A-Za-z]\w*)*"
 _PATTERN = re.compile(r"\{\{(" + _NAME + r")\}\}|\{(" + _NAME + r")\}")
@@ -50,7 +54,7 @@ def interpolate(text: str, namespace: Mapping[str, Any]) -> Interpolated:
             _add(result.unknown, name)
             return match.group(0)
         _add(result.used, name)
-        return str(value)
+        return _text(value, name)
 
     result.text = _PATTERN.sub(replace, text)
     return result
@@ -70,6 +74,25 @@ def lookup(name: str, namespace: Mapping[str, Any]) -> Any:
         except Exception:  # a property that raises counts as "not there"
             return MISSING
     return value
+
+
+def _text(value: Any, name: str) -> str:
+    """``str(value)``, which must be text the gateway can be sent (UTF-8)."""
+    try:
+        text = str(value)
+    except Exception as exc:  # a broken __str__ is the variable's problem, said in one line
+        raise InvalidInputError(
+            f"{{{name}}} cannot go into the prompt: str() of it failed ({type(exc).__name__})."
+        ) from None
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidInputError(
+            f"{{{name}}} has a lone surrogate ({text[exc.start]!r} at character {exc.start}), "
+            "which is not Unicode text, so the prompt cannot be sent.",
+            hint="Fix the variable, e.g. value.encode('utf-8', 'replace').decode().",
+        ) from None
+    return text
 
 
 def _is_latex_or_template(text: str, start: int) -> bool:

@@ -1,4 +1,5 @@
-"""Media the client sends and receives: image inputs, data URIs, WAV wrapping."""
+"""Media the client sends and receives: inputs checked (format by their first bytes, size
+before reading), data URIs, WAV wrapping."""
 
 from __future__ import annotations
 
@@ -12,20 +13,80 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ._config import MAX_BODY_BYTES
 from ._exceptions import InvalidInputError
 
 _DATA_URI = re.compile(r"^data:([\w/+.;=-]+?)(;base64)?,(.*)$", re.S)
 MARKDOWN_DATA_URI = re.compile(r"!\[[^\]]*\]\((data:[^;)]+;base64,[A-Za-z0-9+/=\s]+)\)")
-_MAGIC = (
-    (b"\x89PNG\r\n\x1a\n", "image/png"),
-    (b"\xff\xd8\xff", "image/jpeg"),
-    (b"GIF8", "image/gif"),
-    (b"RIFF", "audio/wav"),
-    (b"ID3", "audio/mpeg"),
-    (b"\xff\xfb", "audio/mpeg"),
-    (b"OggS", "audio/ogg"),
-    (b"fLaC", "audio/flac"),
+# The largest input whose base64 still fits the gateway's request cap (JSON bodies inline
+# files as data URIs); checked before a file is read, so a huge file costs no memory.
+MAX_MEDIA_BYTES = MAX_BODY_BYTES * 3 // 4
+
+
+@dataclass(frozen=True)
+class Signature:
+    """How one format starts: ``magic`` at ``offset`` (under ``mask``), ``also`` at ``at``."""
+
+    mime: str
+    name: str  # short, for the "expected ..." list
+    label: str  # what a file of this format is, in a sentence
+    magic: bytes
+    offset: int = 0
+    also: bytes = b""
+    at: int = 0
+    mask: bytes = b""
+
+    def matches(self, head: bytes) -> bool:
+        """Whether ``head`` (a file's first bytes) is in this format."""
+        window = head[self.offset : self.offset + len(self.magic)]
+        if self.mask:
+            window = bytes(a & b for a, b in zip(window, self.mask, strict=False))
+        return window == self.magic and head[self.at : self.at + len(self.also)] == self.also
+
+    @property
+    def bits(self) -> int:
+        """How many bits this row checks: when several rows match, the narrowest wins."""
+        magic = sum(bin(b).count("1") for b in self.mask) if self.mask else 8 * len(self.magic)
+        return magic + 8 * len(self.also)
+
+
+_S = Signature
+# The one sniffing table, most common format of each kind first (that is the order in which
+# messages list them); when several rows match, the narrowest (`Signature.bits`) wins.
+SIGNATURES: tuple[Signature, ...] = (
+    _S("image/png", "PNG", "a PNG image", b"\x89PNG\r\n\x1a\n"),
+    _S("image/jpeg", "JPEG", "a JPEG image", b"\xff\xd8\xff"),
+    _S("image/gif", "GIF", "a GIF image", b"GIF87a"),
+    _S("image/gif", "GIF", "a GIF image", b"GIF89a"),
+    _S("image/webp", "WebP", "a WebP image", b"RIFF", also=b"WEBP", at=8),
+    _S("image/bmp", "BMP", "a BMP image", b"BM", also=b"\0\0\0\0", at=6),
+    _S("image/tiff", "TIFF", "a TIFF image", b"II*\0"),
+    _S("image/tiff", "TIFF", "a TIFF image", b"MM\0*"),
+    _S("image/heic", "HEIC", "a HEIC image", b"ftypheic", 4),
+    _S("image/heic", "HEIC", "a HEIC image", b"ftypmif1", 4),
+    _S("image/avif", "AVIF", "an AVIF image", b"ftypavif", 4),
+    _S("audio/wav", "WAV", "a WAV audio file", b"RIFF", also=b"WAVE", at=8),
+    _S("audio/mpeg", "MP3", "an MP3 audio file", b"ID3"),
+    _S("audio/mpeg", "MP3", "an MP3 audio file", b"\xff\xe0", mask=b"\xff\xe0"),  # frame sync
+    _S("audio/mp4", "M4A", "an M4A audio file", b"ftypM4A ", 4),
+    _S("audio/aac", "AAC", "an AAC audio file", b"\xff\xf0", mask=b"\xff\xf6"),  # ADTS
+    _S("audio/ogg", "OGG", "an Ogg audio file", b"OggS"),
+    _S("audio/flac", "FLAC", "a FLAC audio file", b"fLaC"),
+    _S("audio/aiff", "AIFF", "an AIFF audio file", b"FORM", also=b"AIFF", at=8),
+    _S("video/mp4", "MP4", "an MP4 video", b"ftyp", 4),
+    _S("video/quicktime", "MOV", "a QuickTime (MOV) video", b"ftypqt  ", 4),
+    _S("video/quicktime", "MOV", "a QuickTime (MOV) video", b"moov", 4),
+    _S("video/quicktime", "MOV", "a QuickTime (MOV) video", b"mdat", 4),
+    _S("video/webm", "WebM", "a WebM video", b"\x1a\x45\xdf\xa3"),
+    _S("video/x-msvideo", "AVI", "an AVI video", b"RIFF", also=b"AVI ", at=8),
 )
+# What each kind of input must be: mime types (or their prefixes), and how to say so.
+EXPECTED: dict[str, tuple[tuple[str, ...], str]] = {
+    "image": (("image/",), "a {} image"),
+    "mask": (("image/",), "a {} image"),
+    "video": (("video/",), "an {} video"),
+    "audio": (("audio/", "video/mp4", "video/webm"), "{} audio"),  # Whisper reads these two too
+}
 
 
 @dataclass(frozen=True)
@@ -36,6 +97,7 @@ class Media:
     mime: str = "application/octet-stream"
     url: str | None = None
     name: str = "file"
+    what: str = "file"  # the kind of input (a key of EXPECTED), checked when a URL is fetched
 
     def as_url(self) -> str:
         """A URL for JSON bodies: the URL itself, or a base64 data URI."""
@@ -51,16 +113,77 @@ class Media:
         return self.data
 
 
+def sniff(data: bytes) -> Signature | None:
+    """The format of ``data``, from its first bytes."""
+    head = data[:16]
+    return max((s for s in SIGNATURES if s.matches(head)), key=lambda s: s.bits, default=None)
+
+
 def sniff_mime(data: bytes, default: str = "application/octet-stream") -> str:
     """The mime type from a file's first bytes."""
-    for magic, mime in _MAGIC:
-        if data.startswith(magic):
-            if mime == "audio/wav" and data[8:12] == b"WEBP":
-                return "image/webp"
-            return mime
-    if data[4:8] == b"ftyp":
-        return "video/mp4"
-    return default
+    found = sniff(data)
+    return found.mime if found else default
+
+
+def describe(data: bytes) -> str:
+    """What ``data`` is, for a message: its format, or empty, HTML, SVG, JSON, text."""
+    found = sniff(data)
+    if found:
+        return found.label
+    if not data:
+        return "empty"
+    head = data[:1024].lstrip().lower()
+    if head.startswith(b"<!doctype html") or b"<html" in head:
+        return "an HTML page"
+    if b"<svg" in head:
+        return "an SVG drawing"
+    if _is_text(data[:1024]):
+        return "JSON text" if head.startswith((b"{", b"[")) else "text"
+    return "data of an unknown format"
+
+
+def _is_text(head: bytes) -> bool:
+    if b"\0" in head:
+        return False
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return exc.start >= len(head) - 3  # only a character cut at the window's end
+    return True
+
+
+def expected(what: str) -> str:
+    """The formats an input of kind ``what`` may have, e.g. "a PNG, JPEG, ... image"."""
+    prefixes, phrase = EXPECTED[what]
+    names = list(dict.fromkeys(s.name for s in SIGNATURES if s.mime.startswith(prefixes)))
+    return phrase.format(", ".join(names[:-1]) + f" or {names[-1]}")
+
+
+def check_kind(
+    data: bytes, what: str, source: str, default: str = "application/octet-stream"
+) -> str:
+    """The mime type of ``data``, which must be a ``what``; else one clear InvalidInputError."""
+    found = sniff(data)
+    if what not in EXPECTED:  # a kind with no expectation: sniff, else trust ``default``
+        return found.mime if found else default
+    prefixes = EXPECTED[what][0]
+    if found and found.mime.startswith(prefixes):
+        return found.mime
+    raise InvalidInputError(
+        f"The {what} {source} is {describe(data)}, not {expected(what)}.",
+        hint="Check the path or URL: it must lead to the file itself.",
+    )
+
+
+def check_media_size(size: int, what: str, source: str, *, exact: bool = True) -> None:
+    """Refuse an input too big for any request, before it is read (``exact``: size known)."""
+    if size > MAX_MEDIA_BYTES:
+        said = f"{size / 2**20:,.0f} MB" if exact else f"over {MAX_MEDIA_BYTES / 2**20:,.0f} MB"
+        raise InvalidInputError(
+            f"The {what} {source} is {said}; a request to the gateway can carry "
+            f"at most {MAX_MEDIA_BYTES // 2**20} MB of file.",
+            hint="Pass a smaller file (or a URL, which the gateway fetches itself).",
+        )
 
 
 def data_uri(data: bytes, mime: str) -> str:
@@ -83,36 +206,57 @@ def decode_data_uri(uri: str) -> tuple[bytes, str]:
 
 
 def load_media(obj: Any, *, what: str = "image") -> Media:
-    """Accept a path, URL, data URI, bytes, file object, PIL image or numpy array."""
+    """Accept a path, URL, data URI, bytes, file object, PIL image or numpy array.
+
+    Local inputs are checked here, before anything is sent: their size (before reading)
+    and their first bytes, which must be a ``what`` (see `EXPECTED`).  URLs are checked
+    when they are fetched (`check_kind`); the gateway fetches the others itself.
+    """
     if isinstance(obj, Media):
         return obj
     if isinstance(obj, (bytes, bytearray, memoryview)):
-        data = bytes(obj)
-        return Media(data, sniff_mime(data), name=f"{what}{_ext(sniff_mime(data))}")
+        check_media_size(memoryview(obj).nbytes, what, "data")  # before copying it
+        return _checked(bytes(obj), what, "data", what)
     if isinstance(obj, Path):
         return _from_path(obj, what)
     if isinstance(obj, str):
-        text = obj.strip()
-        if text.startswith("data:"):
-            data, mime = decode_data_uri(text)
-            return Media(data, mime, name=f"{what}{_ext(mime)}")
-        if re.match(r"^https?://", text, re.I):
-            return Media(url=text, mime=_mime_from_name(text), name=Path(text.split("?")[0]).name)
-        return _from_path(Path(text).expanduser(), what)
+        return _from_text(obj.strip(), what)
     if hasattr(obj, "read"):
-        data = obj.read()
-        name = Path(str(getattr(obj, "name", what))).name
-        return Media(data, sniff_mime(data, _mime_from_name(name)), name=name)
+        return _from_file(obj, what)
     if hasattr(obj, "save") and hasattr(obj, "mode"):  # a PIL image
         buf = io.BytesIO()
         obj.save(buf, format="PNG")
-        return Media(buf.getvalue(), "image/png", name=f"{what}.png")
+        return Media(buf.getvalue(), "image/png", name=f"{what}.png", what=what)
     if hasattr(obj, "shape") and hasattr(obj, "dtype"):  # a numpy array
-        return Media(array_to_png(obj), "image/png", name=f"{what}.png")
+        return Media(array_to_png(obj), "image/png", name=f"{what}.png", what=what)
     raise InvalidInputError(
         f"Cannot use a {type(obj).__name__} as {what}.",
         hint="Pass a file path, URL, bytes, a PIL image or a numpy array.",
     )
+
+
+def _checked(data: bytes, what: str, source: str, name: str) -> Media:
+    mime = check_kind(data, what, source, _mime_from_name(name))
+    return Media(data, mime, name=name if "." in name else f"{name}{_ext(mime)}", what=what)
+
+
+def _from_text(text: str, what: str) -> Media:
+    if text.startswith("data:"):
+        check_media_size(len(text) * 3 // 4, what, "data: URI")  # before decoding it
+        data, _ = decode_data_uri(text)
+        return _checked(data, what, "data: URI", what)
+    if re.match(r"^https?://", text, re.I):
+        name = Path(text.split("?")[0]).name
+        return Media(url=text, mime=_mime_from_name(text), name=name, what=what)
+    return _from_path(Path(text).expanduser(), what)
+
+
+def _from_file(obj: Any, what: str) -> Media:
+    name = Path(str(getattr(obj, "name", what))).name
+    data = obj.read(MAX_MEDIA_BYTES + 1)  # never more than one byte past the limit
+    data = data.encode() if isinstance(data, str) else bytes(data)
+    check_media_size(len(data), what, f"file {name!r}")
+    return _checked(data, what, f"file {name!r}", name)
 
 
 def _from_path(path: Path, what: str) -> Media:
@@ -121,8 +265,9 @@ def _from_path(path: Path, what: str) -> Media:
             f"No {what} file at {str(path)!r}.",
             hint="Check the path (relative paths start at the notebook's folder), or pass a URL.",
         )
-    data = path.read_bytes()
-    return Media(data, sniff_mime(data, _mime_from_name(path.name)), name=path.name)
+    source = f"file {str(path)!r}"
+    check_media_size(path.stat().st_size, what, source)  # before reading: it may be huge
+    return _checked(path.read_bytes(), what, source, path.name)
 
 
 def _mime_from_name(name: str) -> str:

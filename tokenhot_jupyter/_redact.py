@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 import re
 import threading
 from collections.abc import Mapping
@@ -31,6 +32,30 @@ def redact(text: str) -> str:
         if secret in text:
             text = text.replace(secret, MASK)
     return _BEARER.sub(r"\1" + MASK, text)
+
+
+class RedactingFilter(logging.Filter):
+    """Masks every known secret in a log record's message (httpx logs each request URL)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        clean = redact(message)
+        if clean != message:
+            record.msg, record.args = clean, ()
+        return True
+
+
+_FILTER = RedactingFilter()
+# The loggers that name URLs: httpx's INFO line per request, and our own.
+GUARDED_LOGGERS = ("httpx", "tokenhot_jupyter")
+
+
+def guard_logs() -> None:
+    """Put `RedactingFilter` on the loggers that may see a URL (idempotent)."""
+    for name in GUARDED_LOGGERS:
+        logger = logging.getLogger(name)
+        if _FILTER not in logger.filters:
+            logger.addFilter(_FILTER)
 
 
 def redact_tree(value: Any) -> Any:

@@ -36,7 +36,7 @@ hint the real gateway never sends, so that clients keep pace with a fast clock.
 (``path`` is a glob, ``times=-1`` means always); or over HTTP with
 ``POST /__sim__/faults {"spec", "path", "method", "times"}``. Specs: ``429``,
 ``429:retry-after=N``, ``429:redis``, ``500``, ``502``, ``503``, ``503:model``, ``drop``,
-``drop-mid-stream``, ``malformed``, ``html``, ``slow=S``, ``ping``, ``task-fail``,
+``drop-mid-stream``, ``end-early``, ``malformed``, ``html``, ``slow=S``, ``ping``, ``task-fail``,
 ``task-stuck``, ``expire-url``, ``upstream-429``; combine with commas.
 
 **Control routes** (no key): ``GET /__sim__``, ``GET|POST|DELETE /__sim__/faults``,

@@ -11,6 +11,9 @@ A spec is one or more comma-separated items, e.g. ``"slow=0.5,503"``:
 ``503:model``        503 ``model_not_found``
 ``drop``             close the connection before replying
 ``drop-mid-stream``  send part of the reply (some SSE events or some bytes), then close
+``end-early``        end an SSE stream cleanly just before its last event, the family's end
+                     marker (``[DONE]``, ``response.completed``, ``message_stop``, the
+                     Gemini chunk with ``finishReason``)
 ``malformed``        200 with truncated JSON (or a broken SSE event)
 ``html``             200 with the web console's HTML page
 ``slow=S``           wait S real seconds before replying
@@ -33,6 +36,7 @@ from typing import Any
 _FLAGS = {
     "drop": "drop",
     "drop-mid-stream": "drop_mid_stream",
+    "end-early": "end_early",
     "malformed": "malformed",
     "html": "html",
     "ping": "ping",
@@ -51,6 +55,7 @@ class Fault:
     retry_after: str | None = None
     drop: bool = False
     drop_mid_stream: bool = False
+    end_early: bool = False
     malformed: bool = False
     html: bool = False
     slow: float = 0.0

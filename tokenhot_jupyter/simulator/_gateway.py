@@ -234,11 +234,12 @@ def _upstream_error(ctx: Ctx, status: int) -> HttpError:
 
 
 def _after(ctx: Ctx, result: Result) -> Result:
-    """Apply the reply-mangling faults: cut short, malformed."""
+    """Apply the reply-mangling faults: cut short, ended early, malformed."""
     fault = ctx.fault
     if isinstance(result, Stream):
         result.cut = result.cut or fault.drop_mid_stream
         result.malformed = result.malformed or fault.malformed
+        result.end_early = result.end_early or fault.end_early
     elif isinstance(result, Reply):
         result.cut = result.cut or fault.drop_mid_stream
         if fault.malformed:

@@ -94,6 +94,7 @@ class Stream:
     headers: dict[str, str] = field(default_factory=dict)
     cut: bool = False  # fault: close after two events
     malformed: bool = False  # fault: the second event is broken JSON
+    end_early: bool = False  # fault: end cleanly without the last event (the end marker)
 
 
 class Drop:

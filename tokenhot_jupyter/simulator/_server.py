@@ -216,11 +216,18 @@ class _Handler(BaseHTTPRequestHandler):
 
 def _mangled(stream: Stream) -> Generator[bytes | None, None, None]:
     """The stream's events with the faults applied (``None`` means: cut here)."""
+    held: bytes | None = None  # with end_early, each event waits until the next one comes
     for index, event in enumerate(stream.events):
         if stream.cut and index == 2:
             yield None
             return
-        yield BROKEN_EVENT if stream.malformed and index == 1 else event
+        event = BROKEN_EVENT if stream.malformed and index == 1 else event
+        if not stream.end_early:
+            yield event
+            continue
+        if held is not None:
+            yield held
+        held = event
 
 
 def _decompress(body: bytes, encoding: str, cap: int) -> bytes:
