@@ -9,6 +9,7 @@ merge their progress into one throttled output.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import queue
 import time
@@ -132,13 +133,23 @@ ENDED_EARLY = "the stream ended early, so this answer is incomplete"
 def _stream_into(
     view: D.ChatView, client: Any, model: str, messages: list[dict[str, Any]], req: ChatRequest
 ) -> ChatResult | None:
-    stream = client.chat_stream(
+    """Read the stream on the runtime loop; wake only when the view can show something.
+
+    Reading never waits for rendering: deltas pile up on the loop while an update is
+    rendered or not yet due, and come over in one batch.
+    """
+    source = client.aio.chat_stream(
         messages, model, system=req.system, images=req.images or None, **req.params
     )
-    for chunk in stream:
-        if chunk.result is not None:
-            return chunk.result  # type: ignore[no-any-return]
-        view.feed(chunk.text, chunk.reasoning)
+    with contextlib.closing(runtime.handoff(source)) as stream:
+        while not stream.done:
+            timeout, first = view.wait()
+            chunks = stream.take(timeout, first=first)
+            result = next((c.result for c in chunks if c.result is not None), None)
+            text = "".join(c.text for c in chunks)
+            view.feed(text, "".join(c.reasoning for c in chunks))
+            if result is not None:
+                return result  # type: ignore[no-any-return]
     return None
 
 

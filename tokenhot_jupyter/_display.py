@@ -621,7 +621,14 @@ class Screen:
 
 
 class Live:
-    """One output rewritten in place, at most once per ``interval`` (the last one always)."""
+    """One output rewritten in place, at most once per ``interval`` (the last one always).
+
+    With a ``budget``, updates also keep the bytes they send in proportion to what they
+    show: one may go only while everything sent so far plus it stays within ``budget``
+    times its own size (or once ``max_interval`` has passed).  A growing text is then sent
+    ever less often, so its updates add up to a bounded multiple of the final text, however
+    long it gets (a Jupyter update always carries the whole output again).
+    """
 
     def __init__(
         self,
@@ -629,36 +636,88 @@ class Live:
         data: Bundle,
         interval: float,
         clock: Callable[[], float] = time.monotonic,
+        *,
+        budget: float | None = None,
+        max_interval: float = math.inf,
     ) -> None:
         self.screen, self.interval, self._clock = screen, interval, clock
+        self.budget, self.max_interval = budget, max(interval, max_interval)
         self.display_id = uuid.uuid4().hex
         self.updates = 0
+        self.sent = 0  # characters of every bundle sent so far
         screen.show(data, display_id=self.display_id)
         self._last = clock()
+
+    def due_in(self, size: int = 0) -> float:
+        """Seconds until an update of about ``size`` characters may go (0: it may go now)."""
+        waited = self._clock() - self._last
+        if waited < self.interval:
+            return self.interval - waited
+        if self.budget is None or self.sent + size <= self.budget * max(size, _BUDGET_FLOOR):
+            return 0.0
+        # Over budget: only more text (or max_interval) makes it due; look again in a while.
+        return max(0.0, min(self.interval, self.max_interval - waited))
 
     def update(
         self, data: Bundle, metadata: Mapping[str, Any] | None = None, *, final: bool = False
     ) -> bool:
-        """Send ``data`` if enough time has passed (or ``final``); True when sent."""
-        now = self._clock()
-        if not final and now - self._last < self.interval:
+        """Send ``data`` if it is due (or ``final``); True when sent."""
+        if not final and self.due_in(bundle_size(data)) > 0:
             return False
-        self.screen.update(data, metadata, self.display_id)
-        self._last = now
-        self.updates += 1
+        self.send(data, metadata)
         return True
+
+    def send(self, data: Bundle, metadata: Mapping[str, Any] | None = None) -> None:
+        """Send ``data`` now, due or not."""
+        self.screen.update(data, metadata, self.display_id)
+        self._last = self._clock()
+        self.sent += bundle_size(data)
+        self.updates += 1
+
+
+def bundle_size(data: Bundle) -> int:
+    """Characters of a bundle's text (what an update sends, give or take its envelope)."""
+    return sum(len(v) for v in data.values() if isinstance(v, str))
+
+
+_BUDGET_FLOOR = 2048  # characters: a budget is never reckoned on a smaller bundle
+STREAM_BUDGET = 7.0  # a streamed answer's updates send at most ~7x its final bundle ...
+STREAM_MAX_INTERVAL = 5.0  # ... unless the answer would go this long without an update
 
 
 class ChatView:
-    """A streamed answer: live Markdown in a kernel, raw deltas in a terminal."""
+    """A streamed answer: live Markdown in a kernel, raw deltas in a terminal.
+
+    Deltas are only collected as they come; the Markdown is rendered when an update is
+    actually sent: at once for the first words (the placeholder's interval is not waited
+    out), then at most every ``interval`` and within `STREAM_BUDGET`.
+    """
 
     def __init__(self, screen: Screen, model: str, interval: float, *, stream: bool = True) -> None:
-        self.screen, self.model, self.text = screen, model, ""
+        self.screen, self.model = screen, model
+        self._parts: list[str] = []  # the text so far, joined only when it is needed
+        self._size = 0
         self._thinking = 0
-        waiting = chat_bundle("", pending=f"{model} is thinking…")
-        self.live = Live(screen, waiting, interval) if screen.rich and stream else None
+        self.shown = False  # whether any of the answer's words have been sent yet
+        self.live: Live | None = None
+        if screen.rich and stream:
+            waiting = chat_bundle("", pending=f"{model} is thinking…")
+            self.live = Live(
+                screen, waiting, interval, budget=STREAM_BUDGET, max_interval=STREAM_MAX_INTERVAL
+            )
         self._stream = stream
         self._written = 0  # how much of ``text`` a terminal has been sent
+
+    @property
+    def text(self) -> str:
+        """The answer so far."""
+        if len(self._parts) > 1:
+            self._parts = ["".join(self._parts)]
+        return self._parts[0] if self._parts else ""
+
+    @text.setter
+    def text(self, value: str) -> None:
+        self._parts, self._size = [value], len(value)
 
     def _write_words(self, *, final: bool = False) -> None:
         """Terminal: send whole words only, redacted, so a key split across deltas is caught."""
@@ -669,14 +728,38 @@ class ChatView:
             self._written += len(words)
 
     def feed(self, text: str, reasoning: str = "") -> None:
-        """Add a delta (sent on to the frontend only when the throttle allows)."""
-        self.text += text
+        """Add a delta; the frontend gets it once an update is due (see the class doc)."""
+        if text:
+            self._parts.append(text)
+            self._size += len(text)
         self._thinking += len(reasoning)
         if self.live is not None:
-            words = _whole_words(self.text)  # a key still arriving is not shown in part
-            self.live.update(chat_bundle(words, pending=self._pending(words)))
+            self.refresh()
         elif self._stream and text:
             self._write_words()
+
+    def due_in(self) -> float:
+        """Seconds until the next live update may go (0 while it may go now)."""
+        if self.live is None:
+            return math.inf
+        return self.live.due_in(2 * self._size)  # the text goes as Markdown and as plain text
+
+    def wait(self) -> tuple[float | None, bool]:
+        """How a reader should wait for more: (at most this long, wake at the next delta)."""
+        if self.live is None:
+            return None, True  # a terminal shows every delta as it comes
+        return self.due_in(), not self.shown
+
+    def refresh(self) -> None:
+        """Render and send what has arrived if an update is due; otherwise do nothing."""
+        if self.live is None:
+            return
+        first = not self.shown and _whole_words(self.text) != ""
+        if not first and self.due_in() > 0:
+            return
+        words = _whole_words(self.text)  # a key still arriving is not shown in part
+        self.live.send(chat_bundle(words, pending=self._pending(words)))
+        self.shown = self.shown or bool(words)
 
     def _pending(self, shown: str) -> str:
         if shown:

@@ -11,16 +11,20 @@ from __future__ import annotations
 import asyncio
 import atexit
 import concurrent.futures
+import contextlib
 import os
 import threading
+import time
 from collections.abc import AsyncIterator, Coroutine, Iterator
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 import httpx
 
 T = TypeVar("T")
 
 _LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20, keepalive_expiry=30)
+UNWIND_TIMEOUT = 5.0  # how long a stopped stream may take to run its cleanup
+_IN_LOOP = "Use AsyncClient (await) inside tokenhot's own event loop."
 
 
 class Runtime:
@@ -76,7 +80,7 @@ class Runtime:
         """Run ``coro`` on the private loop and wait for it (Ctrl-C / interrupt cancels it)."""
         if self.in_loop_thread():
             coro.close()
-            raise RuntimeError("Use AsyncClient (await) inside tokenhot's own event loop.")
+            raise RuntimeError(_IN_LOOP)
         future = self.submit(coro)
         try:
             return future.result()
@@ -91,17 +95,26 @@ class Runtime:
         return await asyncio.wrap_future(self.submit(coro))
 
     def iterate(self, agen: AsyncIterator[T]) -> Iterator[T]:
-        """Iterate an async generator from synchronous code, item by item."""
+        """Iterate an async generator from synchronous code, item by item.
+
+        The loop reads ahead (`Handoff`): what arrived while the caller was busy is handed
+        over in one go, not one loop round trip per item.
+        """
+        stream = self.handoff(agen)
         try:
-            while True:
-                try:
-                    yield self.run(_anext(agen))
-                except StopAsyncIteration:
-                    return
+            while items := stream.take():
+                yield from items
         finally:
-            aclose = getattr(agen, "aclose", None)
-            if aclose is not None and self._loop is not None and self._loop.is_running():
-                self.submit(aclose()).result(timeout=5)
+            stream.close()
+
+    def handoff(self, agen: AsyncIterator[T]) -> Handoff[T]:
+        """Start reading ``agen`` on the private loop into a buffer this thread takes from.
+
+        The caller must `Handoff.close` it (``contextlib.closing``).
+        """
+        if self.in_loop_thread():  # taking would wait for the loop it blocks
+            raise RuntimeError(_IN_LOOP)
+        return Handoff(self.loop, agen)
 
     async def aiterate(self, agen: AsyncIterator[T]) -> AsyncIterator[T]:
         """Iterate an async generator living on the private loop from another loop."""
@@ -130,6 +143,123 @@ class Runtime:
         if not loop.is_running():
             loop.close()
         self._loop = None
+
+
+class Handoff(Generic[T]):
+    """An async iterator read on the private loop into a buffer that another thread empties.
+
+    The loop never waits for the reader: items pile up while it is busy (rendering a long
+    answer, say) and are taken in one batch, so a slow reader never slows the source, and
+    a fast one costs a thread wake-up per wait instead of a loop round trip per item.  The
+    source's error is raised by `take` once the items before it have been taken.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, source: AsyncIterator[T]) -> None:
+        self._loop = loop
+        self._pipe = _Pipe[T]()  # what the pump shares: it must not keep this object alive
+        self._task: asyncio.Task[None] | None = None
+        loop.call_soon_threadsafe(self._start, source)
+
+    @property
+    def done(self) -> bool:
+        """True once the source has ended and all it gave (its error too) has been taken."""
+        pipe = self._pipe
+        with pipe.ready:
+            return pipe.ended and not pipe.items and pipe.error is None
+
+    def take(self, timeout: float | None = None, *, first: bool = True) -> list[T]:
+        """The items that have arrived, in order; ``[]`` once the source is exhausted.
+
+        (Or when ``timeout`` passes first: `done` tells the two apart.)
+
+        Waits at most ``timeout`` seconds (``None``: no limit) for the first item when
+        ``first``, otherwise for the source to end, gathering all that arrives meanwhile.
+        """
+        pipe = self._pipe
+        with pipe.ready:
+            pipe.eager = first
+            pipe.ready.wait_for(pipe.has_items if first else pipe.has_ended, timeout)
+            pipe.eager = True
+            items, pipe.items = pipe.items, []
+            if not items and pipe.ended and pipe.error is not None:
+                error, pipe.error = pipe.error, None
+                raise error
+            return items
+
+    def close(self) -> None:
+        """Stop the source if it still runs, and wait (at most `UNWIND_TIMEOUT`) for it to unwind.
+
+        A second interrupt meanwhile is absorbed: the first is already on its way.
+        """
+        if self._pipe.ended or self._loop.is_closed():
+            return
+        self._loop.call_soon_threadsafe(self._stop)
+        if _running_loop() is self._loop:  # finalized on the loop itself: it cannot wait
+            return
+        end = time.monotonic() + UNWIND_TIMEOUT
+        while not self._pipe.ended and time.monotonic() < end:
+            with contextlib.suppress(KeyboardInterrupt), self._pipe.ready:
+                self._pipe.ready.wait_for(self._pipe.has_ended, end - time.monotonic())
+
+    def _start(self, source: AsyncIterator[T]) -> None:
+        self._task = self._loop.create_task(_pump(source, self._pipe))
+        self._task.add_done_callback(self._pipe.end)
+
+    def _stop(self) -> None:
+        self._pipe.stopped = True
+        if self._task is not None:
+            self._task.cancel()
+
+
+class _Pipe(Generic[T]):
+    """The buffer between the pump on the loop and the thread that takes from it."""
+
+    def __init__(self) -> None:
+        self.ready = threading.Condition()
+        self.items: list[T] = []
+        self.error: BaseException | None = None
+        self.ended = False
+        self.stopped = False  # `Handoff.close` cancelled the pump
+        self.eager = True  # wake the taker at each item (else only at the end)
+
+    def has_items(self) -> bool:
+        return bool(self.items) or self.ended
+
+    def has_ended(self) -> bool:
+        return self.ended
+
+    def put(self, item: T) -> None:
+        with self.ready:
+            self.items.append(item)
+            if self.eager:
+                self.ready.notify()
+
+    def end(self, task: asyncio.Task[None]) -> None:
+        """The pump is done (also when it was cancelled before it began)."""
+        with self.ready:
+            if task.cancelled():  # by us, or by the loop shutting down: not a whole stream
+                self.error = None if self.stopped else asyncio.CancelledError()
+            else:
+                self.error = task.exception()
+            self.ended = True
+            self.ready.notify_all()
+
+
+async def _pump(source: AsyncIterator[T], pipe: _Pipe[T]) -> None:
+    try:
+        async for item in source:
+            pipe.put(item)
+    finally:
+        aclose = getattr(source, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
 
 
 async def _anext(agen: AsyncIterator[T]) -> T:
