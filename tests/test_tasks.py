@@ -597,3 +597,113 @@ def test_a_refused_create_leaves_no_marker(sim: Any, manager: TaskManager) -> No
     with pytest.raises(E.RateLimitError):
         create(manager)
     assert manager.journal.list() == []
+
+
+# --- a task made for another folder ------------------------------------------------------------
+
+
+def folder_manager(sim: Any, journal_path: Path, folder: Path) -> TaskManager:
+    """A kernel whose notebook lives in ``folder`` (its output folder is inside it)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    manager = make_manager(sim, journal_path)
+    manager._output_dir = lambda: folder / "tokenhot_outputs"
+    return manager
+
+
+def finished_elsewhere(sim: Any, tmp_path: Path) -> tuple[Tracked, Path]:
+    """A task made and saved by a notebook in ``a/``, that kernel gone; the journal stays."""
+    journal_path = tmp_path / "home" / "tasks.sqlite3"
+    first = folder_manager(sim, journal_path, tmp_path / "a")
+    try:
+        tracked, _ = create(first)
+        finish(sim, tracked)
+    finally:
+        first.shutdown()
+    assert tracked.file == tmp_path / "a" / "tokenhot_outputs" / f"{tracked.task_id}.mp4"
+    return tracked, journal_path
+
+
+def assert_plays_from_here(tracked: Tracked, original: Tracked, here: Path) -> None:
+    local = here / "tokenhot_outputs" / f"{original.task_id}.mp4"
+    assert tracked.task_id == original.task_id and tracked.phase == "done"
+    assert tracked.file == local and local.read_bytes()[4:8] == b"ftyp"
+    data, meta = tracked.card()
+    src = f"tokenhot_outputs/{original.task_id}.mp4"
+    assert f'src="{src}"' in data["text/html"] and "../" not in data["text/html"]
+    assert meta["tokenhot"]["file"] == src
+
+
+@pytest.mark.parametrize("how", ["rerun", "attach"])
+def test_a_task_from_another_folder_is_copied_here_not_paid_again(
+    sim: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, how: str
+) -> None:
+    original, journal_path = finished_elsewhere(sim, tmp_path)
+    posts, downloads = len(requests(sim, "POST")), len(requests(sim, "GET", "/content"))
+    here = tmp_path / "b"
+    second = folder_manager(sim, journal_path, here)
+    monkeypatch.chdir(here)
+    try:
+        if how == "rerun":
+            tracked, reused = create(second)
+            assert reused
+        else:
+            tracked = second.attach(original.task_id)
+        assert_plays_from_here(tracked, original, here)
+        assert original.file is not None and original.file.exists(), "the first copy stays"
+        assert len(requests(sim, "POST")) == posts, "never paid twice"
+        assert len(requests(sim, "GET", "/content")) == downloads, "copied, not downloaded"
+        row = second.journal.get(original.task_id)
+        assert row is not None and row.file == str(tracked.file)
+    finally:
+        second.shutdown()
+
+
+def test_a_task_whose_saved_file_is_gone_is_downloaded_again_here(
+    sim: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    original, journal_path = finished_elsewhere(sim, tmp_path)
+    assert original.file is not None
+    original.file.unlink()
+    posts, downloads = len(requests(sim, "POST")), len(requests(sim, "GET", "/content"))
+    here = tmp_path / "b"
+    second = folder_manager(sim, journal_path, here)
+    monkeypatch.chdir(here)
+    try:
+        tracked, reused = create(second)
+        assert reused and tracked.wait(timeout=20) == "done"
+        assert_plays_from_here(tracked, original, here)
+        assert len(requests(sim, "POST")) == posts, "never paid twice"
+        assert len(requests(sim, "GET", "/content")) == downloads + 1
+    finally:
+        second.shutdown()
+
+
+def test_the_same_kernel_in_another_folder_copies_its_video_too(
+    sim: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = {"now": tmp_path / "a"}
+    mgr = folder_manager(sim, tmp_path / "tasks.sqlite3", folder["now"])
+    mgr._output_dir = lambda: folder["now"] / "tokenhot_outputs"
+    try:
+        original, _ = create(mgr)
+        finish(sim, original)
+        folder["now"] = here = tmp_path / "b"  # %cd, or %config Tokenhot.output_dir
+        here.mkdir()
+        monkeypatch.chdir(here)
+        again, reused = create(mgr)
+        assert reused and again is original
+        assert_plays_from_here(again, original, here)
+    finally:
+        mgr.shutdown()
+
+
+def test_a_video_folder_outside_the_notebook_says_the_player_cannot_reach_it(
+    sim: Any, manager: TaskManager, tmp_path: Path
+) -> None:
+    outside = tmp_path / "elsewhere"
+    manager._output_dir = lambda: outside
+    tracked, _ = create(manager)
+    finish(sim, tracked)
+    data, _ = tracked.card()
+    assert "outside the notebook's folder" in data["text/plain"]
+    assert "Tokenhot.output_dir" in data["text/html"] and tracked.task_id in data["text/plain"]

@@ -16,6 +16,7 @@ import contextvars
 import logging
 import os
 import secrets
+import shutil
 import threading
 import time
 import uuid
@@ -195,12 +196,13 @@ class Tracked:
         """What the card shows, as plain data."""
         snap = self._snapshot
         end = snap.finished_at or time.time()
-        warning = "; ".join(w for w in (self.journal_warning, snap.warning) if w) or None
+        src = _relative(snap.file)
+        notes = (self.journal_warning, snap.warning, _unreachable(src, self.task_id))
+        warning = "; ".join(w for w in notes if w) or None
         return CardInfo(
             self.task_id, self.model, self.prompt, self.params, snap.task.status,
             snap.task.progress, max(0.0, end - self.created_at), self.created_at,
-            snap.finished_at, snap.error, warning, _relative(snap.file),
-            str(snap.file) if snap.file else None,
+            snap.finished_at, snap.error, warning, src, str(snap.file) if snap.file else None,
         )  # fmt: skip
 
     def display(self) -> str:
@@ -288,6 +290,17 @@ def _relative(path: Path | None) -> str | None:
         return path.as_posix()
 
 
+def _unreachable(src: str | None, task_id: str) -> str | None:
+    """Why the player may not load ``src``: a file outside the notebook's folder."""
+    if src is None or not (src.startswith("../") or Path(src).is_absolute()):
+        return None
+    return (
+        "The video is saved outside the notebook's folder, where its player may not reach it; "
+        "set %config Tokenhot.output_dir to a folder inside it, then run "
+        f"%tokenhot attach {task_id}."
+    )
+
+
 class TaskManager:
     """Creates, journals, polls and shows video tasks for one kernel."""
 
@@ -355,7 +368,7 @@ class TaskManager:
         client = self._client_factory()
         if row is None:
             row = self._adopt(task_id, model, client)
-        tracked = Tracked(self, row, client, _restored(row))
+        tracked = Tracked(self, row, client, _restored(row, self._saved_here(row)))
         self._register(tracked)
         if tracked.phase in ACTIVE:
             self._start(tracked, 0.0)
@@ -520,13 +533,63 @@ class TaskManager:
         self._notify(tracked)
 
     def _resume(self, tracked: Tracked) -> None:
-        """Poll again after a timeout, stop or error, or when the saved file went missing."""
+        """Poll again after a timeout, stop or error, or when the saved file is not here."""
+        if tracked.phase == "done":
+            local = self._local_copy(tracked.task_id, tracked.file)
+            if local is not None and local != tracked.file:
+                self._moved(tracked, local)
+                tracked._apply(file=local)
         missing = tracked.phase == "done" and not (tracked.file and tracked.file.exists())
         if tracked.phase in ("timeout", "stopped", "error") or missing:
             tracked._apply(
                 phase="polling", error=None, warning=None, finished_at=None, exception=None
             )
             self._start(tracked, 0.0)
+
+    # --- the saved video belongs beside the notebook that shows it ---------------------------
+
+    def _target(self, task_id: str) -> Path:
+        """Where this kernel keeps the video of ``task_id`` (its notebook's output folder)."""
+        return (self._output_dir() / f"{task_id}.mp4").resolve()
+
+    def _saved_here(self, row: TaskRow) -> Path | None:
+        """A journalled success's video in this output folder (copied there if need be)."""
+        if row.status != "succeeded":
+            return None
+        local = self._local_copy(row.task_id, Path(row.file) if row.file else None)
+        if local is not None and row.file != str(local):
+            self._moved_row(row.task_id, local)
+        return local
+
+    def _local_copy(self, task_id: str, saved: Path | None) -> Path | None:
+        """The video in this output folder: already there, copied there, or None (download).
+
+        A player's link is relative to the notebook, so a task reused from a notebook in
+        another folder gets its file copied here; the task itself is never paid for twice.
+        """
+        target = self._target(task_id)
+        if target.exists():
+            return target
+        if saved is None or not saved.exists():
+            return None
+        try:
+            _place(target, lambda partial: shutil.copyfile(saved, partial))
+        except OSError as exc:  # then it is downloaded again, and a failure shows on the card
+            log.warning("could not copy %s here: %s", saved, exc)
+            return None
+        return target
+
+    def _moved(self, tracked: Tracked, local: Path) -> None:
+        status, progress, error, _ = tracked._journaled
+        tracked._journaled = (status, progress, error, str(local))
+        self._moved_row(tracked.task_id, local)
+
+    def _moved_row(self, task_id: str, local: Path) -> None:
+        """The journal points at the newest copy (any copy plays; the newest is likeliest)."""
+        try:
+            self.journal.update(task_id, file=str(local))
+        except E.TokenhotError as exc:
+            log.warning("journal update for %s failed: %s", task_id, exc)
 
     def _notify(self, tracked: Tracked) -> None:
         with self._lock:
@@ -631,13 +694,7 @@ class TaskManager:
         tracked._apply(phase="done", file=path)
 
     def _save(self, task_id: str, data: bytes) -> Path:
-        folder = self._output_dir()
-        folder.mkdir(parents=True, exist_ok=True)
-        target = (folder / f"{task_id}.mp4").resolve()
-        partial = target.with_name(f"{target.name}.{os.getpid()}.part")
-        partial.write_bytes(data)
-        os.replace(partial, target)  # atomic: another kernel never sees half a file
-        return target
+        return _place(self._target(task_id), lambda partial: partial.write_bytes(data))
 
     async def _journal(self, tracked: Tracked, **fields: Any) -> None:
         """Write changed fields off the loop thread (another kernel may hold the lock)."""
@@ -657,12 +714,24 @@ class TaskManager:
             tracked.journal_warning = f"The task journal is not being updated ({exc})."
 
 
-def _restored(row: TaskRow) -> Snapshot:
-    """The state a journal row implies before anything is polled."""
+def _place(target: Path, write: Callable[[Path], object]) -> Path:
+    """Write ``target`` through a part file and a rename: another kernel never sees half."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(f"{target.name}.{os.getpid()}.part")
+    try:
+        write(partial)
+        os.replace(partial, target)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    return target
+
+
+def _restored(row: TaskRow, file: Path | None) -> Snapshot:
+    """The state a journal row implies before anything is polled (``file``: its video here)."""
     status = cast(VideoStatus, row.status if row.status in _STATUSES else "queued")
     failed = status == "failed"
     task = VideoTask(row.task_id, row.model, status, row.progress, row.error if failed else None)
-    file = Path(row.file) if row.file else None
     if failed:
         return Snapshot(
             "failed", task, error=row.error or "task failed", finished_at=row.updated_at
