@@ -817,3 +817,16 @@ def test_a_video_made_in_another_folder_plays_from_this_notebook(
         assert f'src="tokenhot_outputs/{job.task_id}.mp4"' in card["text/html"], source
         assert (other / "tokenhot_outputs" / f"{job.task_id}.mp4").exists()
     assert len([r for r in shell.sim.requests if r.method == "POST"]) == 1, "paid once"
+
+
+def test_tasks_is_an_html_table_with_a_text_twin(shell: Shell) -> None:
+    shell.ok("%%video\nA horse <b>galloping</b> for $5")
+    task_id = shell.session.tasks().tracked()[-1].task_id
+    shell.ok(f"%tokenhot cancel {task_id}")
+    shell.ok("%tokenhot tasks")
+    data = shell.final()["data"]
+    assert "<table" in data["text/html"] and task_id in data["text/html"]
+    assert "A horse &lt;b&gt;galloping&lt;/b&gt; for $5" in data["text/html"], "escaped prompt"
+    row = next(line for line in _plain(shell.final()).splitlines() if line.startswith(task_id))
+    assert row.split()[2] == "stopped" and "A horse <b>galloping</b>" in row
+    assert "queued" not in _plain(shell.final())

@@ -541,3 +541,28 @@ def test_tasks_live_shows_the_monitor(shell: Shell) -> None:
     (shown,) = shell.outputs
     assert "application/vnd.jupyter.widget-view+json" in shown["data"]
     assert "A bright comet" in shown["data"]["text/plain"]  # the saved notebook's text
+
+
+def _table_status(session: Session, task_id: str) -> str:
+    row = next(r for r in session.tasks().table()["text/plain"].splitlines() if task_id in r)
+    return row.split()[2]
+
+
+def test_the_monitor_and_the_table_use_one_vocabulary(monitor: TaskMonitor, shell: Shell) -> None:
+    shell.ok("%%video -o job\nA kite in the wind")
+    job = shell.ip.user_ns["job"]
+    _wait_for(lambda: job.task_id in monitor.rows)
+    row = _row(monitor)
+    row.cancel.click()
+    monitor.flush()
+    assert row.status.value.split(" · ")[0] == _table_status(shell.session, job.task_id)
+    assert row.status.value.startswith("stopped") and "billed" in (row.status.tooltip or "")
+    other = Session(shell.ip)  # a new kernel: only the journal knows the task
+    later = TaskMonitor(other)
+    try:
+        (view,) = later.rows.values()
+        assert view.status.value.startswith("stopped · ")
+        assert _table_status(other, job.task_id) == "stopped" and not view.attach.disabled
+    finally:
+        later.close()
+        other.close()
