@@ -566,3 +566,24 @@ def test_the_monitor_and_the_table_use_one_vocabulary(monitor: TaskMonitor, shel
     finally:
         later.close()
         other.close()
+
+
+def test_the_compare_list_is_tick_boxes_a_newcomer_can_read(picker: ModelPicker) -> None:
+    compare = picker.chat.compare
+    assert compare is not None
+    boxes = {box.description: box for box in compare.boxes()}
+    assert list(boxes) == list(compare.options) and all(
+        isinstance(b, W.Checkbox) for b in boxes.values()
+    )
+    assert "tick" in compare.heading.value.lower() and "side by side" in compare.heading.value
+    boxes["claude-opus-4-6"].value = True  # what a click does
+    boxes["gpt-5.4-mini"].value = True
+    assert picker.chat.compared == ["claude-opus-4-6", "gpt-5.4-mini"], "in the order ticked"
+    assert picker.lines[-1] == "# Try it compares: %%chat -m claude-opus-4-6,gpt-5.4-mini"
+    boxes["claude-opus-4-6"].value = False
+    assert picker.chat.compared == ["gpt-5.4-mini"]
+    picker.chat.search.value = "gemini"  # a ticked model stays listed, and ticked
+    shown = {box.description: box.value for box in compare.boxes()}
+    assert shown["gpt-5.4-mini"] is True and "gemini-2.5-pro" in shown
+    compare.value = ()  # the session or a test may set it too; the boxes follow
+    assert not any(box.value for box in compare.boxes())
