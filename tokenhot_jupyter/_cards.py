@@ -220,8 +220,8 @@ _TASK_COLUMNS = (  # ids, names and words never break; prose wraps at spaces, wi
 )  # fmt: skip
 _TD = "text-align:left;vertical-align:top;padding:2px 8px"
 _TASKS_HINT = (
-    "%tokenhot attach ID shows a task's card and resumes polling it; %tokenhot cancel ID stops "
-    "polling; %tokenhot tasks --live follows them."
+    "%tokenhot attach ID shows a task again and resumes polling it; %tokenhot cancel ID stops "
+    "polling it."
 )
 
 

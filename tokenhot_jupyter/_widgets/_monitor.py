@@ -178,11 +178,8 @@ class TaskMonitor:
 
     def show(self, task_id: str) -> None:
         """Show a task's card (the video, once saved) below the table."""
-        view = self.rows[task_id]
-        tracked = view.source
-        if not isinstance(tracked, Tracked):  # a finished journal row: restored, not polled
-            tracked = self.manager.attach(task_id)
-        data, metadata = tracked.card()
+        # attach: a journal row is restored, and a video saved for another folder copied here
+        data, metadata = self.manager.attach(task_id).card()
         self.screen.clear()
         self.screen.show(data, metadata)
 
@@ -212,11 +209,7 @@ class TaskMonitor:
 def show_table(session: Session, screen: D.Screen) -> None:
     """No widgets here (terminal IPython): the task table and what to type instead."""
     screen.show({"text/plain": session.tasks().table()["text/plain"]})
-    hint = (
-        "The live monitor needs Jupyter widgets; %tokenhot attach ID shows a task's card, "
-        "%tokenhot cancel ID stops polling it."
-    )
-    screen.show(D.note_bundle(hint))
+    screen.show(D.note_bundle("The live monitor needs Jupyter widgets; above is the task table."))
 
 
 def show_monitor(session: Session, screen: D.Screen) -> TaskMonitor | None:
