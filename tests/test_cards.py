@@ -176,6 +176,7 @@ def test_tasks_table_html_is_a_table_that_never_breaks_ids_or_words() -> None:
     prose = next(style for style, text in cells if text.startswith("a dog"))
     assert "nowrap" not in prose and "max-width" in prose, "a prompt wraps at its spaces"
     assert "tex2jax_ignore" in markup, "a $ in a prompt is a dollar sign"
+    assert "table-layout:auto" in markup, "columns size to their content, not squeezed"
 
 
 def test_tasks_table_is_inert_and_keyless() -> None:

@@ -284,8 +284,8 @@ def _html_tasks(cells: list[tuple[str, ...]]) -> str:
         return f"<tr>{''.join(items)}</tr>"
 
     body = "".join(row("td", c) for c in cells)
-    return (
-        '<table style="border-collapse:collapse;font-size:13px">'
+    return (  # JupyterLab's stylesheet centres tables with a fixed layout: undo both here
+        '<table style="border-collapse:collapse;font-size:13px;table-layout:auto;margin:0">'
         f"<thead>{row('th', _TASK_HEADERS)}</thead><tbody>{body}</tbody></table>"
     )
 
