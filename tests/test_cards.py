@@ -175,7 +175,7 @@ def test_tasks_table_html_is_a_table_that_never_breaks_ids_or_words() -> None:
         assert "white-space:nowrap" in by_text[text], text
     prose = next(style for style, text in cells if text.startswith("a dog"))
     assert "nowrap" not in prose and "max-width" in prose, "a prompt wraps at its spaces"
-    assert "tex2jax_ignore" in markup, "a $ in a prompt is a dollar sign"
+    assert "mathjax_ignore" in markup, "a $ in a prompt is a dollar sign"
     assert "table-layout:auto" in markup, "columns size to their content, not squeezed"
 
 
@@ -236,3 +236,11 @@ def test_metadata_keeps_inputs_small() -> None:
         params["image"].startswith("data:image/png;base64,") and "100022 chars" in params["image"]
     )
     assert params["video"].startswith("<50000 bytes sha256:")
+
+
+@pytest.mark.parametrize("phase", PHASES)
+def test_a_dollar_in_a_prompt_is_money_not_maths(phase: Phase) -> None:
+    info = CardInfo("task_m", "sora-2", prompt="A bat costs $1.10 and the ball $1.00 more")
+    markup = render(phase, info)[0]["text/html"]
+    assert markup.startswith('<div class="tokenhot-video mathjax_ignore tex2jax_ignore"')
+    assert "$1.10 and the ball $1.00" in markup

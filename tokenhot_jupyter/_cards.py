@@ -23,6 +23,9 @@ Phase = Literal["polling", "downloading", "done", "failed", "timeout", "stopped"
 ACTIVE: frozenset[Phase] = frozenset({"polling", "downloading"})
 PROMPT_EXCERPT = 120
 META_KEY = "tokenhot"
+# A prompt's "$5 and $6" is money: the classes MathJax 3 (JupyterLab 4, Notebook 7) and
+# MathJax 2 (classic tools) skip, so a card or table is never typeset as maths.
+NO_MATHS = "mathjax_ignore tex2jax_ignore"
 _BOX = (
     "border:1px solid #d0d7de;border-radius:6px;padding:8px 12px;margin:2px 0;"
     "font-family:system-ui,sans-serif;font-size:13px;max-width:560px"
@@ -170,7 +173,7 @@ def _bundle(info: CardInfo, phase: Phase, body: str, note: str, plain: str) -> B
     parts.append(f'<div style="{_MUTED}">{_esc(note)}</div>')
     if info.warning:
         parts.append(f'<div style="color:#9a6700">⚠ {_esc(info.warning)}</div>')
-    markup = f'<div class="tokenhot-video" style="{_BOX}">{"".join(parts)}</div>'
+    markup = f'<div class="tokenhot-video {NO_MATHS}" style="{_BOX}">{"".join(parts)}</div>'
     text = plain + (f"\n⚠ {info.warning}" if info.warning else "")
     return {"text/plain": redact(text), "text/html": redact(markup)}, metadata(info, phase)
 
@@ -216,7 +219,7 @@ _TASK_HEADERS = ("Task", "Model", "Status", "%", "Created", "Prompt", "Note")
 _NOWRAP = "white-space:nowrap"
 _TASK_COLUMNS = (  # ids, names and words never break; prose wraps at spaces, within a width
     _NOWRAP, _NOWRAP, _NOWRAP, f"{_NOWRAP};text-align:right", _NOWRAP,
-    "min-width:14em;max-width:30em", "min-width:10em;max-width:24em",
+    "min-width:18em;max-width:32em", "max-width:24em",
 )  # fmt: skip
 _TD = "text-align:left;vertical-align:top;padding:2px 8px"
 _TASKS_HINT = (
@@ -264,7 +267,7 @@ def tasks_table(
         + _html_tasks(cells)
         + f'<p style="{_MUTED}">{_esc(_TASKS_HINT)}</p>'
     )
-    wrapper = '<div class="tokenhot-tasks tex2jax_ignore">'  # prompts are text, never maths
+    wrapper = f'<div class="tokenhot-tasks {NO_MATHS}">'
     return {"text/plain": redact("\n".join(plain)), "text/html": f"{wrapper}{markup}</div>"}
 
 
