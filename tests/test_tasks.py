@@ -778,9 +778,18 @@ def test_an_id_that_arrives_while_the_journal_is_busy_replaces_its_marker_later(
         mgr.shutdown()
 
 
+class CtrlC(BaseException):  # like KeyboardInterrupt, not an Exception
+    """What SIGINT raises in this test: a regression fails the test, not the whole run."""
+
+
 def test_an_interrupt_as_the_id_arrives_still_journals_it(
     sim: Any, tmp_path: Path, workdir: Path
 ) -> None:
+    def press(signum: int, frame: Any) -> None:
+        raise CtrlC
+
+    previous = signal.signal(signal.SIGINT, press)
+
     class Interrupted(Journal):
         def promote(self, marker: str, task_id: str, **fields: Any) -> bool:
             signal.raise_signal(signal.SIGINT)  # Ctrl-C, just as the reply came back
@@ -803,6 +812,7 @@ def test_an_interrupt_as_the_id_arrives_still_journals_it(
         again, reused = create(mgr)
         assert reused and again.task_id == row.task_id and len(requests(sim, "POST")) == 1
     finally:
+        signal.signal(signal.SIGINT, previous)
         mgr.shutdown()
 
 
