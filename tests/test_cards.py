@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import typing
+from html.parser import HTMLParser
+from typing import Any
 
 import pytest
 
 from tokenhot_jupyter import _cards
-from tokenhot_jupyter._cards import CardInfo, Phase, format_elapsed, render, tasks_table
-from tokenhot_jupyter._journal import TaskRow
+from tokenhot_jupyter._cards import (
+    CardInfo,
+    Phase,
+    TaskLine,
+    TaskStatus,
+    format_elapsed,
+    render,
+    tasks_table,
+)
 from tokenhot_jupyter._redact import register_secret
 
 KEY = "sk-cardtest0123456789abcdefXYZ"
@@ -121,30 +131,93 @@ def test_excerpt_flattens_and_cuts() -> None:
     assert len(cut) == _cards.PROMPT_EXCERPT and cut.endswith("…")
 
 
-def test_tasks_table() -> None:
-    now = 1_700_000_000.0
-    rows = [
-        TaskRow("task_1", "sora-2", "a cat", created_at=now - 60, status="running", progress=40),
-        TaskRow("task_22", "MiniMax-Hailuo-02", "a dog", created_at=now - 5 * 86400,
-                status="succeeded", progress=100, file="tokenhot_outputs/task_22.mp4"),
-        TaskRow("task_3", "sora-2", "x", created_at=now, status="failed", error="rejected"),
-    ]  # fmt: skip
-    lines = tasks_table(rows, now=now).splitlines()
-    assert lines[0].split() == [
-        "TASK",
-        "ID",
-        "MODEL",
-        "STATUS",
-        "%",
-        "CREATED",
-        "FILE",
-        "/",
-        "PROMPT",
-    ]
+NOW = 1_700_000_000.0
+
+
+def _line(task_id: str, status: TaskStatus, **extra: Any) -> TaskLine:
+    fields: dict[str, Any] = {
+        "model": "sora-2", "prompt": "a cat", "progress": 0, "created_at": NOW - 60,
+        "elapsed": 60.0,
+    }  # fmt: skip
+    fields.update(extra)
+    return TaskLine(task_id=task_id, status=status, **fields)
+
+
+LINES = [
+    _line("task_1", "running", progress=40, active=True),
+    _line("task_PfcJ3UJNpZwe2GhZ8vwjCBTdL3B5Yiho", "done", model="MiniMax-Hailuo-02",
+          prompt="a dog " * 40, progress=100, created_at=NOW - 5 * 86400,
+          file="/home/u/nb/tokenhot_outputs/task_22.mp4"),
+    _line("task_3", "stopped", note="polling stopped here; the task may still finish"),
+    _line("inflight-0a1b", "unknown", progress=None, note="the reply never arrived"),
+]  # fmt: skip
+
+
+def test_tasks_table_has_aligned_text_with_notes_under_their_row() -> None:
+    lines = tasks_table(LINES, now=NOW)["text/plain"].splitlines()
+    assert lines[0].split() == ["Task", "Model", "Status", "%", "Created", "Prompt"]
     assert lines[1].split()[:4] == ["task_1", "sora-2", "running", "40"] and "a cat" in lines[1]
-    assert lines[2].endswith("tokenhot_outputs/task_22.mp4")
     assert lines[1].index("sora-2") == lines[2].index("MiniMax-Hailuo-02"), "columns line up"
-    assert tasks_table([]) == "No video tasks yet."
+    assert "a dog a dog" in lines[2] and "tokenhot_outputs" not in "\n".join(lines), "prompts"
+    assert lines[3].split()[2] == "stopped" and lines[4].strip() == (
+        "↳ polling stopped here; the task may still finish"
+    )
+    assert lines[5].split()[2:4] == ["unknown", "–"] and "never arrived" in lines[6]
+    assert "%tokenhot attach ID" in lines[-1]
+
+
+def test_tasks_table_html_is_a_table_that_never_breaks_ids_or_words() -> None:
+    markup = tasks_table(LINES, now=NOW)["text/html"]
+    assert markup.count("<tr>") == 1 + len(LINES) and "<th " in markup
+    cells = re.findall(r'<td style="([^"]*)">([^<]*)</td>', markup)
+    by_text = {text: style for style, text in cells}
+    for text in ("task_PfcJ3UJNpZwe2GhZ8vwjCBTdL3B5Yiho", "MiniMax-Hailuo-02", "stopped", "40"):
+        assert "white-space:nowrap" in by_text[text], text
+    prose = next(style for style, text in cells if text.startswith("a dog"))
+    assert "nowrap" not in prose and "max-width" in prose, "a prompt wraps at its spaces"
+    assert "mathjax_ignore" in markup, "a $ in a prompt is a dollar sign"
+    assert "table-layout:auto" in markup, "columns size to their content, not squeezed"
+
+
+def test_tasks_table_is_inert_and_keyless() -> None:
+    register_secret(KEY)
+    hostile = _line(
+        "task_x", "failed", prompt='<img src=x onerror="alert(1)"> $5 & <script>x</script>',
+        note=f"rejected for {KEY}", model="<b>m</b>",
+    )  # fmt: skip
+    bundle = tasks_table([hostile], now=NOW)
+    markup = bundle["text/html"]
+    assert "<img" not in markup and "<script" not in markup and "<b>m" not in markup
+    assert "&lt;img src=x onerror=&quot;alert(1)&quot;&gt;" in markup
+    assert KEY not in markup and KEY not in bundle["text/plain"]
+    tags = Tags()
+    tags.feed(markup)
+    assert {t for t, _ in tags.seen} <= {"div", "table", "thead", "tbody", "tr", "th", "td", "p"}
+    assert {a for _, names in tags.seen for a in names} <= {"style", "class"}, "nothing fetches"
+
+
+class Tags(HTMLParser):
+    """Every element and its attribute names, as a browser would parse them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[tuple[str, set[str]]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.seen.append((tag, {name for name, _ in attrs}))
+
+
+def test_tasks_table_when_empty_or_the_journal_is_unreadable() -> None:
+    assert tasks_table([])["text/plain"] == "No video tasks yet."
+    bundle = tasks_table([LINES[0]], now=NOW, problem="The task journal x is damaged.")
+    assert bundle["text/plain"].startswith("⚠ The task journal x is damaged.")
+    assert "damaged" in bundle["text/html"] and "task_1" in bundle["text/html"]
+
+
+def test_a_pending_line_not_polled_here_says_so() -> None:
+    assert _line("t", "queued").label == "queued (not polled here)"
+    assert _line("t", "queued", active=True).label == "queued"
+    assert _line("t", "stopped").label == "stopped"
 
 
 def test_cards_import_no_ipython() -> None:
@@ -163,3 +236,11 @@ def test_metadata_keeps_inputs_small() -> None:
         params["image"].startswith("data:image/png;base64,") and "100022 chars" in params["image"]
     )
     assert params["video"].startswith("<50000 bytes sha256:")
+
+
+@pytest.mark.parametrize("phase", PHASES)
+def test_a_dollar_in_a_prompt_is_money_not_maths(phase: Phase) -> None:
+    info = CardInfo("task_m", "sora-2", prompt="A bat costs $1.10 and the ball $1.00 more")
+    markup = render(phase, info)[0]["text/html"]
+    assert markup.startswith('<div class="tokenhot-video mathjax_ignore tex2jax_ignore"')
+    assert "$1.10 and the ball $1.00" in markup

@@ -258,3 +258,25 @@ def test_big_inputs_are_stored_as_labelled_hashes(journal: Journal) -> None:
     assert row is not None and len(repr(row)) < 2000
     assert row.params["n"] == 2 and "200022 chars sha256:" in row.params["image"]
     assert row.params["frames"][0].startswith("<10 bytes sha256:")
+
+
+def test_promote_turns_the_in_flight_marker_into_the_task(journal: Journal) -> None:
+    _record(journal, "inflight-1", status="creating", cell_key="nb#1")
+    assert journal.promote("inflight-1", "task_a", model="sora-2", status="queued", progress=0)
+    (row,) = journal.list()
+    assert (row.task_id, row.status, row.cell_key, row.prompt) == (
+        "task_a",
+        "queued",
+        "nb#1",
+        "a cat",
+    )
+    assert not journal.promote("inflight-gone", "task_b", model="m", status="queued", progress=0)
+    assert journal.get("task_b") is None, "no marker: the caller records the task in full"
+
+
+def test_promote_onto_a_known_id_only_drops_the_marker(journal: Journal) -> None:
+    _record(journal, "task_a", status="running", progress=30)
+    _record(journal, "inflight-1", status="creating")
+    assert journal.promote("inflight-1", "task_a", model="sora-2", status="queued", progress=0)
+    (row,) = journal.list()
+    assert (row.task_id, row.status, row.progress) == ("task_a", "running", 30)

@@ -874,3 +874,45 @@ def test_an_interrupted_chat_is_one_line(
 def test_an_undefined_variable_as_input_is_named_as_such(shell: Shell) -> None:
     result = shell.run("%%chat --image gradient\nWhat colours?")
     assert "No notebook variable or file named 'gradient'" in str(result.error_in_exec)
+
+
+# --- video tasks across folders and the task table -------------------------------------------
+
+
+def _reload(shell: Shell) -> None:
+    """A new kernel for the same user: a new session, the same journal."""
+    shell.ip.run_line_magic("unload_ext", "tokenhot_jupyter")
+    shell.ip.run_line_magic("load_ext", "tokenhot_jupyter")
+    shell.session.config.video_poll_interval = 0.05
+
+
+def test_a_video_made_in_another_folder_plays_from_this_notebook(
+    shell: Shell, clean_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shell.ok("%%video -o job\nA cat on a roof")
+    job = shell.ip.user_ns["job"]
+    shell.sim.clock.advance(600)
+    _wait_for(lambda: job.phase == "done")
+    other = clean_env / "elsewhere" / "notebooks"
+    other.mkdir(parents=True)
+    monkeypatch.chdir(other)  # Notebook 7 opened a notebook in another folder
+    _reload(shell)
+    for source in ("%%video\nA cat on a roof", f"%tokenhot attach {job.task_id}"):
+        shell.ok(source)
+        card = shell.final()["data"]
+        assert f'src="tokenhot_outputs/{job.task_id}.mp4"' in card["text/html"], source
+        assert (other / "tokenhot_outputs" / f"{job.task_id}.mp4").exists()
+    assert len([r for r in shell.sim.requests if r.method == "POST"]) == 1, "paid once"
+
+
+def test_tasks_is_an_html_table_with_a_text_twin(shell: Shell) -> None:
+    shell.ok("%%video\nA horse <b>galloping</b> for $5")
+    task_id = shell.session.tasks().tracked()[-1].task_id
+    shell.ok(f"%tokenhot cancel {task_id}")
+    shell.ok("%tokenhot tasks")
+    data = shell.final()["data"]
+    assert "<table" in data["text/html"] and task_id in data["text/html"]
+    assert "A horse &lt;b&gt;galloping&lt;/b&gt; for $5" in data["text/html"], "escaped prompt"
+    row = next(line for line in _plain(shell.final()).splitlines() if line.startswith(task_id))
+    assert row.split()[2] == "stopped" and "A horse <b>galloping</b>" in row
+    assert "queued" not in _plain(shell.final())

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextvars
 import json
 import logging
+import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -25,7 +26,7 @@ from traitlets.config import Config
 import tokenhot_jupyter as th
 from tokenhot_jupyter import _exceptions as E
 from tokenhot_jupyter._journal import Journal, TaskRow
-from tokenhot_jupyter._tasks import TaskManager, Tracked, WaitInterrupted
+from tokenhot_jupyter._tasks import TaskManager, Tracked, WaitInterrupted, task_line
 
 MODEL = "sora-2"
 PROMPT = "A paper boat on a rainy street"
@@ -168,14 +169,20 @@ def test_journal_written_before_the_first_poll(sim: Any, tmp_path: Path, workdir
             seen.append((row.task_id, len(requests(sim, "GET", "/v1/videos/"))))
             return row
 
+        def promote(self, marker: str, task_id: str, **fields: Any) -> bool:
+            promoted = super().promote(marker, task_id, **fields)
+            seen.append((task_id, len(requests(sim, "GET", "/v1/videos/"))))
+            return promoted
+
     mgr = make_manager(sim, tmp_path / "tasks.sqlite3")
     mgr.journal = Watching(mgr.journal.path)
     try:
         tracked, reused = create(mgr, cell_key="nb.ipynb#1")
-        marker, real = seen  # the in-flight marker before sending, then the id
+        marker, real = seen  # the in-flight marker before sending, then it becomes the id
         assert marker[0].startswith("inflight-") and marker[1] == 0
         assert not reused and real == (tracked.task_id, 0), "journalled before any poll"
         assert Journal(mgr.journal.path).get(marker[0]) is None, "the marker goes once the id is in"
+        assert [r.task_id for r in Journal(mgr.journal.path).list()] == [tracked.task_id]
         row = Journal(mgr.journal.path).get(tracked.task_id)  # another connection sees it
         assert row is not None and row.model == MODEL and row.prompt == PROMPT
         assert row.params == PARAMS and row.cell_key == "nb.ipynb#1"
@@ -599,3 +606,235 @@ def test_a_refused_create_leaves_no_marker(sim: Any, manager: TaskManager) -> No
     with pytest.raises(E.RateLimitError):
         create(manager)
     assert manager.journal.list() == []
+
+
+# --- a task made for another folder ------------------------------------------------------------
+
+
+def folder_manager(sim: Any, journal_path: Path, folder: Path) -> TaskManager:
+    """A kernel whose notebook lives in ``folder`` (its output folder is inside it)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    manager = make_manager(sim, journal_path)
+    manager._output_dir = lambda: folder / "tokenhot_outputs"
+    return manager
+
+
+def finished_elsewhere(sim: Any, tmp_path: Path) -> tuple[Tracked, Path]:
+    """A task made and saved by a notebook in ``a/``, that kernel gone; the journal stays."""
+    journal_path = tmp_path / "home" / "tasks.sqlite3"
+    first = folder_manager(sim, journal_path, tmp_path / "a")
+    try:
+        tracked, _ = create(first)
+        finish(sim, tracked)
+    finally:
+        first.shutdown()
+    assert tracked.file == tmp_path / "a" / "tokenhot_outputs" / f"{tracked.task_id}.mp4"
+    return tracked, journal_path
+
+
+def assert_plays_from_here(tracked: Tracked, original: Tracked, here: Path) -> None:
+    local = here / "tokenhot_outputs" / f"{original.task_id}.mp4"
+    assert tracked.task_id == original.task_id and tracked.phase == "done"
+    assert tracked.file == local and local.read_bytes()[4:8] == b"ftyp"
+    data, meta = tracked.card()
+    src = f"tokenhot_outputs/{original.task_id}.mp4"
+    assert f'src="{src}"' in data["text/html"] and "../" not in data["text/html"]
+    assert meta["tokenhot"]["file"] == src
+
+
+@pytest.mark.parametrize("how", ["rerun", "attach"])
+def test_a_task_from_another_folder_is_copied_here_not_paid_again(
+    sim: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, how: str
+) -> None:
+    original, journal_path = finished_elsewhere(sim, tmp_path)
+    posts, downloads = len(requests(sim, "POST")), len(requests(sim, "GET", "/content"))
+    here = tmp_path / "b"
+    second = folder_manager(sim, journal_path, here)
+    monkeypatch.chdir(here)
+    try:
+        if how == "rerun":
+            tracked, reused = create(second)
+            assert reused
+        else:
+            tracked = second.attach(original.task_id)
+        assert_plays_from_here(tracked, original, here)
+        assert original.file is not None and original.file.exists(), "the first copy stays"
+        assert len(requests(sim, "POST")) == posts, "never paid twice"
+        assert len(requests(sim, "GET", "/content")) == downloads, "copied, not downloaded"
+        row = second.journal.get(original.task_id)
+        assert row is not None and row.file == str(tracked.file)
+    finally:
+        second.shutdown()
+
+
+def test_a_task_whose_saved_file_is_gone_is_downloaded_again_here(
+    sim: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    original, journal_path = finished_elsewhere(sim, tmp_path)
+    assert original.file is not None
+    original.file.unlink()
+    posts, downloads = len(requests(sim, "POST")), len(requests(sim, "GET", "/content"))
+    here = tmp_path / "b"
+    second = folder_manager(sim, journal_path, here)
+    monkeypatch.chdir(here)
+    try:
+        tracked, reused = create(second)
+        assert reused and tracked.wait(timeout=20) == "done"
+        assert_plays_from_here(tracked, original, here)
+        assert len(requests(sim, "POST")) == posts, "never paid twice"
+        assert len(requests(sim, "GET", "/content")) == downloads + 1
+    finally:
+        second.shutdown()
+
+
+def test_the_same_kernel_in_another_folder_copies_its_video_too(
+    sim: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = {"now": tmp_path / "a"}
+    mgr = folder_manager(sim, tmp_path / "tasks.sqlite3", folder["now"])
+    mgr._output_dir = lambda: folder["now"] / "tokenhot_outputs"
+    try:
+        original, _ = create(mgr)
+        finish(sim, original)
+        folder["now"] = here = tmp_path / "b"  # %cd, or %config Tokenhot.output_dir
+        here.mkdir()
+        monkeypatch.chdir(here)
+        again, reused = create(mgr)
+        assert reused and again is original
+        assert_plays_from_here(again, original, here)
+    finally:
+        mgr.shutdown()
+
+
+def test_a_video_folder_outside_the_notebook_says_the_player_cannot_reach_it(
+    sim: Any, manager: TaskManager, tmp_path: Path
+) -> None:
+    outside = tmp_path / "elsewhere"
+    manager._output_dir = lambda: outside
+    tracked, _ = create(manager)
+    finish(sim, tracked)
+    data, _ = tracked.card()
+    assert "outside the notebook's folder" in data["text/plain"]
+    assert "Tokenhot.output_dir" in data["text/html"] and tracked.task_id in data["text/plain"]
+
+
+# --- the task table: one vocabulary, no ghosts -----------------------------------------------
+
+
+def statuses(manager: TaskManager, now: float | None = None) -> dict[str, str]:
+    """Each task's status as the table shows it (this kernel's view)."""
+    sources, _ = manager.overview()
+    return {s.task_id: task_line(s, now or time.time()).label for s in sources}
+
+
+def test_a_cancelled_task_says_stopped_here_and_in_another_kernel(
+    sim: Any, manager: TaskManager, tmp_path: Path
+) -> None:
+    tracked, _ = create(manager)
+    until(lambda: len(requests(sim, "GET", tracked.task_id)) > 0)
+    manager.cancel(tracked.task_id)
+    assert statuses(manager)[tracked.task_id] == "stopped"
+    other = make_manager(sim, manager.journal.path)  # a new kernel reads only the journal
+    try:
+        assert statuses(other)[tracked.task_id] == "stopped"
+        text = other.table()["text/plain"]
+        assert "stopped" in text and "queued" not in text and "may still finish" in text
+        assert other.attach(tracked.task_id).phase == "polling", "attach resumes it"
+    finally:
+        other.shutdown()
+
+
+def test_a_kernel_that_shuts_down_leaves_the_gateway_status(sim: Any, manager: TaskManager) -> None:
+    tracked, _ = create(manager)
+    manager.shutdown()  # not a cancel: the task is merely not followed any more
+    other = make_manager(sim, manager.journal.path)
+    try:
+        assert statuses(other)[tracked.task_id] == "queued (not polled here)"
+    finally:
+        other.shutdown()
+
+
+def test_an_id_that_arrives_while_the_journal_is_busy_replaces_its_marker_later(
+    sim: Any, tmp_path: Path, workdir: Path, recorder: Recorder
+) -> None:
+    class Busy(Journal):
+        busy = True
+
+        def promote(self, marker: str, task_id: str, **fields: Any) -> bool:
+            if self.busy:
+                self.busy = False
+                raise E.ConfigurationError("The task journal is locked by another kernel.")
+            return super().promote(marker, task_id, **fields)
+
+    mgr = make_manager(sim, tmp_path / "tasks.sqlite3")
+    mgr.journal = Busy(mgr.journal.path)
+    try:
+        tracked, _ = create(mgr)
+        tracked.display()
+        assert "Not saved to the task journal" in recorder.messages[-1].data["text/plain"]
+        until(lambda: mgr.journal.get(tracked.task_id) is not None)  # the poller saved it
+        assert [r.task_id for r in mgr.journal.list()] == [tracked.task_id], "no ghost marker"
+        until(lambda: "Not saved" not in recorder.messages[-1].data["text/plain"])
+        assert "inflight-" not in mgr.table()["text/plain"]
+    finally:
+        mgr.shutdown()
+
+
+class CtrlC(BaseException):  # like KeyboardInterrupt, not an Exception
+    """What SIGINT raises in this test: a regression fails the test, not the whole run."""
+
+
+def test_an_interrupt_as_the_id_arrives_still_journals_it(
+    sim: Any, tmp_path: Path, workdir: Path
+) -> None:
+    def press(signum: int, frame: Any) -> None:
+        raise CtrlC
+
+    previous = signal.signal(signal.SIGINT, press)
+
+    class Interrupted(Journal):
+        def promote(self, marker: str, task_id: str, **fields: Any) -> bool:
+            signal.raise_signal(signal.SIGINT)  # Ctrl-C, just as the reply came back
+            return super().promote(marker, task_id, **fields)
+
+        def record(self, **fields: Any) -> TaskRow:
+            if not fields["task_id"].startswith("inflight-"):
+                signal.raise_signal(signal.SIGINT)
+            return super().record(**fields)
+
+    mgr = make_manager(sim, tmp_path / "tasks.sqlite3")
+    mgr.journal = Interrupted(mgr.journal.path)
+    try:
+        with pytest.raises(WaitInterrupted) as info:
+            create(mgr)
+        (row,) = mgr.journal.list()
+        assert row.task_id.startswith("task_"), "the id is journalled and the marker gone"
+        assert row.task_id in str(info.value) and "polling in the background" in str(info.value)
+        assert mgr.get(row.task_id) is not None and mgr.get(row.task_id).phase == "polling"
+        again, reused = create(mgr)
+        assert reused and again.task_id == row.task_id and len(requests(sim, "POST")) == 1
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        mgr.shutdown()
+
+
+def test_an_unknown_create_outcome_shows_clearly(sim: Any, manager: TaskManager) -> None:
+    sim.faults.add("drop", path="/v1/video*", method="POST")
+    with pytest.raises(E.TaskMaybeCreatedError):
+        create(manager)
+    (marker,) = manager.journal.list()
+    assert statuses(manager)[marker.task_id] == "unknown"
+    assert "check your account's task log" in manager.table()["text/plain"]
+
+
+def test_a_marker_left_by_a_kernel_that_died_mid_create_turns_unknown(
+    manager: TaskManager,
+) -> None:
+    start = 1_700_000_000.0
+    manager.journal.record(
+        task_id="inflight-dead", model=MODEL, prompt=PROMPT, status="creating", created_at=start
+    )
+    assert statuses(manager, now=start + 5)["inflight-dead"] == "creating"
+    assert statuses(manager, now=start + 3600)["inflight-dead"] == "unknown"
+    line = task_line(manager.list()[0], start + 3600)
+    assert line.progress is None and "never arrived" in line.note and not line.attachable

@@ -541,3 +541,49 @@ def test_tasks_live_shows_the_monitor(shell: Shell) -> None:
     (shown,) = shell.outputs
     assert "application/vnd.jupyter.widget-view+json" in shown["data"]
     assert "A bright comet" in shown["data"]["text/plain"]  # the saved notebook's text
+
+
+def _table_status(session: Session, task_id: str) -> str:
+    row = next(r for r in session.tasks().table()["text/plain"].splitlines() if task_id in r)
+    return row.split()[2]
+
+
+def test_the_monitor_and_the_table_use_one_vocabulary(monitor: TaskMonitor, shell: Shell) -> None:
+    shell.ok("%%video -o job\nA kite in the wind")
+    job = shell.ip.user_ns["job"]
+    _wait_for(lambda: job.task_id in monitor.rows)
+    row = _row(monitor)
+    row.cancel.click()
+    monitor.flush()
+    assert row.status.value.split(" · ")[0] == _table_status(shell.session, job.task_id)
+    assert row.status.value.startswith("stopped") and "billed" in (row.status.tooltip or "")
+    other = Session(shell.ip)  # a new kernel: only the journal knows the task
+    later = TaskMonitor(other)
+    try:
+        (view,) = later.rows.values()
+        assert view.status.value.startswith("stopped · ")
+        assert _table_status(other, job.task_id) == "stopped" and not view.attach.disabled
+    finally:
+        later.close()
+        other.close()
+
+
+def test_the_compare_list_is_tick_boxes_a_newcomer_can_read(picker: ModelPicker) -> None:
+    compare = picker.chat.compare
+    assert compare is not None
+    boxes = {box.description: box for box in compare.boxes()}
+    assert list(boxes) == list(compare.options) and all(
+        isinstance(b, W.Checkbox) for b in boxes.values()
+    )
+    assert "tick" in compare.heading.value.lower() and "side by side" in compare.heading.value
+    boxes["claude-opus-4-6"].value = True  # what a click does
+    boxes["gpt-5.4-mini"].value = True
+    assert picker.chat.compared == ["claude-opus-4-6", "gpt-5.4-mini"], "in the order ticked"
+    assert picker.lines[-1] == "# Try it compares: %%chat -m claude-opus-4-6,gpt-5.4-mini"
+    boxes["claude-opus-4-6"].value = False
+    assert picker.chat.compared == ["gpt-5.4-mini"]
+    picker.chat.search.value = "gemini"  # a ticked model stays listed, and ticked
+    shown = {box.description: box.value for box in compare.boxes()}
+    assert shown["gpt-5.4-mini"] is True and "gemini-2.5-pro" in shown
+    compare.value = ()  # the session or a test may set it too; the boxes follow
+    assert not any(box.value for box in compare.boxes())

@@ -12,20 +12,20 @@ import html
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 from urllib.parse import quote
 
 from ._journal import compact
 from ._redact import redact, redact_tree
-
-if TYPE_CHECKING:
-    from ._journal import TaskRow
 
 Bundle = tuple[dict[str, str], dict[str, Any]]
 Phase = Literal["polling", "downloading", "done", "failed", "timeout", "stopped", "error"]
 ACTIVE: frozenset[Phase] = frozenset({"polling", "downloading"})
 PROMPT_EXCERPT = 120
 META_KEY = "tokenhot"
+# A prompt's "$5 and $6" is money: the classes MathJax 3 (JupyterLab 4, Notebook 7) and
+# MathJax 2 (classic tools) skip, so a card or table is never typeset as maths.
+NO_MATHS = "mathjax_ignore tex2jax_ignore"
 _BOX = (
     "border:1px solid #d0d7de;border-radius:6px;padding:8px 12px;margin:2px 0;"
     "font-family:system-ui,sans-serif;font-size:13px;max-width:560px"
@@ -173,7 +173,7 @@ def _bundle(info: CardInfo, phase: Phase, body: str, note: str, plain: str) -> B
     parts.append(f'<div style="{_MUTED}">{_esc(note)}</div>')
     if info.warning:
         parts.append(f'<div style="color:#9a6700">⚠ {_esc(info.warning)}</div>')
-    markup = f'<div class="tokenhot-video" style="{_BOX}">{"".join(parts)}</div>'
+    markup = f'<div class="tokenhot-video {NO_MATHS}" style="{_BOX}">{"".join(parts)}</div>'
     text = plain + (f"\n⚠ {info.warning}" if info.warning else "")
     return {"text/plain": redact(text), "text/html": redact(markup)}, metadata(info, phase)
 
@@ -210,24 +210,101 @@ def format_elapsed(seconds: float) -> str:
 
 # --- the task list -----------------------------------------------------------------------------
 
-_HEADERS = ("TASK ID", "MODEL", "STATUS", "%", "CREATED", "FILE / PROMPT")
+TaskStatus = Literal[
+    "creating", "unknown", "queued", "running", "downloading", "done", "failed", "timeout",
+    "stopped", "error",
+]  # fmt: skip
+TASK_EXCERPT = 60
+_TASK_HEADERS = ("Task", "Model", "Status", "%", "Created", "Prompt", "Note")
+_NOWRAP = "white-space:nowrap"
+_TASK_COLUMNS = (  # ids, names and words never break; prose wraps at spaces, within a width
+    _NOWRAP, _NOWRAP, _NOWRAP, f"{_NOWRAP};text-align:right", _NOWRAP,
+    "min-width:18em;max-width:32em", "max-width:24em",
+)  # fmt: skip
+_TD = "text-align:left;vertical-align:top;padding:2px 8px"
+_TASKS_HINT = (
+    "%tokenhot attach ID shows a task again and resumes polling it; %tokenhot cancel ID stops "
+    "polling it."
+)
 
 
-def tasks_table(rows: Sequence[TaskRow], *, now: float | None = None) -> str:
-    """A plain-text table of journalled tasks, newest first, for ``%tokenhot tasks``."""
-    if not rows:
-        return "No video tasks yet."
+@dataclass(frozen=True, kw_only=True)
+class TaskLine:
+    """One task as the task table and the monitor show it (plain data)."""
+
+    task_id: str
+    model: str
+    prompt: str
+    status: TaskStatus
+    progress: int | None  # None while no task exists to report one
+    created_at: float
+    elapsed: float
+    note: str = ""  # why it stopped, what failed, or what is unknown
+    active: bool = False  # polled here: the elapsed time ticks, cancel works
+    attachable: bool = False  # `attach` would poll or download it
+    file: str | None = None  # the saved video, when it is on disk
+
+    @property
+    def label(self) -> str:
+        """The status word, and whether this kernel follows a pending task."""
+        pending = self.status in ("queued", "running")
+        return f"{self.status} (not polled here)" if pending and not self.active else self.status
+
+
+def tasks_table(
+    lines: Sequence[TaskLine], *, now: float | None = None, problem: str = ""
+) -> dict[str, str]:
+    """``%tokenhot tasks``: an inert HTML table (every cell escaped) and its plain-text twin."""
+    warning = f"⚠ {problem}" if problem else ""
+    if not lines:
+        text = "\n".join(t for t in (warning, "No video tasks yet.") if t)
+        return {"text/plain": redact(text), "text/html": f"<p>{_esc(text)}</p>"}
     now = time.time() if now is None else now
-    cells = [_HEADERS, *(_row_cells(r, now) for r in rows)]
-    widths = [max(len(c[i]) for c in cells) for i in range(len(_HEADERS) - 1)]
-    lines = ["  ".join(c[i].ljust(w) for i, w in enumerate(widths)) + "  " + c[-1] for c in cells]
-    return redact("\n".join(line.rstrip() for line in lines))
+    cells = [_task_cells(line, now) for line in lines]
+    plain = [warning] * bool(warning) + [_plain_tasks(cells), _TASKS_HINT]
+    markup = (
+        (f'<p style="color:#9a6700">{_esc(warning)}</p>' if warning else "")
+        + _html_tasks(cells)
+        + f'<p style="{_MUTED}">{_esc(_TASKS_HINT)}</p>'
+    )
+    wrapper = f'<div class="tokenhot-tasks {NO_MATHS}">'
+    return {"text/plain": redact("\n".join(plain)), "text/html": f"{wrapper}{markup}</div>"}
 
 
-def _row_cells(row: TaskRow, now: float) -> tuple[str, ...]:
-    status = row.status + (" (error)" if row.error and row.status != "failed" else "")
-    last = row.file or excerpt(row.prompt, 48)
-    return (row.task_id, row.model, status, str(row.progress), _when(row.created_at, now), last)
+def _task_cells(line: TaskLine, now: float) -> tuple[str, ...]:
+    progress = "–" if line.progress is None else str(line.progress)
+    when = _when(line.created_at, now)
+    prompt = excerpt(line.prompt, TASK_EXCERPT)
+    return (line.task_id, line.model, line.label, progress, when, prompt, line.note)
+
+
+def _html_tasks(cells: list[tuple[str, ...]]) -> str:
+    def row(tag: str, values: Sequence[str]) -> str:
+        items = (
+            f'<{tag} style="{_TD};{style}">{_esc(value)}</{tag}>'
+            for value, style in zip(values, _TASK_COLUMNS, strict=True)
+        )
+        return f"<tr>{''.join(items)}</tr>"
+
+    body = "".join(row("td", c) for c in cells)
+    return (  # JupyterLab's stylesheet centres tables with a fixed layout: undo both here
+        '<table style="border-collapse:collapse;font-size:13px;table-layout:auto;margin:0">'
+        f"<thead>{row('th', _TASK_HEADERS)}</thead><tbody>{body}</tbody></table>"
+    )
+
+
+def _plain_tasks(cells: list[tuple[str, ...]]) -> str:
+    """Aligned columns up to the prompt; a note goes on its own indented line."""
+    table = [_TASK_HEADERS[:-1], *(c[:-1] for c in cells)]
+    widths = [max(len(c[i]) for c in table) for i in range(len(table[0]) - 1)]
+    out = []
+    for index, row in enumerate(table):
+        aligned = (v.ljust(w) for v, w in zip(row[:-1], widths, strict=True))
+        out.append("  ".join(aligned) + "  " + row[-1])
+        note = cells[index - 1][-1] if index else ""
+        if note:
+            out.append(f"    ↳ {excerpt(note)}")
+    return "\n".join(line.rstrip() for line in out)
 
 
 def _when(stamp: float, now: float) -> str:

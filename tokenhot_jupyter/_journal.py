@@ -238,6 +238,26 @@ class Journal:
                 (*values, time.time(), task_id),
             )
 
+    def promote(self, marker: str, task_id: str, *, model: str, status: str, progress: int) -> bool:
+        """Give the in-flight row ``marker`` its gateway id, in one transaction.
+
+        False when there is no such marker (then record the task in full).
+
+        The marker and the id are never both in the journal, so a crash at any moment leaves
+        either the id or a marker whose outcome is honestly unknown, never a ghost beside the id.
+        """
+        now = time.time()
+        with self._transaction() as conn:
+            if conn.execute("SELECT 1 FROM tasks WHERE task_id = ?", (task_id,)).fetchone():
+                conn.execute("DELETE FROM tasks WHERE task_id = ?", (marker,))
+                return True  # journalled already (an attach adopted it meanwhile)
+            renamed = conn.execute(
+                "UPDATE tasks SET task_id = ?, model = ?, status = ?, progress = ?, "
+                "created_at = ?, updated_at = ? WHERE task_id = ?",
+                (task_id, model, status, int(progress), now, now, marker),
+            )
+            return renamed.rowcount == 1
+
     def get(self, task_id: str) -> TaskRow | None:
         """The row of ``task_id``, or None."""
         rows = self._query(f"SELECT {_COLUMNS} FROM tasks WHERE task_id = ?", (task_id,))

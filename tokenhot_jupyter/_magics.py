@@ -505,10 +505,7 @@ class TokenhotMagics(Magics):
 
             show_monitor(self.session, self.screen)
             return
-        from ._cards import tasks_table
-        from ._redact import redact
-
-        self.screen.show({"text/plain": redact(tasks_table(self.session.tasks().list(args.n)))})
+        self.screen.show(self.session.tasks().table(args.n))
 
     def _cmd_attach(self, args: Any) -> None:
         tracked = self.session.tasks().attach(args.task_id, model=args.model)

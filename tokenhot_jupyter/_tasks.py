@@ -16,16 +16,18 @@ import contextvars
 import logging
 import os
 import secrets
+import shutil
+import signal
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, cast
 
 from . import _exceptions as E
-from ._cards import ACTIVE, Bundle, CardInfo, Phase, render
+from ._cards import ACTIVE, Bundle, CardInfo, Phase, TaskLine, TaskStatus, render, tasks_table
 from ._client import Client
 from ._journal import Journal, TaskRow, fingerprint, safe_url
 from ._redact import redact
@@ -36,6 +38,9 @@ log = logging.getLogger("tokenhot_jupyter")
 Callback = Callable[["Tracked"], object]
 IN_FLIGHT = "inflight-"  # journal id of a create that has no gateway id yet
 MAYBE = "maybe"  # its status when the create's outcome is unknown
+CREATING = "creating"  # its status while the create is on the wire
+STOPPED = "stopped"  # the journal status of a task whose polling the user cancelled
+STALE_CREATE = 900.0  # a create waits one request timeout at most; an older marker lost its reply
 FIRST_POLL_DELAY = 5.0  # the create reply is fresh; the gateway's first refresh takes ~15 s
 MIN_UPDATE_INTERVAL = 1.0  # seconds between in-place card updates that only move the bar
 STOP_TIMEOUT = 5.0
@@ -47,11 +52,14 @@ _STATUSES: frozenset[str] = frozenset({"queued", "running", "succeeded", "failed
 class WaitInterrupted(KeyboardInterrupt):
     """Ctrl-C / interrupt during ``--wait``; the task keeps polling in the background."""
 
-    def __init__(self, task_id: str) -> None:
+    def __init__(self, task_id: str, *, shown: bool = True) -> None:
         self.task_id = task_id
         super().__init__(
             f"Stopped waiting; {task_id} is still polling in the background and its card "
             f"will update. %tokenhot attach {task_id} shows it again."
+            if shown
+            else f"Interrupted; the task {task_id} was created and is polling in the "
+            f"background. %tokenhot attach {task_id} shows its card."
         )
 
     def _render_traceback_(self) -> list[str]:
@@ -150,6 +158,7 @@ class Tracked:
         self._finished = threading.Event()
         self._poller: asyncio.Task[None] | None = None
         self._journaled = (row.status, row.progress, row.error, row.file)
+        self._unsaved: tuple[str | None, dict[str, Any]] | None = None  # (marker, row) to journal
         if snapshot.phase not in ACTIVE:
             self._finished.set()
 
@@ -195,12 +204,13 @@ class Tracked:
         """What the card shows, as plain data."""
         snap = self._snapshot
         end = snap.finished_at or time.time()
-        warning = "; ".join(w for w in (self.journal_warning, snap.warning) if w) or None
+        src = _relative(snap.file)
+        notes = (self.journal_warning, snap.warning, _unreachable(src, self.task_id))
+        warning = "; ".join(w for w in notes if w) or None
         return CardInfo(
             self.task_id, self.model, self.prompt, self.params, snap.task.status,
             snap.task.progress, max(0.0, end - self.created_at), self.created_at,
-            snap.finished_at, snap.error, warning, _relative(snap.file),
-            str(snap.file) if snap.file else None,
+            snap.finished_at, snap.error, warning, src, str(snap.file) if snap.file else None,
         )  # fmt: skip
 
     def display(self) -> str:
@@ -278,6 +288,10 @@ class Tracked:
                 log.debug("card update for %s failed", self.task_id, exc_info=True)
 
 
+Source = Tracked | TaskRow  # followed here, or only known from the journal
+Sources = list[Source]  # named, because `TaskManager.list` shadows the builtin in its class body
+
+
 def _relative(path: Path | None) -> str | None:
     """``path`` relative to the notebook's folder (the kernel's cwd), with forward slashes."""
     if path is None:
@@ -286,6 +300,17 @@ def _relative(path: Path | None) -> str | None:
         return Path(os.path.relpath(path, Path.cwd())).as_posix()
     except ValueError:  # another drive on Windows
         return path.as_posix()
+
+
+def _unreachable(src: str | None, task_id: str) -> str | None:
+    """Why the player may not load ``src``: a file outside the notebook's folder."""
+    if src is None or not (src.startswith("../") or Path(src).is_absolute()):
+        return None
+    return (
+        "The video is saved outside the notebook's folder, where its player may not reach it; "
+        "set %config Tokenhot.output_dir to a folder inside it, then run "
+        f"%tokenhot attach {task_id}."
+    )
 
 
 class TaskManager:
@@ -330,11 +355,16 @@ class TaskManager:
                 return reused, True
         marker = self._mark_in_flight(model, prompt, params, key, cell_key, client)
         task = self._send(client, marker, model, prompt, params)
-        row, warning = self._record(task, client, model, prompt, params, key, cell_key)
-        self._settle(marker)
-        tracked = Tracked(self, row, client, Snapshot("polling", task), warning)
-        self._register(tracked)
-        self._start(tracked, min(FIRST_POLL_DELAY, self.poll_interval))
+        with _interrupts_held() as held:  # the id is known: it must reach the journal
+            fields = _row_fields(task, client, model, prompt, params, key, cell_key)
+            row, warning = self._record(marker, fields)
+            tracked = Tracked(self, row, client, Snapshot("polling", task), warning)
+            if warning is not None:
+                tracked._unsaved = (marker, fields)  # the poller tries again
+            self._register(tracked)
+            self._start(tracked, min(FIRST_POLL_DELAY, self.poll_interval))
+        if held:
+            raise WaitInterrupted(tracked.task_id, shown=False)
         return tracked, False
 
     def attach(self, task_id: str, *, model: str | None = None) -> Tracked:
@@ -355,19 +385,19 @@ class TaskManager:
         client = self._client_factory()
         if row is None:
             row = self._adopt(task_id, model, client)
-        tracked = Tracked(self, row, client, _restored(row))
+        tracked = Tracked(self, row, client, _restored(row, self._saved_here(row)))
         self._register(tracked)
         if tracked.phase in ACTIVE:
             self._start(tracked, 0.0)
         return tracked
 
     def cancel(self, task_id: str) -> Tracked:
-        """Stop polling ``task_id`` here (the gateway has no cancel route)."""
+        """Stop polling ``task_id`` here (the gateway has no cancel route); the journal says so."""
         with self._lock:
             tracked = self._tracked.get(task_id)
         if tracked is None:
             raise E.InvalidInputError(f"{task_id} is not being polled in this kernel.")
-        runtime.run(self._halt(tracked))
+        runtime.run(self._halt(tracked, cancelled=True))
         return tracked
 
     def get(self, task_id: str) -> Tracked | None:
@@ -383,6 +413,24 @@ class TaskManager:
     def list(self, limit: int = 50) -> list[TaskRow]:
         """The journal's newest tasks, newest first."""
         return self.journal.list(limit)
+
+    def overview(self, limit: int = 50) -> tuple[Sources, str]:
+        """This kernel's tasks and the journal's, newest first, and why the journal is missing."""
+        sources: dict[str, Source] = {}
+        problem = ""
+        try:
+            sources.update((row.task_id, row) for row in self.journal.list(limit))
+        except E.TokenhotError as exc:  # an unreadable journal still leaves this kernel's tasks
+            problem = str(exc)
+        sources.update((t.task_id, t) for t in self.tracked())
+        return sorted(sources.values(), key=lambda s: s.created_at, reverse=True), problem
+
+    def table(self, limit: int = 50, *, now: float | None = None) -> dict[str, str]:
+        """``%tokenhot tasks``: every task of the overview as an HTML table with a text twin."""
+        sources, problem = self.overview(limit)
+        moment = time.time() if now is None else now
+        lines = [task_line(source, moment) for source in sources]
+        return tasks_table(lines, now=moment, problem=problem)
 
     def subscribe(self, callback: Callback) -> Callable[[], None]:
         """Call ``callback(tracked)`` on every change (from any thread); returns unsubscribe."""
@@ -430,7 +478,7 @@ class TaskManager:
         try:
             self.journal.record(
                 task_id=marker, model=model, prompt=prompt, params=params, fingerprint=key,
-                cell_key=cell_key, base_url=client.base_url, status="creating",
+                cell_key=cell_key, base_url=client.base_url, status=CREATING,
             )  # fmt: skip
         except E.TokenhotError as exc:
             log.warning("in-flight marker not journalled: %s", exc)
@@ -477,30 +525,41 @@ class TaskManager:
             )
         return self.attach(row.task_id) if row is not None else None
 
-    def _record(
-        self,
-        task: VideoTask,
-        client: Client,
-        model: str,
-        prompt: str,
-        params: dict[str, Any],
-        key: str,
-        cell_key: str | None,
-    ) -> tuple[TaskRow, str | None]:
+    def _record(self, marker: str | None, fields: dict[str, Any]) -> tuple[TaskRow, str | None]:
         """Journal the new id before anything else; if that fails, keep going and say so."""
-        now = time.time()
-        fields: dict[str, Any] = dict(
-            task_id=task.id, model=model or task.model, prompt=prompt, params=params,
-            fingerprint=key, cell_key=cell_key, base_url=client.base_url, status=task.status,
-            progress=task.progress, created_at=now,
-        )  # fmt: skip
         try:
-            return self.journal.record(**fields), None
+            return self._write(marker, fields), None
         except Exception as exc:  # losing the id would cost money; never let this raise
-            log.warning("task %s not journalled: %s", task.id, redact(str(exc)))
-            warning = f"Not saved to the task journal ({redact(str(exc))}); note the id {task.id}."
-            fields["base_url"] = safe_url(client.base_url)
-            return TaskRow(**fields, updated_at=now), warning
+            task_id = fields["task_id"]
+            log.warning("task %s not journalled: %s", task_id, redact(str(exc)))
+            warning = f"Not saved to the task journal ({redact(str(exc))}); note the id {task_id}."
+            row = {**fields, "base_url": safe_url(fields["base_url"])}
+            return TaskRow(**row, updated_at=fields["created_at"]), warning
+
+    def _write(self, marker: str | None, fields: dict[str, Any]) -> TaskRow:
+        """The in-flight marker becomes the task's row in one step (or it gets a row of its own)."""
+        task_id = fields["task_id"]
+        if marker is not None and self.journal.promote(
+            marker, task_id, model=fields["model"], status=fields["status"],
+            progress=fields["progress"],
+        ):  # fmt: skip
+            row = self.journal.get(task_id)
+            if row is not None:
+                return row
+        return self.journal.record(**fields)
+
+    def _save_late(self, tracked: Tracked) -> bool:
+        """Journal a task whose create could not be journalled (the journal was busy)."""
+        if tracked._unsaved is None:
+            return True
+        marker, fields = tracked._unsaved
+        try:
+            self._write(marker, fields)
+        except E.TokenhotError as exc:
+            log.debug("task %s still not journalled: %s", tracked.task_id, exc)
+            return False
+        tracked._unsaved, tracked.journal_warning = None, None
+        return True
 
     def _adopt(self, task_id: str, model: str | None, client: Client) -> TaskRow:
         if not task_id or not model:
@@ -520,13 +579,63 @@ class TaskManager:
         self._notify(tracked)
 
     def _resume(self, tracked: Tracked) -> None:
-        """Poll again after a timeout, stop or error, or when the saved file went missing."""
+        """Poll again after a timeout, stop or error, or when the saved file is not here."""
+        if tracked.phase == "done":
+            local = self._local_copy(tracked.task_id, tracked.file)
+            if local is not None and local != tracked.file:
+                self._moved(tracked, local)
+                tracked._apply(file=local)
         missing = tracked.phase == "done" and not (tracked.file and tracked.file.exists())
         if tracked.phase in ("timeout", "stopped", "error") or missing:
             tracked._apply(
                 phase="polling", error=None, warning=None, finished_at=None, exception=None
             )
             self._start(tracked, 0.0)
+
+    # --- the saved video belongs beside the notebook that shows it ---------------------------
+
+    def _target(self, task_id: str) -> Path:
+        """Where this kernel keeps the video of ``task_id`` (its notebook's output folder)."""
+        return (self._output_dir() / f"{task_id}.mp4").resolve()
+
+    def _saved_here(self, row: TaskRow) -> Path | None:
+        """A journalled success's video in this output folder (copied there if need be)."""
+        if row.status != "succeeded":
+            return None
+        local = self._local_copy(row.task_id, Path(row.file) if row.file else None)
+        if local is not None and row.file != str(local):
+            self._moved_row(row.task_id, local)
+        return local
+
+    def _local_copy(self, task_id: str, saved: Path | None) -> Path | None:
+        """The video in this output folder: already there, copied there, or None (download).
+
+        A player's link is relative to the notebook, so a task reused from a notebook in
+        another folder gets its file copied here; the task itself is never paid for twice.
+        """
+        target = self._target(task_id)
+        if target.exists():
+            return target
+        if saved is None or not saved.exists():
+            return None
+        try:
+            _place(target, lambda partial: shutil.copyfile(saved, partial))
+        except OSError as exc:  # then it is downloaded again, and a failure shows on the card
+            log.warning("could not copy %s here: %s", saved, exc)
+            return None
+        return target
+
+    def _moved(self, tracked: Tracked, local: Path) -> None:
+        status, progress, error, _ = tracked._journaled
+        tracked._journaled = (status, progress, error, str(local))
+        self._moved_row(tracked.task_id, local)
+
+    def _moved_row(self, task_id: str, local: Path) -> None:
+        """The journal points at the newest copy (any copy plays; the newest is likeliest)."""
+        try:
+            self.journal.update(task_id, file=str(local))
+        except E.TokenhotError as exc:
+            log.warning("journal update for %s failed: %s", task_id, exc)
 
     def _notify(self, tracked: Tracked) -> None:
         with self._lock:
@@ -555,12 +664,14 @@ class TaskManager:
             self._follow(tracked, first_delay), name=f"tokenhot-poll-{tracked.task_id}"
         )
 
-    async def _halt(self, tracked: Tracked) -> None:
+    async def _halt(self, tracked: Tracked, *, cancelled: bool = False) -> None:
         while (poller := tracked._poller) is not None and not poller.done():
             poller.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await poller
         if tracked.phase in ACTIVE:
+            if cancelled:  # a kernel that merely shuts down leaves the gateway's status
+                await self._journal(tracked, status=STOPPED)
             tracked._apply(phase="stopped")
 
     async def _follow(self, tracked: Tracked, first_delay: float) -> None:
@@ -601,7 +712,7 @@ class TaskManager:
                 if task.poll_after is not None:  # the server knows its refresh pace best
                     delay = task.poll_after
                 tracked._apply(task=task, warning=None)
-                await self._journal(tracked, status=task.status, progress=task.progress)
+                await self._journal(tracked, status=task.status, progress=task.progress, error=None)
             if time.monotonic() - started + delay > self.deadline:
                 tracked._apply(phase="timeout")
                 return None
@@ -631,16 +742,14 @@ class TaskManager:
         tracked._apply(phase="done", file=path)
 
     def _save(self, task_id: str, data: bytes) -> Path:
-        folder = self._output_dir()
-        folder.mkdir(parents=True, exist_ok=True)
-        target = (folder / f"{task_id}.mp4").resolve()
-        partial = target.with_name(f"{target.name}.{os.getpid()}.part")
-        partial.write_bytes(data)
-        os.replace(partial, target)  # atomic: another kernel never sees half a file
-        return target
+        return _place(self._target(task_id), lambda partial: partial.write_bytes(data))
 
     async def _journal(self, tracked: Tracked, **fields: Any) -> None:
         """Write changed fields off the loop thread (another kernel may hold the lock)."""
+        if tracked._unsaved is not None:
+            if not await asyncio.to_thread(self._save_late, tracked):
+                return
+            tracked._apply()  # the card drops its "not saved" warning
         current = (
             fields.get("status", tracked._journaled[0]),
             fields.get("progress", tracked._journaled[1]),
@@ -657,12 +766,63 @@ class TaskManager:
             tracked.journal_warning = f"The task journal is not being updated ({exc})."
 
 
-def _restored(row: TaskRow) -> Snapshot:
-    """The state a journal row implies before anything is polled."""
+def _row_fields(
+    task: VideoTask,
+    client: Client,
+    model: str,
+    prompt: str,
+    params: dict[str, Any],
+    key: str,
+    cell_key: str | None,
+) -> dict[str, Any]:
+    """The journal row of a task the gateway just created."""
+    return dict(
+        task_id=task.id, model=model or task.model, prompt=prompt, params=params,
+        fingerprint=key, cell_key=cell_key, base_url=client.base_url, status=task.status,
+        progress=task.progress, created_at=time.time(),
+    )  # fmt: skip
+
+
+@contextlib.contextmanager
+def _interrupts_held() -> Iterator[list[int]]:
+    """Hold Ctrl-C / kernel interrupts (SIGINT) until the block ends; yields those held.
+
+    Between the gateway's reply and the journal's commit an interrupt would leave a billed
+    task whose id is nowhere.  Signals reach only the main thread, so elsewhere this holds
+    nothing (and needs to hold nothing).
+    """
+    held: list[int] = []
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.getsignal(signal.SIGINT)
+    if previous is None:  # not ours to replace (set outside Python), or not the main thread
+        yield held
+        return
+    signal.signal(signal.SIGINT, lambda signum, frame: held.append(signum))
+    try:
+        yield held
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _place(target: Path, write: Callable[[Path], object]) -> Path:
+    """Write ``target`` through a part file and a rename: another kernel never sees half."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(f"{target.name}.{os.getpid()}.part")
+    try:
+        write(partial)
+        os.replace(partial, target)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    return target
+
+
+def _restored(row: TaskRow, file: Path | None) -> Snapshot:
+    """The state a journal row implies before anything is polled (``file``: its video here)."""
     status = cast(VideoStatus, row.status if row.status in _STATUSES else "queued")
     failed = status == "failed"
     task = VideoTask(row.task_id, row.model, status, row.progress, row.error if failed else None)
-    file = Path(row.file) if row.file else None
     if failed:
         return Snapshot(
             "failed", task, error=row.error or "task failed", finished_at=row.updated_at
@@ -670,3 +830,71 @@ def _restored(row: TaskRow) -> Snapshot:
     if status == "succeeded" and file is not None and file.exists():
         return Snapshot("done", task, file=file, finished_at=row.updated_at)
     return Snapshot("polling", task)
+
+
+# --- the one status vocabulary of the task table and the monitor ------------------------------
+
+_LIVE: dict[str, TaskStatus] = {  # a polled task's gateway status (succeeded: saving next)
+    "queued": "queued", "running": "running", "succeeded": "downloading",
+}  # fmt: skip
+_JOURNALED: dict[str, TaskStatus] = {
+    "queued": "queued", "running": "running", "succeeded": "done", "failed": "failed",
+    STOPPED: "stopped", MAYBE: "unknown", CREATING: "creating",
+}  # fmt: skip
+_NOTES: dict[TaskStatus, str] = {
+    "creating": "the request is on its way to the gateway",
+    "unknown": "the gateway's reply never arrived: the task may exist and be billed; check your "
+    "account's task log",
+    "stopped": "polling stopped here; the task may still finish and be billed",
+    "timeout": "still pending at our deadline; it may still finish",
+}
+_RESUMABLE: frozenset[TaskStatus] = frozenset({"queued", "running", "stopped", "timeout", "error"})
+
+
+def task_line(source: Source, now: float) -> TaskLine:
+    """How the task table and the monitor show ``source`` (followed here, or journalled)."""
+    if isinstance(source, Tracked):
+        return _followed_line(source, now)
+    return _journal_line(source, now)
+
+
+def _followed_line(task: Tracked, now: float) -> TaskLine:
+    snap = task.snapshot
+    polling = snap.phase == "polling"
+    status = _LIVE.get(snap.task.status, "queued") if polling else cast(TaskStatus, snap.phase)
+    file = snap.file if snap.file is not None and snap.file.exists() else None
+    done = snap.phase in ("downloading", "done")
+    return TaskLine(
+        task_id=task.task_id, model=task.model, prompt=task.prompt, status=status,
+        progress=100 if done else snap.task.progress, created_at=task.created_at,
+        elapsed=(snap.finished_at or now) - task.created_at,
+        note=snap.error or snap.warning or _NOTES.get(status, ""), active=snap.phase in ACTIVE,
+        attachable=status in _RESUMABLE - {"queued", "running"}
+        or (snap.phase == "done" and file is None),
+        file=str(file) if file else None,
+    )  # fmt: skip
+
+
+def _journal_line(row: TaskRow, now: float) -> TaskLine:
+    status = _journal_status(row, now)
+    file = row.file if row.file and Path(row.file).exists() else None
+    pending = status in ("creating", "queued", "running")
+    marker = row.task_id.startswith(IN_FLIGHT)
+    return TaskLine(
+        task_id=row.task_id, model=row.model, prompt=row.prompt, status=status,
+        progress=None if marker else row.progress, created_at=row.created_at,
+        elapsed=(now if pending else row.updated_at) - row.created_at,
+        note=_NOTES[status] if status == "unknown" else row.error or _NOTES.get(status, ""),
+        attachable=status in _RESUMABLE or (status == "done" and file is None),
+        file=file,
+    )  # fmt: skip
+
+
+def _journal_status(row: TaskRow, now: float) -> TaskStatus:
+    """The word for a journal row: an error that stopped polling or saving outranks its status."""
+    status = _JOURNALED.get(row.status, "unknown")
+    if status == "creating" and now - row.created_at > STALE_CREATE:
+        return "unknown"  # the kernel that sent it never heard back
+    if row.error and status in ("queued", "running", "done"):
+        return "error"
+    return status

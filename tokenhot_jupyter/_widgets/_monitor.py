@@ -13,70 +13,28 @@ import html
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import ipywidgets as W
 
 from .. import _display as D
-from .._cards import ACTIVE, Phase, excerpt, format_elapsed, tasks_table
+from .._cards import TaskLine, TaskStatus, excerpt, format_elapsed
 from .._exceptions import TokenhotError
-from .._journal import TaskRow
 from .._state import Session
-from .._tasks import Tracked
+from .._tasks import Source, Tracked, task_line
 from ._common import OutputScreen, close_tree, current_session, show_widget
 
-Source = Tracked | TaskRow  # followed here, or only known from the journal
-UNFINISHED = frozenset({"queued", "running"})
-_STYLE: dict[Phase, str] = {
-    "polling": "info", "downloading": "info", "done": "success", "failed": "danger",
-    "timeout": "warning", "stopped": "warning", "error": "danger",
+_STYLE: dict[TaskStatus, str] = {
+    "creating": "info", "queued": "info", "running": "info", "downloading": "info",
+    "done": "success", "failed": "danger", "error": "danger", "unknown": "warning",
+    "timeout": "warning", "stopped": "warning",
 }  # fmt: skip
 
 
-@dataclass(frozen=True)
-class RowState:
-    """What one row shows, computed from a tracked task or a journal row."""
-
-    status: str
-    progress: int
-    elapsed: float
-    bar_style: str
-    active: bool  # polled here: Cancel works and the elapsed time ticks
-    attachable: bool  # unfinished (or not downloaded) and not followed here
-    file: Path | None  # the saved video, if it is on disk
-    error: str = ""
-
-
-def state_of(source: Source, now: float) -> RowState:
-    """The row for a task this kernel follows, or for a journal row."""
-    return _tracked(source, now) if isinstance(source, Tracked) else _journaled(source, now)
-
-
-def _tracked(task: Tracked, now: float) -> RowState:
-    snap = task.snapshot
-    status = snap.task.status if snap.phase == "polling" else snap.phase
-    progress = 100 if snap.phase in ("downloading", "done") else snap.task.progress
-    file = snap.file if snap.file is not None and snap.file.exists() else None
-    error = snap.error or snap.warning or ""
-    elapsed = (snap.finished_at or now) - task.created_at
-    resumable = snap.phase in ("timeout", "stopped", "error") or (
-        snap.phase == "done" and file is None
-    )
-    return RowState(status, progress, elapsed, _STYLE[snap.phase], snap.phase in ACTIVE,
-                    resumable, file, error)  # fmt: skip
-
-
-def _journaled(row: TaskRow, now: float) -> RowState:
-    file = Path(row.file) if row.file and Path(row.file).exists() else None
-    unfinished = row.status in UNFINISHED
-    shown = "done" if row.status == "succeeded" else row.status  # the word live rows use
-    status = f"{shown} (not polled here)" if unfinished else shown
-    style = "danger" if row.status == "failed" else "success" if file else ""
-    elapsed = (now if unfinished else row.updated_at) - row.created_at
-    attachable = unfinished or (row.status == "succeeded" and file is None)
-    return RowState(status, row.progress, elapsed, style, False, attachable, file, row.error or "")
+def bar_style(line: TaskLine) -> str:
+    """The progress bar's colour; a task nobody polls here gets none."""
+    idle = line.status in ("queued", "running") and not line.active
+    return "" if idle else _STYLE[line.status]
 
 
 class TaskView:
@@ -84,7 +42,7 @@ class TaskView:
 
     def __init__(self, source: Source, actions: Callable[[str, str], None]) -> None:
         self.task_id, self.source = source.task_id, source
-        self.state: RowState | None = None
+        self.state: TaskLine | None = None
         prompt = html.escape(excerpt(source.prompt, 48))
         self.title = W.HTML(
             f"<b>{html.escape(source.model)}</b><br><small>{prompt}</small>",
@@ -102,16 +60,16 @@ class TaskView:
 
     def render(self, now: float) -> bool:
         """Show the source's current state (unchanged values send nothing); True if active."""
-        state = state_of(self.source, now)
+        line = task_line(self.source, now)
         with self.progress.hold_sync():
-            self.progress.value, self.progress.bar_style = state.progress, state.bar_style
-        self.status.value = f"{state.status} · {format_elapsed(state.elapsed)}"
-        self.status.tooltip = state.error or None
-        self.cancel.disabled = not state.active
-        self.show.disabled = state.file is None
-        self.attach.disabled = not state.attachable
-        self.state = state
-        return state.active
+            self.progress.value, self.progress.bar_style = line.progress or 0, bar_style(line)
+        self.status.value = f"{line.label} · {format_elapsed(line.elapsed)}"
+        self.status.tooltip = line.note or None
+        self.cancel.disabled = not line.active
+        self.show.disabled = line.file is None
+        self.attach.disabled = not line.attachable
+        self.state = line
+        return line.active
 
 
 def _button(description: str, icon: str, tooltip: str) -> Any:
@@ -153,13 +111,9 @@ class TaskMonitor:
         self.flush()
 
     def _load(self, limit: int) -> None:
-        sources: dict[str, Source] = {}
-        try:
-            sources.update((row.task_id, row) for row in self.manager.list(limit))
-        except TokenhotError as exc:  # an unreadable journal still leaves this kernel's tasks
-            self._note(str(exc))
-        sources.update((t.task_id, t) for t in self.manager.tracked())
-        newest_first = sorted(sources.values(), key=lambda s: s.created_at, reverse=True)
+        newest_first, problem = self.manager.overview(limit)
+        if problem:  # an unreadable journal still leaves this kernel's tasks
+            self._note(problem)
         self.rows = {s.task_id: TaskView(s, self._act) for s in newest_first}
         self.table.children = [view.box for view in self.rows.values()]
 
@@ -224,11 +178,8 @@ class TaskMonitor:
 
     def show(self, task_id: str) -> None:
         """Show a task's card (the video, once saved) below the table."""
-        view = self.rows[task_id]
-        tracked = view.source
-        if not isinstance(tracked, Tracked):  # a finished journal row: restored, not polled
-            tracked = self.manager.attach(task_id)
-        data, metadata = tracked.card()
+        # attach: a journal row is restored, and a video saved for another folder copied here
+        data, metadata = self.manager.attach(task_id).card()
         self.screen.clear()
         self.screen.show(data, metadata)
 
@@ -243,10 +194,7 @@ class TaskMonitor:
 
     def summary(self) -> str:
         """The task table as text (the widget's text/plain)."""
-        try:
-            return tasks_table(self.manager.list())
-        except TokenhotError as exc:
-            return f"Video task monitor ({exc})"
+        return self.manager.table(now=self._clock())["text/plain"]
 
     def _ipython_display_(self) -> None:
         self.display()
@@ -260,12 +208,8 @@ class TaskMonitor:
 
 def show_table(session: Session, screen: D.Screen) -> None:
     """No widgets here (terminal IPython): the task table and what to type instead."""
-    screen.show({"text/plain": tasks_table(session.tasks().list())})
-    hint = (
-        "The live monitor needs Jupyter widgets; %tokenhot attach ID shows a task's card, "
-        "%tokenhot cancel ID stops polling it."
-    )
-    screen.show(D.note_bundle(hint))
+    screen.show({"text/plain": session.tasks().table()["text/plain"]})
+    screen.show(D.note_bundle("The live monitor needs Jupyter widgets; above is the task table."))
 
 
 def show_monitor(session: Session, screen: D.Screen) -> TaskMonitor | None:

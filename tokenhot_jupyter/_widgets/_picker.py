@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import ipywidgets as W
+import traitlets
 
 from .. import _display as D
 from .._catalog import FAMILIES, KINDS, Kind, Model
@@ -80,7 +81,7 @@ class KindPanel:
         self.search = W.Text(placeholder="search: id, vendor or family", layout=_LIST)
         self.models = W.Select(rows=8, layout=_LIST)
         self.info, self.note, self.params_box = W.HTML(), W.HTML(), W.VBox()
-        self.compare = _compare_list() if kind in TRY_KINDS else None
+        self.compare = CompareList() if kind in TRY_KINDS else None
         self.transcribe = _transcribers(models, session) if kind == "audio" else None
         self.widget = W.VBox(self._children())
         self.refilter()
@@ -94,7 +95,7 @@ class KindPanel:
 
     @property
     def compared(self) -> list[str]:
-        """The comparison set (in list order)."""
+        """The comparison set (in the order it was ticked)."""
         return list(self.compare.value) if self.compare is not None else []
 
     def visible(self) -> list[Model]:
@@ -225,11 +226,75 @@ class KindPanel:
         self.log.add("transcribe", f"%tokenhot use transcribe={model.id}")
 
 
-def _compare_list() -> Any:
-    return W.SelectMultiple(
-        rows=5, description="Compare", layout=_LIST,
-        tooltip="Models that Try it runs side by side (Ctrl/Cmd-click for several)",
-    )  # fmt: skip
+class CompareList(W.VBox):  # type: ignore[misc]  # ipywidgets is untyped
+    """Tick boxes for the models "Try it" runs side by side: no Ctrl-click to discover.
+
+    ``options`` are the model ids listed; ``value`` the ticked ones, in the order ticked.
+    Both are kernel-side traits (like a SelectMultiple's), the boxes follow them.
+    """
+
+    options = traitlets.List(traitlets.Unicode())
+    value = traitlets.Tuple()
+
+    def __init__(self) -> None:
+        self._boxes: dict[str, Any] = {}
+        self._syncing = False
+        self.heading = W.HTML(
+            "<b>Compare</b> <small>tick two or more models: Try it runs them side by side; "
+            "none ticked runs the default</small>"
+        )
+        self.list = W.VBox(layout=W.Layout(max_height="9.5em", overflow="auto"))
+        super().__init__([self.heading, self.list], layout=_LIST)
+        self.observe(self._listed, names="options")
+        self.observe(self._chosen, names="value")
+
+    def boxes(self) -> list[Any]:
+        """The tick boxes shown now, in list order."""
+        return list(self.list.children)
+
+    @traitlets.validate("value")
+    def _known(self, proposal: dict[str, Any]) -> tuple[str, ...]:
+        chosen = tuple(dict.fromkeys(proposal["value"]))
+        unknown = [m for m in chosen if m not in self.options]
+        if unknown:
+            raise traitlets.TraitError(f"not in the compare list: {', '.join(unknown)}")
+        return chosen
+
+    def _listed(self, change: dict[str, Any]) -> None:
+        self.list.children = [self._box(model_id) for model_id in change["new"]]
+        self.value = tuple(m for m in self.value if m in change["new"])
+        self._show_ticks()
+
+    def _chosen(self, change: dict[str, Any]) -> None:
+        self._show_ticks()
+
+    def _box(self, model_id: str) -> Any:
+        box = self._boxes.get(model_id)
+        if box is None:  # made once and kept: searching only changes which boxes are shown
+            box = W.Checkbox(description=model_id, indent=False, layout=W.Layout(width="auto"))
+            box.observe(lambda change: self._ticked(model_id, change["new"]), names="value")
+            self._boxes[model_id] = box
+        return box
+
+    def _ticked(self, model_id: str, ticked: bool) -> None:
+        if self._syncing:
+            return
+        rest = tuple(m for m in self.value if m != model_id)
+        self.value = (*rest, model_id) if ticked else rest
+
+    def _show_ticks(self) -> None:
+        self._syncing = True
+        try:
+            for model_id, box in self._boxes.items():
+                box.value = model_id in self.value
+        finally:
+            self._syncing = False
+
+    def close(self) -> None:
+        """Close every tick box made, also those a search hides."""
+        for box in self._boxes.values():
+            box.close()
+        super().close()
 
 
 def _transcribers(models: list[Model], session: Session) -> Any:
