@@ -33,7 +33,7 @@ class CellStats:
     messages: int = 0  # IOPub messages of this cell
     displays: int = 0  # of which display_data / update_display_data
     updates: int = 0  # of which update_display_data
-    bytes: int = 0  # IOPub bytes of this cell, every frame
+    size: int = 0  # IOPub bytes of this cell, every frame
     first_seen: dict[bytes, float] = field(default_factory=dict)  # marker -> time.time()
     last_display: bytes = b""  # the content of the last display message
     status: str = ""
@@ -77,7 +77,7 @@ class _Iopub(threading.Thread):
                 return
             cell = self.cells[parent_id]
             cell.messages += 1
-            cell.bytes += size
+            cell.size += size
             if msg_type in DISPLAYS:
                 cell.displays += 1
                 cell.updates += msg_type == "update_display_data"
@@ -139,7 +139,7 @@ class BenchKernel:
         while True:
             msg = self.client.get_shell_msg(timeout=max(0.01, end - time.monotonic()))
             if msg["parent_header"].get("msg_id") == msg_id:
-                return msg  # type: ignore[no-any-return]
+                return dict(msg)
 
     def run(self, code: str, *, check: bool = True) -> CellStats:
         """Execute ``code`` and wait for its reply and its last IOPub message."""

@@ -28,7 +28,6 @@ from typing import Any
 
 import httpx
 import openai
-
 from _sim import SimProcess
 
 CHAT_MODEL, IMAGE_MODEL = "gpt-5.4-mini", "gpt-image-1.5"
@@ -104,7 +103,7 @@ def plain(sim: SimProcess) -> dict[str, Callable[[], Any]]:
     return {"chat": chat, "stream": stream, "image": image}
 
 
-def _user(text: str) -> list[dict[str, Any]]:
+def _user(text: str) -> Any:  # the SDK's typed message params, as plain dicts
     return [{"role": "user", "content": text}]
 
 
@@ -118,7 +117,8 @@ def cpu_ms(call: Callable[[], Any], times: int) -> float:
 
 def spread(values: list[float], fmt: str) -> str:
     """``median (min–max)``."""
-    return f"{fmt.format(statistics.median(values))} ({fmt.format(min(values))}–{fmt.format(max(values))})"
+    low, mid, high = (fmt.format(v) for v in (min(values), statistics.median(values), max(values)))
+    return f"{mid} ({low}–{high})"
 
 
 def main() -> None:
@@ -133,9 +133,7 @@ def main() -> None:
         for made in clients.values():  # warm pools, imports and the live model list
             for call in made.values():
                 call()
-        figures: dict[str, dict[str, list[float]]] = {
-            r: {c: [] for c in clients} for r in REQUESTS
-        }
+        figures: dict[str, dict[str, list[float]]] = {r: {c: [] for c in clients} for r in REQUESTS}
         names = list(clients)
         for i in range(args.rounds):
             for request, times in REQUESTS.items():

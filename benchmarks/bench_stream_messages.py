@@ -104,32 +104,57 @@ def report(n: int, runs: dict[str, list[Run]]) -> dict[str, float]:
         ("sim stream s", lambda r: r.last - r.first, "{:.2f}"),
         ("CPU µs/token", lambda r: r.cpu_per_token_us, "{:.0f}"),
         ("messages", lambda r: r.stats.messages, "{:.0f}"),
-        ("KB", lambda r: r.stats.bytes / 1024, "{:,.0f}"),
+        ("KB", lambda r: r.stats.size / 1024, "{:,.0f}"),
         ("first text ms", lambda r: r.first_text_ms, "{:.1f}"),
     ]
     for name, cells in runs.items():
-        figures = "  ".join(f"{label} {spread([get(r) for r in cells], fmt)}" for label, get, fmt in columns)
-        print(f"  {name:<27} {figures}")
+        figures = [f"{label} {spread([get(r) for r in cells], fmt)}" for label, get, fmt in columns]
+        print(f"  {name:<27} {'  '.join(figures)}")
     ours, alone, naive = runs[OURS], runs["stream alone"], runs["openai + display per token"]
     paired = list(zip(ours, alone, naive, strict=True))
     answer = answer_bytes(ours[-1].stats)
-    own = [o.stats.seconds / (o.last - o.first) for o in ours]
-    slowed = [(o.last - o.first) / (a.last - a.first) for o, a, _ in paired]
-    alone_ratio = [o.stats.seconds / a.stats.seconds for o, a, _ in paired]
-    print(f"  cell time %%chat / its stream's duration at the simulator: {spread(own, '{:.3f}')}"
-          "  (target <= 1.05)")  # fmt: skip
-    print(f"  that stream's duration / stream alone's duration        : {spread(slowed, '{:.3f}')}"
-          "  (1 if reading is never slowed)")  # fmt: skip
-    print(f"  cell time %%chat / stream alone's cell time             : {spread(alone_ratio, '{:.3f}')}")
-    print(f"  IOPub bytes %%chat / final answer   : {spread([o.stats.bytes / answer for o in ours], '{:.1f}')}"
-          f"  (answer {answer:,} bytes; target <= 20 at 8,000)")  # fmt: skip
-    print(f"  first text after first token, ms   : {spread([o.first_text_ms for o in ours], '{:.1f}')}"
-          "  (target <= 20)")  # fmt: skip
-    msg_ratio = [o.stats.messages / n_.stats.messages for o, _, n_ in paired]
-    byte_ratio = [o.stats.bytes / n_.stats.bytes for o, _, n_ in paired]
-    print(f"  messages %%chat / per-token display : {spread(msg_ratio, '{:.4f}')}")
-    print(f"  bytes %%chat / per-token display    : {spread(byte_ratio, '{:.4f}')}")
+    ratio(
+        "cell time %%chat / its stream's duration at the simulator",
+        [o.stats.seconds / (o.last - o.first) for o in ours],
+        "(target <= 1.05)",
+    )
+    ratio(
+        "that stream's duration / stream alone's duration",
+        [(o.last - o.first) / (a.last - a.first) for o, a, _ in paired],
+        "(1 if reading is never slowed)",
+    )
+    ratio(
+        "cell time %%chat / stream alone's cell time",
+        [o.stats.seconds / a.stats.seconds for o, a, _ in paired],
+    )
+    ratio(
+        "IOPub bytes %%chat / final answer",
+        [o.stats.size / answer for o in ours],
+        f"(answer {answer:,} bytes; target <= 20 at 8,000)",
+        "{:.1f}",
+    )
+    ratio(
+        "first text after its token was sent, ms",
+        [o.first_text_ms for o in ours],
+        "(target <= 20)",
+        "{:.1f}",
+    )
+    ratio(
+        "messages %%chat / per-token display",
+        [o.stats.messages / n.stats.messages for o, _, n in paired],
+        fmt="{:.4f}",
+    )
+    ratio(
+        "bytes %%chat / per-token display",
+        [o.stats.size / n.stats.size for o, _, n in paired],
+        fmt="{:.4f}",
+    )
     return {"cpu_per_token": statistics.median(r.cpu_per_token_us for r in ours)}
+
+
+def ratio(label: str, values: Sequence[float], note: str = "", fmt: str = "{:.3f}") -> None:
+    """One target line: ``label: median (min–max) note``."""
+    print(f"  {label:<57}: {spread(values, fmt)}  {note}".rstrip())
 
 
 def answer_bytes(stats: CellStats) -> int:
@@ -163,8 +188,9 @@ def main() -> None:
                 figures[n] = report(n, runs)
     if len(sizes) > 1:
         low, high = min(sizes), max(sizes)
-        ratio = figures[high]["cpu_per_token"] / figures[low]["cpu_per_token"]
-        print(f"\nkernel CPU per token, %%chat at {high:,} / at {low:,}: {ratio:.2f}  (target <= 1.5)")
+        growth = figures[high]["cpu_per_token"] / figures[low]["cpu_per_token"]
+        print(f"\nkernel CPU per token, %%chat at {high:,} / at {low:,}: {growth:.2f}"
+              "  (target <= 1.5)")  # fmt: skip
 
 
 if __name__ == "__main__":

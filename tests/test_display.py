@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import itertools
 import re
 from typing import Any
 
@@ -486,3 +487,69 @@ def test_comparison_columns_render_safe_markdown() -> None:
     rendered = markdown_html("\n".join(attacks))
     assert "<script" not in rendered and "<img" not in rendered and "<svg" not in rendered
     assert "href" not in rendered and "<a " not in rendered
+
+
+# --- streaming: render only what is sent, a bounded multiple of the answer ---------------------
+
+
+def _clocked_view(interval: float) -> tuple[FakeScreen, D.ChatView, list[float]]:
+    now = [0.0]
+    screen = FakeScreen()
+    return screen, D.ChatView(screen, "m", interval, clock=lambda: now[0]), now
+
+
+def test_chat_view_renders_only_when_an_update_is_sent(monkeypatch: pytest.MonkeyPatch) -> None:
+    screen, view, now = _clocked_view(0.25)
+    renders: list[str] = []
+    real = D.chat_bundle
+
+    def counting(text: str, *args: Any, **kwargs: Any) -> D.Bundle:
+        renders.append(text)
+        return real(text, *args, **kwargs)
+
+    monkeypatch.setattr(D, "chat_bundle", counting)
+    view.feed("Hello ")
+    for i in range(200):  # no time passes: no update is due, so nothing is rendered
+        view.feed(f"word{i} ")
+    assert renders == ["Hello "] and len(screen.sent) == 2
+    now[0] = 0.3
+    view.feed("more ")
+    assert len(renders) == 2 and screen.sent[-1][1]["text/plain"].endswith("word199 more ")
+
+
+def test_the_first_words_do_not_wait_out_the_placeholders_interval() -> None:
+    screen, view, _ = _clocked_view(10.0)
+    view.feed("", reasoning="hmm")  # reasoning alone waits for the interval, as before
+    assert len(screen.sent) == 1
+    view.feed("Hi ")
+    assert screen.sent[-1][1]["text/plain"] == "Hi " and view.shown
+    view.feed("there ")  # after the first words the interval holds again
+    assert len(screen.sent) == 2
+
+
+def test_the_final_output_is_the_one_shot_rendering() -> None:
+    screen, view, now = _clocked_view(0.25)
+    text = "# Title\n\nSome *text* with <b>tags</b> & [a link](javascript:x).\n\n```py\nx = 1\n"
+    text *= 40
+    for i, piece in enumerate(re.findall(r"\S+\s*|\s+", text)):
+        now[0] = i * 0.01
+        view.feed(piece)
+    assert len(screen.sent) > 5
+    view.finish(text, "m · 1.00 s", {"tokenhot": {}})
+    assert screen.sent[-1] == ("update", D.chat_bundle(text, "m · 1.00 s"), view.live.display_id)  # type: ignore[union-attr]
+
+
+def test_a_long_stream_sends_a_bounded_multiple_of_its_answer_and_keeps_updating() -> None:
+    screen, view, now = _clocked_view(0.25)
+    pieces = [f"word{i} " + ("\n\n" if i % 50 == 49 else "") for i in range(8000)]
+    sent_at: list[float] = []
+    for i, piece in enumerate(pieces):  # 5 ms a token: a 40 s answer of about 70 KB
+        now[0] = i * 0.005
+        view.feed(piece)
+        if len(screen.sent) > len(sent_at) + 1:
+            sent_at.append(now[0])
+    view.finish("".join(pieces), "m", {})
+    sizes = [D.bundle_size(data) for _, data, _ in screen.sent]
+    assert sum(sizes) <= (D.STREAM_BUDGET + 1.5) * sizes[-1]  # the updates, then the final one
+    gaps = [b - a for a, b in itertools.pairwise([*sent_at, now[0]])]
+    assert len(sent_at) >= 10 and max(gaps) <= D.STREAM_MAX_INTERVAL + 0.01

@@ -8,6 +8,7 @@ Display output is captured by a recording display publisher on a real Interactiv
 from __future__ import annotations
 
 import contextvars
+import itertools
 import json
 import logging
 import signal
@@ -217,6 +218,27 @@ def test_card_goes_live_then_plays_the_saved_video(
     row = manager.journal.get(tracked.task_id)
     assert row is not None and (row.status, row.file) == ("succeeded", str(tracked.file))
     assert len(requests(sim, "GET", "/content")) == 1, "downloaded once (sora: gateway proxy)"
+
+
+def test_an_idle_poll_with_unchanged_status_publishes_nothing(
+    sim: Any, manager: TaskManager, recorder: Recorder
+) -> None:
+    tracked, _ = create(manager)
+    display_id = tracked.display()
+    started = time.monotonic()
+    # Long enough for a ticking elapsed time to have moved on by a second.
+    until(lambda: len(requests(sim, "GET", tracked.task_id)) >= 20)
+    until(lambda: time.monotonic() - started > 1.2)
+    assert [m.update for m in recorder.of(display_id)] == [False], "polls that found nothing new"
+    assert "started " in recorder.of(display_id)[0].data["text/plain"]
+    sim.clock.advance(45)  # now the task moves, and so does its card
+    until(lambda: len(recorder.of(display_id)) > 1)
+    states = [
+        (m.metadata["tokenhot"]["phase"], m.metadata["tokenhot"]["status"],
+         m.metadata["tokenhot"]["progress"])
+        for m in recorder.of(display_id)
+    ]  # fmt: skip
+    assert all(a != b for a, b in itertools.pairwise(states)), "each update shows a change"
 
 
 def test_rerun_reuses_unless_new(sim: Any, manager: TaskManager) -> None:

@@ -47,7 +47,7 @@ class CardInfo:
     params: Mapping[str, Any] = field(default_factory=dict)
     status: str = "queued"  # the gateway's status: queued, running, succeeded, failed
     progress: int = 0
-    elapsed: float = 0.0  # seconds since the task was created
+    elapsed: float = 0.0  # seconds from creation to the end (running: to the last change)
     created_at: float | None = None
     finished_at: float | None = None
     error: str | None = None  # the failure reason or the error that stopped polling
@@ -62,19 +62,30 @@ def render(phase: Phase, info: CardInfo) -> Bundle:
 
 
 def live_card(info: CardInfo) -> Bundle:
-    """A task still running on the gateway: status, progress bar and elapsed time."""
+    """A task still running on the gateway: status, progress bar, start and last change.
+
+    It states times instead of a ticking count, so that it changes (and is sent again) only
+    when the task does; ``info.elapsed`` is when the last change came.
+    """
     bar = (
         f'<progress value="{info.progress}" max="100" style="width:220px;vertical-align:middle">'
         f"{info.progress}%</progress> {info.progress}%"
     )
-    body = f"{bar} · {_esc(info.status)} · {format_elapsed(info.elapsed)}"
+    when = _since(info)
+    body = f"{bar} · {_esc(info.status)} · {_esc(when)}"
     note = (
         "Polling in the background; other cells can run meanwhile. If this card stops "
         f"updating (after a kernel restart), run %tokenhot attach {info.task_id}"
     )
-    return _bundle(
-        info, "polling", body, note, _plain(info, f"{info.status} {info.progress}%", note)
-    )
+    plain = _plain(info, f"{info.status} {info.progress}%", note, when=when)
+    return _bundle(info, "polling", body, note, plain)
+
+
+def _since(info: CardInfo) -> str:
+    if info.created_at is None:
+        return format_elapsed(info.elapsed)
+    started = time.strftime("%H:%M:%S", time.localtime(info.created_at))
+    return f"started {started} · last change at {format_elapsed(info.elapsed)}"
 
 
 def downloading_card(info: CardInfo) -> Bundle:
@@ -178,8 +189,9 @@ def _bundle(info: CardInfo, phase: Phase, body: str, note: str, plain: str) -> B
     return {"text/plain": redact(text), "text/html": redact(markup)}, metadata(info, phase)
 
 
-def _plain(info: CardInfo, status: str, *notes: str) -> str:
-    lines = [f"{info.model} video {info.task_id}: {status} ({format_elapsed(info.elapsed)})"]
+def _plain(info: CardInfo, status: str, *notes: str, when: str | None = None) -> str:
+    when = format_elapsed(info.elapsed) if when is None else when
+    lines = [f"{info.model} video {info.task_id}: {status} ({when})"]
     if info.prompt:
         lines.append(f"  prompt: {excerpt(info.prompt)}")
     lines.extend(f"  {note}" for note in notes)

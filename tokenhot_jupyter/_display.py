@@ -693,7 +693,15 @@ class ChatView:
     out), then at most every ``interval`` and within `STREAM_BUDGET`.
     """
 
-    def __init__(self, screen: Screen, model: str, interval: float, *, stream: bool = True) -> None:
+    def __init__(
+        self,
+        screen: Screen,
+        model: str,
+        interval: float,
+        *,
+        stream: bool = True,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.screen, self.model = screen, model
         self._parts: list[str] = []  # the text so far, joined only when it is needed
         self._size = 0
@@ -703,8 +711,9 @@ class ChatView:
         if screen.rich and stream:
             waiting = chat_bundle("", pending=f"{model} is thinking…")
             self.live = Live(
-                screen, waiting, interval, budget=STREAM_BUDGET, max_interval=STREAM_MAX_INTERVAL
-            )
+                screen, waiting, interval, clock,
+                budget=STREAM_BUDGET, max_interval=STREAM_MAX_INTERVAL,
+            )  # fmt: skip
         self._stream = stream
         self._written = 0  # how much of ``text`` a terminal has been sent
 

@@ -15,7 +15,7 @@ import contextlib
 import os
 import threading
 import time
-from collections.abc import AsyncIterator, Coroutine, Iterator
+from collections.abc import AsyncIterator, Coroutine, Generator
 from typing import Any, Generic, TypeVar
 
 import httpx
@@ -94,7 +94,7 @@ class Runtime:
             return await coro
         return await asyncio.wrap_future(self.submit(coro))
 
-    def iterate(self, agen: AsyncIterator[T]) -> Iterator[T]:
+    def iterate(self, agen: AsyncIterator[T]) -> Generator[T, None, None]:
         """Iterate an async generator from synchronous code, item by item.
 
         The loop reads ahead (`Handoff`): what arrived while the caller was busy is handed

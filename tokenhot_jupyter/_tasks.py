@@ -78,6 +78,7 @@ class Snapshot:
     warning: str | None = None  # the last poll failed; cleared by the next good one
     finished_at: float | None = None
     exception: E.TokenhotError | None = None
+    changed_at: float | None = None  # when phase, status or progress last moved (None: creation)
 
 
 class _View:
@@ -203,7 +204,9 @@ class Tracked:
     def info(self) -> CardInfo:
         """What the card shows, as plain data."""
         snap = self._snapshot
-        end = snap.finished_at or time.time()
+        # A running task's card states when it last changed, not a ticking "now", so that
+        # a poll that finds nothing new has nothing to send.
+        end = snap.finished_at or snap.changed_at or self.created_at
         src = _relative(snap.file)
         notes = (self.journal_warning, snap.warning, _unreachable(src, self.task_id))
         warning = "; ".join(w for w in notes if w) or None
@@ -266,7 +269,10 @@ class Tracked:
     def _apply(self, **changes: Any) -> None:
         """Move to a new snapshot, refresh the cards and tell subscribers."""
         with self._lock:
-            snap = replace(self._snapshot, **changes)
+            before = self._snapshot
+            snap = replace(before, **changes)
+            if _progress(snap) != _progress(before):
+                snap = replace(snap, changed_at=time.time())
             if snap.phase not in ACTIVE and snap.finished_at is None:
                 snap = replace(snap, finished_at=time.time())
             self._snapshot = snap
@@ -286,6 +292,11 @@ class Tracked:
                 view.send(bundle, snap.phase, update=True)
             except Exception:  # a closed kernel socket must not stop polling
                 log.debug("card update for %s failed", self.task_id, exc_info=True)
+
+
+def _progress(snap: Snapshot) -> tuple[str, str, int]:
+    """Phase, status and progress: a change in any of them is what a live card reports."""
+    return snap.phase, snap.task.status, snap.task.progress
 
 
 Source = Tracked | TaskRow  # followed here, or only known from the journal
@@ -829,7 +840,7 @@ def _restored(row: TaskRow, file: Path | None) -> Snapshot:
         )
     if status == "succeeded" and file is not None and file.exists():
         return Snapshot("done", task, file=file, finished_at=row.updated_at)
-    return Snapshot("polling", task)
+    return Snapshot("polling", task, changed_at=row.updated_at)
 
 
 # --- the one status vocabulary of the task table and the monitor ------------------------------
