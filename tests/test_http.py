@@ -362,3 +362,30 @@ def test_no_key_in_httpx_log_lines(caplog: pytest.LogCaptureFixture) -> None:
     lines = [r.getMessage() for r in caplog.records if r.name == "httpx"]
     assert any("files.example/sk-***/a.png" in line for line in lines), lines
     assert not any(KEY in line for line in lines)
+
+
+# --- gateway requests go straight to the transport ----------------------------------------------
+
+
+def test_a_gateway_request_carries_each_header_once() -> None:
+    rec = Recorder(_ok_chat())
+    _client(rec).chat("hi", model="gpt-5")
+    names = [name.lower() for name, _ in rec.requests[0].headers.raw]
+    assert len(names) == len(set(names)), names
+    headers = rec.requests[0].headers
+    assert (
+        headers["user-agent"].startswith("tokenhot-jupyter/")
+        and "gzip" in headers["accept-encoding"]
+    )
+
+
+def test_a_gateway_that_redirects_is_followed() -> None:
+    def moved(request: httpx.Request) -> httpx.Response:
+        if request.url.path.startswith("/v1/"):
+            return httpx.Response(307, headers={"Location": "https://gw.example/v2/chat"})
+        return _ok_chat("moved")
+
+    rec = Recorder(moved)
+    assert _client(rec).chat("hi", model="gpt-5").text == "moved"
+    assert rec.requests[-1].url.path == "/v2/chat" and rec.requests[-1].method == "POST"
+    assert rec.requests[-1].content == rec.requests[0].content

@@ -218,7 +218,7 @@ def find_images(raw: Any) -> Iterator[Found]:
     yield from _tokenhot_output(raw.get("output"))
     if not isinstance(raw.get("data"), list):
         yield from _dashscope_raw(raw.get("output"))
-    elif not any(True for _ in _openai_data(raw.get("data"))):
+    elif not any(_has_image(item) for item in raw["data"]):
         yield from _dashscope_raw((raw.get("metadata") or {}).get("output"))
     yield from _gemini_inline(raw)
     yield from _markdown(raw)
@@ -233,6 +233,11 @@ def _openai_data(data: Any) -> Iterator[Found]:
             yield Found(base64.b64decode(item["b64_json"]), revised_prompt=revised)
         elif item.get("url"):
             yield _from_url(str(item["url"]), revised)
+
+
+def _has_image(item: Any) -> bool:
+    """Whether an OpenAI-style ``data`` item holds a picture (without decoding it)."""
+    return isinstance(item, Mapping) and bool(item.get("b64_json") or item.get("url"))
 
 
 def _tokenhot_output(output: Any) -> Iterator[Found]:

@@ -20,6 +20,8 @@ from typing import Any, Generic, TypeVar
 
 import httpx
 
+from ._net import use_asyncio
+
 T = TypeVar("T")
 
 _LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20, keepalive_expiry=30)
@@ -65,7 +67,9 @@ class Runtime:
     def http(self) -> httpx.AsyncClient:
         """The shared pooled client; only for use on the private loop."""
         if self._http is None:
-            self._http = httpx.AsyncClient(limits=_LIMITS, follow_redirects=True, trust_env=True)
+            self._http = use_asyncio(
+                httpx.AsyncClient(limits=_LIMITS, follow_redirects=True, trust_env=True)
+            )
         return self._http
 
     def in_loop_thread(self) -> bool:
