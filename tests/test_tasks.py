@@ -7,6 +7,7 @@ Display output is captured by a recording display publisher on a real Interactiv
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import itertools
 import json
@@ -26,6 +27,7 @@ from traitlets.config import Config
 
 import tokenhot_jupyter as th
 from tokenhot_jupyter import _exceptions as E
+from tokenhot_jupyter import _tasks
 from tokenhot_jupyter._journal import Journal, TaskRow
 from tokenhot_jupyter._tasks import TaskManager, Tracked, WaitInterrupted, task_line
 
@@ -239,6 +241,42 @@ def test_an_idle_poll_with_unchanged_status_publishes_nothing(
         for m in recorder.of(display_id)
     ]  # fmt: skip
     assert all(a != b for a, b in itertools.pairwise(states)), "each update shows a change"
+
+
+@pytest.mark.parametrize(
+    ("interval", "beat"), [(10.0, 2.0), (3.0, 1.5), (2.0, 2.0), (0.5, 0.5), (0.01, 0.01)]
+)
+def test_polls_fall_on_beats_that_keep_the_interval(interval: float, beat: float) -> None:
+    assert _tasks._beat(interval) == pytest.approx(beat)
+    wake = _tasks._on_beat(1000.3, beat)
+    assert wake >= 1000.3 and wake - 1000.3 < beat
+    for _ in range(50):  # on the beat, the next poll is exactly one interval on
+        later = _tasks._on_beat(wake + interval, beat)
+        assert later == pytest.approx(wake + interval)
+        wake = later
+
+
+def test_at_most_a_few_polls_run_at_once(
+    sim: Any, manager: TaskManager, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_tasks, "POLL_SLOTS", 2)
+    running, most, polled = [0], [0], set()
+    real = th.AsyncClient.get_video
+
+    async def slow_poll(self: th.AsyncClient, task_id: str, model: str | None = None) -> Any:
+        running[0] += 1
+        most[0] = max(most[0], running[0])
+        try:
+            await asyncio.sleep(0.02)
+            return await real(self, task_id, model)
+        finally:
+            running[0] -= 1
+            polled.add(task_id)
+
+    monkeypatch.setattr(th.AsyncClient, "get_video", slow_poll)
+    made = [create(manager, prompt=f"{PROMPT} {i}")[0] for i in range(6)]
+    until(lambda: polled >= {t.task_id for t in made})
+    assert most[0] == 2
 
 
 def test_rerun_reuses_unless_new(sim: Any, manager: TaskManager) -> None:

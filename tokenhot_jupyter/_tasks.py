@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import contextvars
 import logging
+import math
 import os
 import secrets
 import shutil
@@ -42,6 +43,8 @@ CREATING = "creating"  # its status while the create is on the wire
 STOPPED = "stopped"  # the journal status of a task whose polling the user cancelled
 STALE_CREATE = 900.0  # a create waits one request timeout at most; an older marker lost its reply
 FIRST_POLL_DELAY = 5.0  # the create reply is fresh; the gateway's first refresh takes ~15 s
+POLL_BEAT = 2.0  # seconds: polls fall on whole multiples of this (see `_on_beat`)
+POLL_SLOTS = 16  # polls at once: within the pool's kept-alive connections, so none is opened anew
 MIN_UPDATE_INTERVAL = 1.0  # seconds between in-place card updates that only move the bar
 STOP_TIMEOUT = 5.0
 # Poll errors worth another try at the next interval (the client already retried them).
@@ -159,6 +162,7 @@ class Tracked:
         self._finished = threading.Event()
         self._poller: asyncio.Task[None] | None = None
         self._journaled = (row.status, row.progress, row.error, row.file)
+        self._drawn: tuple[Snapshot, str | None] | None = None  # what the cards last showed
         self._unsaved: tuple[str | None, dict[str, Any]] | None = None  # (marker, row) to journal
         if snapshot.phase not in ACTIVE:
             self._finished.set()
@@ -284,9 +288,14 @@ class Tracked:
         self._manager._notify(self)
 
     def _refresh(self, snap: Snapshot) -> None:
+        drawn = (snap, self.journal_warning)
+        if drawn == self._drawn:  # a poll that found nothing new has nothing to draw
+            return
         bundle = render(snap.phase, self.info())
+        self._drawn = drawn
         for view in self._views:
             if not view.due(bundle[0], snap.phase, self._manager.min_update_interval):
+                self._drawn = None  # held back: the next poll draws it again
                 continue
             try:
                 view.send(bundle, snap.phase, update=True)
@@ -344,6 +353,7 @@ class TaskManager:
         self._lock = threading.RLock()
         self._tracked: dict[str, Tracked] = {}
         self._subscribers: list[Callback] = []
+        self._semaphore: tuple[asyncio.AbstractEventLoop, asyncio.Semaphore] | None = None
 
     # --- the API the magics call ------------------------------------------------------------
 
@@ -704,11 +714,16 @@ class TaskManager:
 
     async def _poll(self, tracked: Tracked, delay: float) -> VideoTask | None:
         started = time.monotonic()
+        beat = _beat(self.poll_interval)
+        wake = _on_beat(started + delay, beat)
         while True:
-            await asyncio.sleep(delay)
+            await asyncio.sleep(max(0.0, wake - time.monotonic()))
             delay = self.poll_interval
             try:
-                task = await tracked.client.aio.get_video(tracked.task_id, tracked.model or None)
+                async with self._slots():
+                    task = await tracked.client.aio.get_video(
+                        tracked.task_id, tracked.model or None
+                    )
             except TRANSIENT as exc:
                 log.debug("poll of %s failed, will retry: %s", tracked.task_id, exc)
                 tracked._apply(warning=f"The last poll failed ({exc}); still trying.")
@@ -727,6 +742,15 @@ class TaskManager:
             if time.monotonic() - started + delay > self.deadline:
                 tracked._apply(phase="timeout")
                 return None
+            # The schedule sets the pace, not how long this poll took.
+            wake = _on_beat(max(wake + delay, time.monotonic()), beat)
+
+    def _slots(self) -> asyncio.Semaphore:
+        """At most `POLL_SLOTS` polls at once (per loop: the runtime's may be a new one)."""
+        loop = asyncio.get_running_loop()
+        if self._semaphore is None or self._semaphore[0] is not loop:
+            self._semaphore = (loop, asyncio.Semaphore(POLL_SLOTS))
+        return self._semaphore[1]
 
     async def _download(self, tracked: Tracked, task: VideoTask) -> None:
         tracked._apply(phase="downloading", task=task, warning=None)
@@ -827,6 +851,23 @@ def _place(target: Path, write: Callable[[Path], object]) -> Path:
         partial.unlink(missing_ok=True)
         raise
     return target
+
+
+def _beat(interval: float) -> float:
+    """The largest fraction of ``interval`` up to `POLL_BEAT`: polls stay ``interval`` apart."""
+    return interval / math.ceil(interval / POLL_BEAT) if interval > 0 else 0.0
+
+
+def _on_beat(moment: float, beat: float) -> float:
+    """``moment`` (monotonic), moved on to the next whole multiple of ``beat``.
+
+    Polls of many tasks then fall on a few shared moments: one wake-up of the loop does
+    several at once, over connections kept warm, instead of each paying for its own.
+    """
+    if beat <= 0:
+        return moment
+    rest = (-moment) % beat
+    return moment if rest > beat * (1 - 1e-9) else moment + rest  # on the beat already
 
 
 def _restored(row: TaskRow, file: Path | None) -> Snapshot:
