@@ -76,7 +76,8 @@ def test_no_live_html_survives(attack: str) -> None:
         ("Plain `code` stays", "Plain `code` stays"),
         ("a < b & c", "a &lt; b &amp; c"),
         ("**bold** and $\\frac{a}{b}$", "**bold** and $\\frac{a}{b}$"),
-        ("\\[ E = mc^2 \\] and \\( a_{[i]} \\)", "\\[ E = mc^2 \\] and \\( a_{[i]} \\)"),
+        # JupyterLab's maths finder takes \\( and \\[ (Markdown turns \( into a plain "(")
+        ("\\[ E = mc^2 \\] and \\( a_{[i]} \\)", "\\\\[ E = mc^2 \\\\] and \\\\( a_{[i]} \\\\)"),
         ("Read [the docs](https://example.com).", "Read [the docs](https://example.com)."),
         ("```\nunclosed <b>", "```\nunclosed <b>\n```"),
         ("```js title='x'\ncode\n```", "```js\ncode\n```"),
@@ -173,6 +174,18 @@ def test_image_bundle() -> None:
     data, meta = D.image_bundle(Image(b"\xff\xd8\xffdata", "image/jpeg"), "o/x.jpg", "caption")
     assert set(data) == {"image/jpeg", "text/plain"} and meta["image/jpeg"]["path"] == "o/x.jpg"
     assert data["text/plain"].startswith("caption\n[image image/jpeg")
+
+
+def test_tables_and_notes_show_dollars_as_text() -> None:
+    from jupyter_maths import mathjax, typeset
+
+    prices = "$1.25 / $10 per 1M tokens in/out"
+    table = D.table_bundle(("Model", "Price"), [["gpt-5", prices]], "models at $ prices")
+    seen = mathjax(table["text/html"])
+    assert seen.maths == [] and prices in seen.text
+    note = D.note_bundle("Balance $0.50; this needs $1.20 (\\(x\\) stays text)")
+    shown = typeset(note["text/markdown"], _render_markdown_it)
+    assert shown.maths == [] and "Balance $0.50; this needs $1.20 (\\(x\\)" in shown.text
 
 
 def _wav(seconds: float, rate: int = 8000) -> bytes:

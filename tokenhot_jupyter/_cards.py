@@ -8,7 +8,6 @@ Everything a user or model supplied is HTML-escaped; every string passes `redact
 
 from __future__ import annotations
 
-import html
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -16,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import quote
 
 from ._journal import compact
+from ._math import html_text
 from ._redact import redact, redact_tree
 
 if TYPE_CHECKING:
@@ -187,7 +187,8 @@ def _plain(info: CardInfo, status: str, *notes: str) -> str:
 
 
 def _esc(text: str) -> str:
-    return html.escape(redact(str(text)), quote=True)
+    # html_text also keeps MathJax off a prompt's dollar signs; src is percent-encoded already.
+    return html_text(redact(str(text)))
 
 
 def excerpt(text: str, limit: int = PROMPT_EXCERPT) -> str:

@@ -8,13 +8,27 @@ renderer might) is not ``http(s)://``, ``mailto:`` or ``#`` loses its ``]`` to a
 so it stays readable text.  Frontends differ in how they sanitise Markdown (JupyterLab
 does, nbconvert and others may not), so we never rely on them.  Every text is redacted
 (`_redact.redact`) before it goes into a bundle.  Terminals get readable ``text/plain``.
+
+Dollar signs are text unless they are maths.  JupyterLab typesets every ``$...$`` pair it
+finds (its Markdown step hides them from the parser, then MathJax reads every text node
+of Markdown and HTML outputs alike, and Markdown's ``\\$`` does not stop it), so prices
+would turn into maths.  `_math.find_math` decides with pandoc's rule: an opening ``$``
+has a non-space on its right, a closing ``$`` a non-space on its left and no digit or
+letter after it, ``US$5``-style prefixes and amounts followed by words are text;
+``$$...$$``, ``\\(...\\)``, ``\\[...\\]`` and ``\\begin...\\end`` blocks are maths.  A dollar
+that is text is written as `DOLLAR` (``<span>&#36;</span>``): the entity hides it from
+Jupyter's Markdown step and the element keeps MathJax from pairing it; its look and its
+copied text are a plain ``$``.  Maths is written the way JupyterLab's finder takes it
+(``\\\\(`` for ``\\(``), with ``<`` as ``\\lt`` and CSS ``url(`` broken so it fetches nothing.
 """
 
 from __future__ import annotations
 
 import base64
+import bisect
 import datetime as _dt
 import html
+import itertools
 import math
 import re
 import string
@@ -28,6 +42,7 @@ from typing import Any
 
 from IPython.core.displaypub import DisplayPublisher
 
+from ._math import BACKSLASH, DOLLAR, Piece, find_math, html_text
 from ._redact import redact, redact_tree
 from ._types import Image, Usage
 
@@ -51,7 +66,22 @@ _LINK_END = re.compile(r"\][ \t]*[(:]")  # ](target) and [label]: target (lenien
 _SAFE_TARGETS = ("http://", "https://", "mailto:", "#")
 _TARGET_LIMIT = 2048  # longer targets that do not plainly start safe are not decoded
 _PUNCT = set("\\`*_[]|~$^")  # what inline Markdown (and Jupyter's math) could act on
+_LITERAL = {"<": "&lt;", "&": "&amp;", "$": DOLLAR, "\\": BACKSLASH}
+# Maths as written for each renderer: Jupyter's Markdown finder takes \\( \\), MathJax in
+# HTML \( \); environments carry their own \begin and \end.
+_MD_DELIMITERS = {
+    "$": ("$", "$"), "$$": ("$$", "$$"), "(": ("\\\\(", "\\\\)"), "[": ("\\\\[", "\\\\]"),
+    "env": ("", ""),
+}  # fmt: skip
+_HTML_DELIMITERS = _MD_DELIMITERS | {"(": ("\\(", "\\)"), "[": ("\\[", "\\]")}
+# Maths that would make the browser fetch: CSS inside \style or \bbox, an image in Markdown.
+_MATH_FETCH = re.compile(r"(?i)(?:url|image-set|image|cross-fade)(?=\s*\()|!(?=\[)")
+_ENTITY_LIKE = re.compile(r"&(?=#?\w+;)")
 _ESCAPES = {"<": "&lt;", "&": "&amp;"}  # \x in prose: the entity shows x (\] stays: LaTeX)
+_ESCAPABLE = frozenset(string.punctuation)  # what a backslash escapes in Markdown
+# Code spans with these are written as <code> with entities: Jupyter's maths finder reads
+# a $ or \\( inside a backtick span as maths.
+_CODE_NEEDS_HTML = re.compile(r"[<&\]$\\]")
 
 
 @dataclass
@@ -64,20 +94,24 @@ class _Fence:
 def inert_markdown(text: str) -> str:
     """Markdown that renders the model's text but can never carry live HTML or script."""
     lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
-    out: list[str] = []
+    rows: list[tuple[bool, str]] = []  # (prose?, line): prose is made inert, code kept
     fence: _Fence | None = None
     certain = True  # False once we cannot tell whether a renderer is inside a fence
     for line in lines:
         if not certain:
-            out.append(_prose(line))
+            rows.append((True, line))
         elif fence is None:
             fence = _open_fence(line)
-            out.append(_fence_line(line) if fence else _prose(line))
+            rows.append((False, _fence_line(line)) if fence else (True, line))
         else:
             verdict = _inside(fence, line)
             certain = verdict != "unknown"
-            out.append(line if certain else _prose(line))
+            rows.append((not certain, line))
             fence = fence if verdict == "code" else None
+    out: list[str] = []
+    for prose, group in itertools.groupby(rows, key=lambda row: row[0]):
+        block = [line for _, line in group]
+        out += _prose_block(block) if prose else block
     if fence is not None and certain:
         out.append(fence.char * fence.length)
     return "\n".join(out)
@@ -118,16 +152,57 @@ def _inside(fence: _Fence, line: str) -> str:
     return "code"
 
 
-def _prose(line: str) -> str:
+def _prose_block(lines: list[str]) -> list[str]:
+    """Consecutive prose lines made inert; maths is found across them (it may span lines)."""
+    starts = list(itertools.accumulate((len(line) + 1 for line in lines), initial=0))
+    code = {
+        starts[n] + a: starts[n] + b for n, line in enumerate(lines) for a, b in _code_ranges(line)
+    }
+    text = "\n".join(lines)
+    marks: list[dict[int, tuple[int, str]]] = [{} for _ in lines]
+    for piece in find_math(text, code):
+        first = bisect.bisect_right(starts, piece.start) - 1
+        written = _math_markdown(text, piece).split("\n")
+        for n, part in enumerate(written, first):  # a piece keeps its line breaks
+            begin = max(piece.start - starts[n], 0)
+            marks[n][begin] = (min(piece.end - starts[n], len(lines[n])), part)
+    return [_prose(line, found) for line, found in zip(lines, marks, strict=True)]
+
+
+def _code_ranges(line: str) -> list[tuple[int, int]]:
+    """Where `_prose` will see code spans in ``line`` (it walks the line the same way)."""
+    ranges: list[tuple[int, int]] = []
+    i = 0
+    while i < len(line):
+        if line[i] == "\\" and line[i + 1 : i + 2] in _ESCAPABLE:
+            i += 2
+        elif line[i] == "`":
+            run, close = _code_close(line, i)
+            if close is not None:
+                ranges.append((i, close + run))
+            i = i + run if close is None else close + run
+        else:
+            i += 1
+    return ranges
+
+
+def _prose(line: str, marks: Mapping[int, tuple[int, str]] | None = None) -> str:
+    """One line of prose made inert; ``marks`` replace maths and dollar signs found earlier."""
+    marks = marks or {}
     out: list[str] = []
     words: list[str] = []  # prose since the last code span
     i = 0
     while i < len(line):
         char, following = line[i], line[i + 1 : i + 2]
-        if char == "\\" and following in _ESCAPES:
+        if i in marks:
+            out.append(_inert_words("".join(words)))
+            words = []
+            i, piece = marks[i]
+            out.append(piece)
+        elif char == "\\" and following in _ESCAPES:
             words.append(_ESCAPES[following])
             i += 2
-        elif char == "\\" and following and following in string.punctuation:
+        elif char == "\\" and following and following in _ESCAPABLE:
             words.append(char + following)  # an escaped backtick opens no code span
             i += 2
         elif char == "`":
@@ -207,19 +282,23 @@ def _invisible(char: str) -> bool:
 
 
 def _code_span(line: str, start: int) -> tuple[str, int]:
-    end = start
-    while end < len(line) and line[end] == "`":
-        end += 1
-    run = end - start
-    close = _closing_run(line, end, run)
+    run, close = _code_close(line, start)
     if close is None:
-        return line[start:end], end
-    content = line[end:close]
-    if not re.search(r"[<&\]]", content) and not _BAD_WORD.search(content):
+        return line[start : start + run], start + run
+    content = line[start + run : close]
+    if not _CODE_NEEDS_HTML.search(content) and not _BAD_WORD.search(content):
         return line[start : close + run], close + run
     if content.startswith(" ") and content.endswith(" ") and content.strip():
         content = content[1:-1]
     return "<code>" + _code_literal(content) + "</code>", close + run
+
+
+def _code_close(line: str, start: int) -> tuple[int, int | None]:
+    """The length of the backtick run at ``start`` and where its closing run starts."""
+    end = start
+    while end < len(line) and line[end] == "`":
+        end += 1
+    return end - start, _closing_run(line, end, end - start)
 
 
 def _code_literal(content: str) -> str:
@@ -237,10 +316,41 @@ def _closing_run(line: str, start: int, run: int) -> int | None:
 
 def md_literal(text: str) -> str:
     """Text that Markdown shows verbatim: HTML-escaped, punctuation as numeric entities."""
-    return "".join(
-        "&lt;" if c == "<" else "&amp;" if c == "&" else f"&#{ord(c)};" if c in _PUNCT else c
-        for c in text
-    )
+    return "".join(_LITERAL.get(c) or (f"&#{ord(c)};" if c in _PUNCT else c) for c in text)
+
+
+# --- maths and dollar signs (the rule is in `_math`) -------------------------------------------
+
+
+def _math_markdown(text: str, piece: Piece) -> str:
+    """A piece found by `find_math`, written for a Markdown renderer and Jupyter's finder."""
+    if piece.kind == "text":
+        return "%24" if _in_address(text, piece.start) else DOLLAR
+    if piece.kind == "defuse":
+        return BACKSLASH
+    opener, closer = _MD_DELIMITERS[piece.kind]
+    body = _defused_math(piece.content(text)).replace("<", "\\lt ")  # never an HTML tag
+    return opener + _break_words(_ENTITY_LIKE.sub("&amp;", body)) + closer
+
+
+def _math_html(text: str, piece: Piece) -> str:
+    """The same piece for an HTML output, where MathJax reads the text itself."""
+    if piece.kind in ("text", "defuse"):
+        return DOLLAR if piece.kind == "text" else BACKSLASH
+    opener, closer = _HTML_DELIMITERS[piece.kind]
+    body = _break_words(_defused_math(piece.content(text)))
+    return opener + html.escape(body, quote=False) + closer
+
+
+def _defused_math(body: str) -> str:
+    """Maths that cannot fetch: CSS functions get a thin space, ``![`` an empty group."""
+    return _MATH_FETCH.sub(lambda m: "!{}" if m.group(0) == "!" else m.group(0) + "\\,", body)
+
+
+def _in_address(text: str, index: int) -> bool:
+    """True when ``index`` is inside a web address or link target (a $ there stays in it)."""
+    token = text[max(text.rfind(c, 0, index) for c in " \t\n") + 1 : index]
+    return "://" in token or "](" in token
 
 
 # --- small formatting helpers --------------------------------------------------------------
@@ -338,15 +448,13 @@ def table_bundle(headers: Sequence[str], rows: Sequence[Sequence[Any]], title: s
     """A small escaped HTML table with an aligned plain-text twin."""
     headers, title = [redact(str(h)) for h in headers], redact(title)
     cells = [[redact(str(c)) for c in row] for row in rows]
-    head = "".join(f"<th style='text-align:left'>{html.escape(h)}</th>" for h in headers)
+    head = "".join(f"<th style='text-align:left'>{html_text(h)}</th>" for h in headers)
     body = "".join(
-        "<tr>"
-        + "".join(f"<td style='text-align:left'>{html.escape(c)}</td>" for c in row)
-        + "</tr>"
+        "<tr>" + "".join(f"<td style='text-align:left'>{html_text(c)}</td>" for c in row) + "</tr>"
         for row in cells
     )
     caption = (
-        f"<caption style='text-align:left'><b>{html.escape(title)}</b></caption>" if title else ""
+        f"<caption style='text-align:left'><b>{html_text(title)}</b></caption>" if title else ""
     )
     table = f"<table>{caption}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
     return {"text/html": table, "text/plain": _plain_table(headers, cells, title)}
@@ -417,8 +525,8 @@ def grid_bundle(columns: Sequence[Column]) -> Bundle:
     columns = [_redacted(c) for c in columns]
     width = f"{100 // max(1, len(columns))}%"
     head = "".join(
-        f"<th style='{_CELL};width:{width}'>{html.escape(c.model)}<br>"
-        f"<small style='font-weight:normal'>{html.escape(redact(c.header()))}</small></th>"
+        f"<th style='{_CELL};width:{width}'>{html_text(c.model)}<br>"
+        f"<small style='font-weight:normal'>{html_text(redact(c.header()))}</small></th>"
         for c in columns
     )
     body = "".join(f"<td style='{_CELL}'>{_column_body(c)}</td>" for c in columns)
@@ -448,22 +556,24 @@ def _redacted(column: Column) -> Column:
 
 
 _COLUMN = "font-size:0.92em;line-height:1.45;overflow-wrap:anywhere"
-_INLINE = (  # emphasis must start and end on a character that is not space or "*"
-    (re.compile(r"`([^`]+)`"), r"<code>\1</code>"),
+_CODE_SPAN = re.compile(r"`([^`]+)`")
+_EMPHASIS = (  # emphasis must start and end on a character that is not space or "*"
     (re.compile(r"\*\*([^\s*](?:.*?[^\s*])?)\*\*"), r"<b>\1</b>"),
     (re.compile(r"(?<![\w*])\*([^\s*](?:.*?[^\s*])?)\*(?![\w*])"), r"<i>\1</i>"),
 )
+_HELD = re.compile("\ue000(\\d+)\ue001")  # a placeholder for markup set aside
 
 
 def markdown_html(text: str) -> str:
     """A small, safe Markdown-to-HTML for comparison columns (no raw HTML, no links).
 
     Everything is escaped first; the only markup added is tags without attributes
-    (paragraphs, headings, lists, code blocks, code, bold, italic), so a reply can never
-    bring its own HTML, script or link along.
+    (paragraphs, headings, lists, code blocks, code, bold, italic) and the dollar-sign
+    spans of `html_text`, so a reply can never bring its own HTML, script or link along.
+    Maths follows the rule in `_math`, as in single answers.
     """
     blocks: list[str] = []
-    lines = html.escape(text).split("\n")
+    lines = re.sub("[\ue000\ue001]", "\ufffd", text).split("\n")  # placeholders are ours
     i = 0
     while i < len(lines):
         i = _md_block(lines, i, blocks)
@@ -478,7 +588,8 @@ def _md_block(lines: list[str], i: int, out: list[str]) -> int:
             (j for j in range(i + 1, len(lines)) if lines[j].strip()[:3] in ("```", "~~~")),
             len(lines),
         )
-        out.append(f"<pre style='{_PRE}'><code>" + "\n".join(lines[i + 1 : end]) + "</code></pre>")
+        code = html.escape("\n".join(lines[i + 1 : end]))
+        out.append(f"<pre style='{_PRE}'><code>{code}</code></pre>")
         return end + 1
     heading = re.match(r"^(#{1,6})\s+(.*)$", line)
     if heading:
@@ -496,10 +607,11 @@ def _md_block(lines: list[str], i: int, out: list[str]) -> int:
         return i
     para = []
     while i < len(lines) and lines[i].strip() and not _md_starts_block(lines[i]):
-        para.append(_md_inline(lines[i]))
+        para.append(lines[i])
         i += 1
-    if para:
-        out.append("<p style='margin:0.3em 0'>" + "<br>".join(para) + "</p>")
+    if para:  # one paragraph at a time, so that maths may run over its lines
+        body = _md_inline("\n".join(para)).replace("\n", "<br>")
+        out.append(f"<p style='margin:0.3em 0'>{body}</p>")
         return i
     return i + 1
 
@@ -509,9 +621,20 @@ def _md_starts_block(line: str) -> bool:
 
 
 def _md_inline(text: str) -> str:
-    for pattern, replacement in _INLINE:
-        text = pattern.sub(replacement, text)
-    return text
+    """Code spans and maths set aside, the rest escaped, then bold and italic."""
+    held: list[str] = []
+    code = {m.start(): m.end() for m in _CODE_SPAN.finditer(text)}
+    pieces = [(a, b, f"<code>{html.escape(text[a + 1 : b - 1])}</code>") for a, b in code.items()]
+    pieces += [(p.start, p.end, _math_html(text, p)) for p in find_math(text, code)]
+    out, last = [], 0
+    for start, end, markup in sorted(pieces):
+        held.append(markup)
+        out += [html_text(text[last:start]), f"\ue000{len(held) - 1}\ue001"]
+        last = end
+    line = "".join(out) + html_text(text[last:])
+    for pattern, replacement in _EMPHASIS:
+        line = pattern.sub(replacement, line)
+    return _HELD.sub(lambda m: held[int(m.group(1))], line)
 
 
 def _column_body(column: Column) -> str:
@@ -559,7 +682,7 @@ def audio_bundle(wav: bytes, path: str, relative_src: str, caption: str = "") ->
     """An ``<audio controls>`` player (inline WAV when small, else the saved file)."""
     caption = redact(caption)
     src = f"data:audio/wav;base64,{_b64(wav)}" if len(wav) <= AUDIO_EMBED_LIMIT else relative_src
-    label = f"<div><small>{html.escape(caption)}</small></div>" if caption else ""
+    label = f"<div><small>{html_text(caption)}</small></div>" if caption else ""
     player = f"<audio controls src='{html.escape(src, quote=True)}'></audio>{label}"
     plain = f"[audio {len(wav):,} bytes ({wav_seconds(wav):.1f} s), saved to {path}]"
     return {"text/html": player, "text/plain": plain + (f"\n{caption}" if caption else "")}

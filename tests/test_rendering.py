@@ -1,0 +1,47 @@
+"""What a user sees from the magics, end to end: a real InteractiveShell and the simulator.
+
+The simulator quotes a prompt's first line in its answer, so a prompt stands in for what
+a model might write.  `jupyter_maths` reproduces what JupyterLab typesets.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from jupyter_maths import mathjax, typeset
+
+if TYPE_CHECKING:
+    from magics_support import Shell
+
+pytest_plugins = ("magics_support",)
+PRICES = "A bat and a ball cost $1.10. The bat costs $1.00 more."
+QUOTED = "cost $1.10. The bat costs $1.00 more."
+
+
+def _markdown_it(markdown: str) -> str:
+    markdown_it = pytest.importorskip("markdown_it")
+    return str(markdown_it.MarkdownIt("commonmark").enable("table").render(markdown))
+
+
+def _data(output: dict[str, Any]) -> dict[str, Any]:
+    return output["data"]  # type: ignore[no-any-return]
+
+
+def test_a_price_in_a_single_answer_is_text(shell: Shell) -> None:
+    shell.ok(f"%%chat -m gpt-5.4-mini\n{PRICES}")
+    seen = typeset(_data(shell.final())["text/markdown"], _markdown_it)
+    assert seen.maths == [] and QUOTED in seen.text
+    assert PRICES in _data(shell.final())["text/plain"]  # the plain text is as written
+
+
+def test_a_price_in_every_comparison_column_is_text(shell: Shell) -> None:
+    shell.ok(f"%%chat -m gpt-5.4-mini,claude-opus-4-6\n{PRICES}")
+    seen = mathjax(_data(shell.final())["text/html"])
+    assert seen.maths == [] and seen.text.count(QUOTED) == 2
+
+
+def test_maths_in_a_single_answer_still_renders(shell: Shell) -> None:
+    shell.ok("%%chat -m gpt-5.4-mini\nThe area is $\\pi r^2$ for a $5 pizza")
+    seen = typeset(_data(shell.final())["text/markdown"], _markdown_it)
+    assert seen.maths == ["\\pi r^2"] and "for a $5 pizza" in seen.text
