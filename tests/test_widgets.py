@@ -363,6 +363,21 @@ def test_try_it_shows_dollars_as_text_in_one_answer_and_in_columns(
     assert columns.maths == [] and columns.text.count("The bat costs $1.00 more.") == 2
 
 
+def test_try_it_shows_a_picture_in_a_reply_as_a_link(picker: ModelPicker, shell: Shell) -> None:
+    from markdown_it import MarkdownIt
+
+    picker.try_it.prompt.value = "Look ![chart](https://evil.example/leak.png?d=1)"
+    picker.chat.models.value = "gpt-5.4-mini"
+    picker.try_it.run().result(timeout=30)
+    rendered = MarkdownIt("commonmark").render(
+        picker.try_it.output.outputs[-1]["data"]["text/markdown"]
+    )
+    assert "<img" not in rendered and ">image: chart</a>" in rendered
+    _compare(picker.chat, "gpt-5.4-mini", "claude-opus-4-6")
+    picker.try_it.run().result(timeout=30)
+    assert "<img" not in picker.try_it.output.outputs[-1]["data"]["text/html"]
+
+
 def test_try_it_images_and_kinds_it_cannot_try(picker: ModelPicker, shell: Shell) -> None:
     picker.tabs.selected_index = 1
     _compare(picker.image, "gpt-image-2", "dall-e-2")

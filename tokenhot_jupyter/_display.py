@@ -5,9 +5,12 @@ mime type: ``<`` and ``&`` are escaped outside fenced code, inline code that hol
 becomes an escaped ``<code>`` element, the words ``javascript``, ``vbscript`` and
 ``livescript`` are broken, and a link or link definition whose target (decoded the way a
 renderer might) is not ``http(s)://``, ``mailto:`` or ``#`` loses its ``]`` to an entity,
-so it stays readable text.  Frontends differ in how they sanitise Markdown (JupyterLab
-does, nbconvert and others may not), so we never rely on them.  Every text is redacted
-(`_redact.redact`) before it goes into a bundle.  Terminals get readable ``text/plain``.
+so it stays readable text.  A reply's pictures are never fetched: ``![alt](url)`` becomes
+the link ``[image: alt](url)`` and any other ``![`` loses its ``!`` to an entity (pictures
+the gateway returns as results are shown as usual).  Frontends differ in how they
+sanitise Markdown (JupyterLab does, nbconvert and others may not), so we never rely on
+them.  Every text is redacted (`_redact.redact`) before it goes into a bundle.
+Terminals get readable ``text/plain``.
 
 Dollar signs are text unless they are maths.  JupyterLab typesets every ``$...$`` pair it
 finds (its Markdown step hides them from the parser, then MathJax reads every text node
@@ -210,11 +213,42 @@ def _prose(line: str, marks: Mapping[int, tuple[int, str]] | None = None) -> str
             words = []
             piece, i = _code_span(line, i)
             out.append(piece)
+        elif char == "!" and following == "[":
+            words.append(_image_start(line, i))
+            i += 2
         else:
             words.append(_escape_char(char))
             i += 1
     out.append(_inert_words("".join(words)))
     return _inert_links("".join(out))
+
+
+def _image_start(line: str, start: int) -> str:
+    """What replaces the ``![`` of a Markdown image: a picture in a reply would be fetched.
+
+    ``![alt](url)`` and ``![alt][ref]`` become the link ``[image: alt](url)``; any other
+    ``![`` keeps its ``!`` as an entity, which no renderer reads as the start of an image.
+    """
+    close = _bracket_end(line, start + 1)
+    if close is not None and line[close + 1 : close + 2] in ("(", "["):
+        return "[image: " if close > start + 2 else "[image"
+    return "&#33;["
+
+
+def _bracket_end(line: str, start: int) -> int | None:
+    """The index of the ``]`` that closes the ``[`` at ``start`` on this line."""
+    depth, i = 0, start
+    while i < len(line):
+        if line[i] == "\\":
+            i += 1
+        elif line[i] == "[":
+            depth += 1
+        elif line[i] == "]":
+            depth -= 1
+            if depth == 0:
+                return i
+        i += 1
+    return None
 
 
 def _escape_char(char: str) -> str:
