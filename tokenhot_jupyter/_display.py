@@ -47,12 +47,14 @@ from IPython.core.displaypub import DisplayPublisher
 
 from ._math import BACKSLASH, DOLLAR, Piece, find_math, html_text
 from ._redact import redact, redact_tree
+from ._svg import inert_svg
 from ._types import Image, Usage
 
 Bundle = dict[str, Any]
 PROVENANCE = "tokenhot"
 SIMULATED_BANNER = "answers are simulated"
 AUDIO_EMBED_LIMIT = 8 * 1024 * 1024  # larger WAVs are linked by path, not inlined
+SVG = "image/svg+xml"
 
 # --- inert Markdown ---------------------------------------------------------------------
 
@@ -674,16 +676,23 @@ def _md_inline(text: str) -> str:
 def _column_body(column: Column) -> str:
     parts = [f"<div style='{_COLUMN}'>{markdown_html(column.text)}</div>"] if column.text else []
     for image, path in column.images:
-        alt = html.escape(path or column.model, quote=True)
-        parts.append(
-            f"<img src='data:{image.mime};base64,{_b64(image.data)}' alt='{alt}' "
-            "style='max-width:100%'>"
-        )
+        parts.append(_column_image(image, path or column.model))
     if column.error:
         parts.append(f"<pre style='{_PRE};color:#c33'>⚠ {html.escape(column.error)}</pre>")
     if not parts:
         parts.append("<i>waiting…</i>")
     return "".join(parts)
+
+
+def _column_image(image: Image, alt: str) -> str:
+    data = image.data
+    if image.mime == SVG:
+        svg = inert_svg(data)
+        if svg is None:
+            return f"<i>{html_text(alt)}: not an SVG picture we can show safely</i>"
+        data = svg.encode()
+    alt = html.escape(alt, quote=True)
+    return f"<img src='data:{image.mime};base64,{_b64(data)}' alt='{alt}' style='max-width:100%'>"
 
 
 def grid_plain(columns: Sequence[Column]) -> str:
@@ -705,11 +714,22 @@ def _b64(data: bytes) -> str:
 
 
 def image_bundle(image: Image, path: str, caption: str = "") -> tuple[Bundle, dict[str, Any]]:
-    """One picture as ``image/*`` data with a text fallback naming the saved file."""
+    """One picture as ``image/*`` data with a text fallback naming the saved file.
+
+    An SVG is sent as its text (frontends render ``image/svg+xml`` from text, not base64),
+    rebuilt by `_svg.inert_svg` so that it runs and fetches nothing.
+    """
     plain = f"[image {image.mime}, {len(image.data):,} bytes, saved to {redact(path)}]"
     if caption:
         plain = f"{redact(caption)}\n{plain}"
-    return {image.mime: _b64(image.data), "text/plain": plain}, {image.mime: {"path": path}}
+    if image.mime != SVG:
+        return {image.mime: _b64(image.data), "text/plain": plain}, {image.mime: {"path": path}}
+    svg = inert_svg(image.data)
+    if svg is None:
+        return {
+            "text/plain": f"{plain}\n(not shown: it is not an SVG picture we can show safely)"
+        }, {}
+    return {SVG: svg, "text/plain": plain}, {SVG: {"path": path}}
 
 
 def audio_bundle(wav: bytes, path: str, relative_src: str, caption: str = "") -> Bundle:
