@@ -188,6 +188,54 @@ def test_tables_and_notes_show_dollars_as_text() -> None:
     assert shown.maths == [] and "Balance $0.50; this needs $1.20 (\\(x\\)" in shown.text
 
 
+@pytest.mark.parametrize("kind", ["PNG", "JPEG", "GIF", "WEBP"])
+@pytest.mark.parametrize("size", [(1024, 1536), (300, 200), (1, 1)])
+def test_pixel_size_reads_the_header(kind: str, size: tuple[int, int]) -> None:
+    import io
+
+    from PIL import Image as Pil
+
+    buffer = io.BytesIO()
+    options = {"lossless": True} if kind == "WEBP" else {}
+    Pil.new("RGB", size, "red").save(buffer, kind, **options)
+    assert D.pixel_size(buffer.getvalue()) == size
+    if kind == "WEBP":
+        lossy = io.BytesIO()
+        Pil.new("RGB", size, "red").save(lossy, kind, quality=50)
+        assert D.pixel_size(lossy.getvalue()) == size
+
+
+def test_pixel_size_of_something_else_is_unknown() -> None:
+    assert D.pixel_size(b"") is None and D.pixel_size(b"\xff\xd8\xff\xe0") is None
+    assert D.pixel_size(b"<svg/>") is None
+
+
+def _png(width: int, height: int) -> bytes:
+    from tokenhot_jupyter.simulator.media import png
+
+    return png("x", width, height)
+
+
+@pytest.mark.parametrize(
+    ("size", "width"),
+    [((1024, 1024), 512), ((1024, 1536), 341), ((1536, 1024), 512), ((400, 300), None)],
+)
+def test_a_large_picture_is_shown_at_a_sensible_size(
+    size: tuple[int, int], width: int | None
+) -> None:
+    image = Image(_png(*size), "image/png")
+    _, meta = D.image_bundle(image, "o/x.png")
+    assert meta["image/png"].get("width") == width and meta["image/png"]["path"] == "o/x.png"
+    html = D.grid_bundle([D.Column("m", images=[(image, "o/x.png")])])["text/html"]
+    assert (f"width='{width}'" in html) == (width is not None)
+
+
+def test_picture_notes_say_size_and_where_it_was_saved() -> None:
+    pictures = [(Image(_png(64, 32), "image/png"), "o/a.png"), (Image(_png(64, 32)), "o/b.png")]
+    assert D.picture_notes(pictures) == ["64×32", "saved to o/a.png, o/b.png"]
+    assert D.picture_notes(pictures, paths=False) == ["64×32"]
+
+
 def _wav(seconds: float, rate: int = 8000) -> bytes:
     from tokenhot_jupyter._media import pcm_to_wav
 

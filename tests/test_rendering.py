@@ -61,3 +61,22 @@ def test_a_picture_in_a_comparison_column_is_text(shell: Shell) -> None:
     shell.ok(f"%%chat -m gpt-5.4-mini,claude-opus-4-6\n{PICTURE}")
     html = _data(shell.final())["text/html"]
     assert "<img" not in html and html.count("![chart](https://evil.example/leak.png") == 2
+
+
+def test_a_single_image_has_a_footer_like_chat(shell: Shell) -> None:
+    shell.ok("%%image -m gpt-image-2 --size 1024x1536\nA tall lighthouse")
+    picture, footer = shell.outputs
+    assert picture["metadata"]["image/png"]["width"] == 341  # 512 px tall, not 1536
+    path = picture["metadata"]["tokenhot"]["file"]
+    plain = _data(footer)["text/plain"]
+    assert plain.startswith("[gpt-image-2 · ") and plain.endswith(f"1024×1536 · saved to {path}]")
+    assert " s · " in plain and "est." in plain  # latency and estimated cost
+    markdown = _data(footer)["text/markdown"]
+    assert markdown.startswith("<sub>gpt-image-2 · ") and "1024×1536" in markdown
+
+
+def test_compared_images_are_shown_at_a_sensible_size(shell: Shell) -> None:
+    shell.ok("%%image -m gpt-image-2,dall-e-3 --size 1024x1024\nA tree")
+    html = _data(shell.final())["text/html"]
+    assert html.count("<img ") == 2 and html.count("width='512'") == 2
+    assert html.count("1024×1024") == 2  # each column header says the size

@@ -41,7 +41,7 @@ import unicodedata
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Literal
 
 from IPython.core.displaypub import DisplayPublisher
 
@@ -55,6 +55,7 @@ PROVENANCE = "tokenhot"
 SIMULATED_BANNER = "answers are simulated"
 AUDIO_EMBED_LIMIT = 8 * 1024 * 1024  # larger WAVs are linked by path, not inlined
 SVG = "image/svg+xml"
+PICTURE_LIMIT = 512  # px: the longest side a picture is shown at (its saved file keeps all)
 
 # --- inert Markdown ---------------------------------------------------------------------
 
@@ -692,7 +693,12 @@ def _column_image(image: Image, alt: str) -> str:
             return f"<i>{html_text(alt)}: not an SVG picture we can show safely</i>"
         data = svg.encode()
     alt = html.escape(alt, quote=True)
-    return f"<img src='data:{image.mime};base64,{_b64(data)}' alt='{alt}' style='max-width:100%'>"
+    width = display_width(image)
+    size = f" width='{width}'" if width else ""
+    return (
+        f"<img src='data:{image.mime};base64,{_b64(data)}' alt='{alt}'{size} "
+        "style='max-width:100%;height:auto'>"
+    )
 
 
 def grid_plain(columns: Sequence[Column]) -> str:
@@ -716,20 +722,78 @@ def _b64(data: bytes) -> str:
 def image_bundle(image: Image, path: str, caption: str = "") -> tuple[Bundle, dict[str, Any]]:
     """One picture as ``image/*`` data with a text fallback naming the saved file.
 
-    An SVG is sent as its text (frontends render ``image/svg+xml`` from text, not base64),
-    rebuilt by `_svg.inert_svg` so that it runs and fetches nothing.
+    A large picture is shown at most `PICTURE_LIMIT` pixels wide and tall (the ``width``
+    the frontend reads from the metadata).  An SVG is sent as its text (frontends render
+    ``image/svg+xml`` from text, not base64), rebuilt by `_svg.inert_svg` so that it runs
+    and fetches nothing.
     """
     plain = f"[image {image.mime}, {len(image.data):,} bytes, saved to {redact(path)}]"
     if caption:
         plain = f"{redact(caption)}\n{plain}"
     if image.mime != SVG:
-        return {image.mime: _b64(image.data), "text/plain": plain}, {image.mime: {"path": path}}
+        width = display_width(image)
+        shown = {"path": path} | ({"width": width} if width else {})
+        return {image.mime: _b64(image.data), "text/plain": plain}, {image.mime: shown}
     svg = inert_svg(image.data)
     if svg is None:
         return {
             "text/plain": f"{plain}\n(not shown: it is not an SVG picture we can show safely)"
         }, {}
     return {SVG: svg, "text/plain": plain}, {SVG: {"path": path}}
+
+
+def picture_notes(pictures: Sequence[tuple[Image, str]], *, paths: bool = True) -> list[str]:
+    """Footer facts about saved pictures: their sizes, and where they were saved."""
+    sizes = dict.fromkeys(
+        f"{w}×{h}" for w, h in filter(None, (pixel_size(i.data) for i, _ in pictures))
+    )
+    saved = [f"saved to {', '.join(p for _, p in pictures)}"] if paths and pictures else []
+    return [", ".join(sizes), *saved]
+
+
+def display_width(image: Image) -> int | None:
+    """The width to show ``image`` at so no side exceeds `PICTURE_LIMIT` (None: as it is)."""
+    size = pixel_size(image.data)
+    if size is None or max(size) <= PICTURE_LIMIT:
+        return None
+    return max(1, round(size[0] * PICTURE_LIMIT / max(size)))
+
+
+def pixel_size(data: bytes) -> tuple[int, int] | None:
+    """Width and height read from a PNG, GIF, JPEG or WebP header (None when unknown)."""
+    if data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR":
+        return _int(data, 16, 4), _int(data, 20, 4)
+    if data[:4] == b"GIF8":
+        return _int(data, 6, 2, "little"), _int(data, 8, 2, "little")
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return _webp_size(data)
+    return _jpeg_size(data) if data[:2] == b"\xff\xd8" else None
+
+
+def _int(data: bytes, at: int, length: int, order: Literal["big", "little"] = "big") -> int:
+    return int.from_bytes(data[at : at + length], order)
+
+
+def _webp_size(data: bytes) -> tuple[int, int] | None:
+    chunk = data[12:16]
+    if chunk == b"VP8 " and len(data) >= 30:
+        return _int(data, 26, 2, "little") & 0x3FFF, _int(data, 28, 2, "little") & 0x3FFF
+    if chunk == b"VP8L" and len(data) >= 25:
+        bits = _int(data, 21, 4, "little")
+        return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
+    if chunk == b"VP8X" and len(data) >= 30:
+        return _int(data, 24, 3, "little") + 1, _int(data, 27, 3, "little") + 1
+    return None
+
+
+def _jpeg_size(data: bytes) -> tuple[int, int] | None:
+    i = 2
+    while i + 9 <= len(data) and data[i] == 0xFF:
+        marker = data[i + 1]
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):  # a frame header
+            return _int(data, i + 7, 2), _int(data, i + 5, 2)
+        i += 2 + _int(data, i + 2, 2)
+    return None
 
 
 def audio_bundle(wav: bytes, path: str, relative_src: str, caption: str = "") -> Bundle:
