@@ -80,3 +80,15 @@ def test_compared_images_are_shown_at_a_sensible_size(shell: Shell) -> None:
     html = _data(shell.final())["text/html"]
     assert html.count("<img ") == 2 and html.count("width='512'") == 2
     assert html.count("1024×1024") == 2  # each column header says the size
+
+
+def test_comparison_columns_say_how_many_earlier_turns_were_sent(shell: Shell) -> None:
+    shell.ok("%%chat -m gpt-5.4-mini,claude-opus-4-6\nFirst question")
+    first = _data(shell.final())
+    assert first["text/html"].count("no earlier turns sent") == 2
+    shell.ok("%%chat -m gpt-5.4-mini\nA question with one answer")
+    shell.ok("%%chat -m gpt-5.4-mini,claude-opus-4-6\nAnd a follow-up")
+    grid = _data(shell.final())
+    assert grid["text/html"].count("1 earlier turn sent") == 2
+    assert "── claude-opus-4-6 · 1 earlier turn sent · " in grid["text/plain"]
+    assert shell.final()["metadata"]["tokenhot"]["turns_sent"] == 1

@@ -267,7 +267,9 @@ def compare_chat(
             column.text = payload.text
             cost = chat_cost(payload.model, payload.usage)
             session.tally.add(payload.model, "chat", payload.usage, cost)
-            column.stats = D.Stats(payload.model, payload.latency, payload.usage, cost)
+            column.stats = D.Stats(
+                payload.model, payload.latency, payload.usage, cost, turns_sent=turns
+            )
 
     async def work(put: Callable[[Event], None]) -> None:
         await _each(
