@@ -197,6 +197,7 @@ def _prose(line: str, marks: Mapping[int, tuple[int, str]] | None = None) -> str
     marks = marks or {}
     out: list[str] = []
     words: list[str] = []  # prose since the last code span
+    brackets: dict[int, int] | None = None  # found once, at the line's first "!["
     i = 0
     while i < len(line):
         char, following = line[i], line[i + 1 : i + 2]
@@ -217,7 +218,8 @@ def _prose(line: str, marks: Mapping[int, tuple[int, str]] | None = None) -> str
             piece, i = _code_span(line, i)
             out.append(piece)
         elif char == "!" and following == "[":
-            words.append(_image_start(line, i))
+            brackets = _bracket_pairs(line) if brackets is None else brackets
+            words.append(_image_start(line, i, brackets))
             i += 2
         else:
             words.append(_escape_char(char))
@@ -226,32 +228,28 @@ def _prose(line: str, marks: Mapping[int, tuple[int, str]] | None = None) -> str
     return _inert_links("".join(out))
 
 
-def _image_start(line: str, start: int) -> str:
+def _image_start(line: str, start: int, brackets: dict[int, int]) -> str:
     """What replaces the ``![`` of a Markdown image: a picture in a reply would be fetched.
 
     ``![alt](url)`` and ``![alt][ref]`` become the link ``[image: alt](url)``; any other
     ``![`` keeps its ``!`` as an entity, which no renderer reads as the start of an image.
     """
-    close = _bracket_end(line, start + 1)
+    close = brackets.get(start + 1)
     if close is not None and line[close + 1 : close + 2] in ("(", "["):
         return "[image: " if close > start + 2 else "[image"
     return "&#33;["
 
 
-def _bracket_end(line: str, start: int) -> int | None:
-    """The index of the ``]`` that closes the ``[`` at ``start`` on this line."""
-    depth, i = 0, start
-    while i < len(line):
-        if line[i] == "\\":
-            i += 1
-        elif line[i] == "[":
-            depth += 1
-        elif line[i] == "]":
-            depth -= 1
-            if depth == 0:
-                return i
-        i += 1
-    return None
+def _bracket_pairs(line: str) -> dict[int, int]:
+    """Each ``[`` of the line and the ``]`` that closes it (escaped ones do not count)."""
+    pairs: dict[int, int] = {}
+    stack: list[int] = []
+    for match in re.finditer(r"\\.|[\[\]]", line):
+        if match.group(0) == "[":
+            stack.append(match.start())
+        elif match.group(0) == "]" and stack:
+            pairs[stack.pop()] = match.start()
+    return pairs
 
 
 def _escape_char(char: str) -> str:
@@ -277,7 +275,8 @@ def _inert_links(line: str) -> str:
     out: list[str] = []
     last = 0
     for match in _LINK_END.finditer(line):
-        if not safe_target(line[match.end() :]):
+        # A target past this length is unsafe anyway: reading no further keeps this linear.
+        if not safe_target(line[match.end() : match.end() + 2 * _TARGET_LIMIT]):
             start = match.start()
             escaped = _backslashes_before(line, start) % 2  # \] shows ] as &#93; does
             out.append(line[last : start - escaped] + "&#93;")
