@@ -213,7 +213,8 @@ def test_pixel_size_of_something_else_is_unknown() -> None:
 def _png(width: int, height: int) -> bytes:
     from tokenhot_jupyter.simulator.media import png
 
-    return png("x", width, height)
+    picture: bytes = png("x", width, height)
+    return picture
 
 
 @pytest.mark.parametrize(
