@@ -8,6 +8,7 @@ Everything a user or model supplied is HTML-escaped; every string passes `redact
 
 from __future__ import annotations
 
+import html
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -15,7 +16,6 @@ from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import quote
 
 from ._journal import compact
-from ._math import html_text
 from ._redact import redact, redact_tree
 
 if TYPE_CHECKING:
@@ -187,8 +187,7 @@ def _plain(info: CardInfo, status: str, *notes: str) -> str:
 
 
 def _esc(text: str) -> str:
-    # html_text also keeps MathJax off a prompt's dollar signs; src is percent-encoded already.
-    return html_text(redact(str(text)))
+    return html.escape(redact(str(text)), quote=True)
 
 
 def excerpt(text: str, limit: int = PROMPT_EXCERPT) -> str:
