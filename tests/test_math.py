@@ -15,7 +15,7 @@ import pytest
 from jupyter_maths import Typeset, mathjax, typeset
 
 from tokenhot_jupyter import _display as D
-from tokenhot_jupyter._math import find_math
+from tokenhot_jupyter._math import DOLLAR, find_math
 
 
 class Answer(NamedTuple):
@@ -145,7 +145,7 @@ def test_maths_cannot_make_the_browser_fetch() -> None:
 
 def test_a_dollar_in_a_link_stays_in_the_address() -> None:
     markdown = D.inert_markdown("[pay](https://shop.example/?p=$5) now, $5 off")
-    assert "(https://shop.example/?p=%245)" in markdown and "now, " + D.DOLLAR in markdown
+    assert "(https://shop.example/?p=%245)" in markdown and "now, " + DOLLAR in markdown
 
 
 @pytest.mark.parametrize(
