@@ -345,6 +345,39 @@ def test_try_it_one_model_streams_like_chat(picker: ModelPicker, shell: Shell) -
     assert len(picker.try_it.output.outputs) == 1  # streamed in place, not appended
 
 
+def test_try_it_shows_dollars_as_text_in_one_answer_and_in_columns(
+    picker: ModelPicker, shell: Shell
+) -> None:
+    from jupyter_maths import mathjax, typeset
+    from markdown_it import MarkdownIt
+
+    render = MarkdownIt("commonmark").render
+    picker.try_it.prompt.value = "A bat and a ball cost $1.10. The bat costs $1.00 more."
+    picker.chat.models.value = "gpt-5.4-mini"
+    picker.try_it.run().result(timeout=30)
+    seen = typeset(picker.try_it.output.outputs[-1]["data"]["text/markdown"], render)
+    assert seen.maths == [] and "cost $1.10. The bat costs $1.00 more." in seen.text
+    _compare(picker.chat, "gpt-5.4-mini", "claude-opus-4-6")
+    picker.try_it.run().result(timeout=30)
+    columns = mathjax(picker.try_it.output.outputs[-1]["data"]["text/html"])
+    assert columns.maths == [] and columns.text.count("The bat costs $1.00 more.") == 2
+
+
+def test_try_it_shows_a_picture_in_a_reply_as_a_link(picker: ModelPicker, shell: Shell) -> None:
+    from markdown_it import MarkdownIt
+
+    picker.try_it.prompt.value = "Look ![chart](https://evil.example/leak.png?d=1)"
+    picker.chat.models.value = "gpt-5.4-mini"
+    picker.try_it.run().result(timeout=30)
+    rendered = MarkdownIt("commonmark").render(
+        picker.try_it.output.outputs[-1]["data"]["text/markdown"]
+    )
+    assert "<img" not in rendered and ">image: chart</a>" in rendered
+    _compare(picker.chat, "gpt-5.4-mini", "claude-opus-4-6")
+    picker.try_it.run().result(timeout=30)
+    assert "<img" not in picker.try_it.output.outputs[-1]["data"]["text/html"]
+
+
 def test_try_it_images_and_kinds_it_cannot_try(picker: ModelPicker, shell: Shell) -> None:
     picker.tabs.selected_index = 1
     _compare(picker.image, "gpt-image-2", "dall-e-2")

@@ -277,7 +277,9 @@ def compare_chat(
             column.text = payload.text
             cost = chat_cost(payload.model, payload.usage)
             session.tally.add(payload.model, "chat", payload.usage, cost)
-            column.stats = D.Stats(payload.model, payload.latency, payload.usage, cost)
+            column.stats = D.Stats(
+                payload.model, payload.latency, payload.usage, cost, turns_sent=turns
+            )
 
     async def work(put: Callable[[Event], None]) -> None:
         await _each(
@@ -340,13 +342,13 @@ def image(session: Session, screen: D.Screen, req: ImageRequest) -> ImageResult 
     )
     paths = _save_images(session, result)
     cost = _image_cost(session, result)
-    stats = D.Stats(result.model, result.latency, result.usage, cost)
-    for index, (image_, path) in enumerate(paths, 1):
-        data, meta = D.image_bundle(image_, path, f"{stats.line()} · {index}/{len(paths)}")
+    notes = D.picture_notes(paths)
+    stats = D.Stats(result.model, result.latency, result.usage, cost, extra=notes)
+    for image_, path in paths:
+        data, meta = D.image_bundle(image_, path)
         meta.update(_image_meta(session, req, result, cost, path))
         screen.show(data, meta)
-    if result.text:
-        screen.show(D.chat_bundle(result.text))
+    screen.show(D.chat_bundle(result.text, stats.line()))  # the chat answer's footer
     return result
 
 
@@ -395,8 +397,9 @@ def compare_images(session: Session, screen: D.Screen, req: ImageRequest) -> dic
             return
         column.images = _save_images(session, payload)
         cost = _image_cost(session, payload)
+        notes = D.picture_notes(column.images, paths=False)
         column.stats = D.Stats(
-            payload.model, payload.latency, payload.usage, cost, extra=[payload.text]
+            payload.model, payload.latency, payload.usage, cost, extra=[*notes, payload.text]
         )
 
     async def one(index: int, model: str, put: Callable[[Event], None]) -> None:
