@@ -810,7 +810,8 @@ def test_an_interrupt_as_the_id_arrives_still_journals_it(
         (row,) = mgr.journal.list()
         assert row.task_id.startswith("task_"), "the id is journalled and the marker gone"
         assert row.task_id in str(info.value) and "polling in the background" in str(info.value)
-        assert mgr.get(row.task_id) is not None and mgr.get(row.task_id).phase == "polling"
+        tracked = mgr.get(row.task_id)
+        assert tracked is not None and tracked.phase == "polling"
         again, reused = create(mgr)
         assert reused and again.task_id == row.task_id and len(requests(sim, "POST")) == 1
     finally:
