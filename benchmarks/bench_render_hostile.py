@@ -14,7 +14,7 @@ import argparse
 import time
 from collections.abc import Callable
 
-from tokenhot_jupyter import _display as D
+from tokenhot_jupyter._notebook import _display as D
 
 SHAPES: dict[str, str] = {
     "unclosed \\(": "\\( ",

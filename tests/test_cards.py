@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from tokenhot_jupyter import _cards
-from tokenhot_jupyter._cards import (
+from tokenhot_jupyter._notebook import _cards
+from tokenhot_jupyter._notebook._cards import (
     CardInfo,
     Phase,
     TaskLine,
@@ -221,7 +221,7 @@ def test_a_pending_line_not_polled_here_says_so() -> None:
 
 
 def test_cards_import_no_ipython() -> None:
-    code = "import sys, tokenhot_jupyter._cards; print('IPython' in sys.modules)"
+    code = "import sys, tokenhot_jupyter._notebook._cards; print('IPython' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tokenhot_jupyter import _display as D
+from tokenhot_jupyter._notebook import _display as D
 from tokenhot_jupyter._types import Image, Usage
 
 ATTACKS = [
@@ -575,7 +575,7 @@ def test_stopped_columns_say_so_and_finished_ones_stay() -> None:
 
 
 def test_comparison_columns_render_safe_markdown() -> None:
-    from tokenhot_jupyter._display import markdown_html
+    from tokenhot_jupyter._notebook._display import markdown_html
 
     out = markdown_html("Hi **there** and `x<1`\n\n- one\n- two\n\n```\nif a < b:\n```")
     assert "<b>there</b>" in out and "<code>x&lt;1</code>" in out

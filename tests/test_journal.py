@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from tokenhot_jupyter._exceptions import ConfigurationError
-from tokenhot_jupyter._journal import (
+from tokenhot_jupyter._redact import register_secret
+from tokenhot_jupyter._store._journal import (
     SCHEMA_VERSION,
     Journal,
     default_home,
@@ -19,7 +20,6 @@ from tokenhot_jupyter._journal import (
     fingerprint,
     safe_url,
 )
-from tokenhot_jupyter._redact import register_secret
 
 KEY = "sk-journaltest0123456789abcdef"
 
@@ -226,7 +226,8 @@ def test_threads_with_separate_connections(journal: Journal) -> None:
 def test_another_process_writes_at_the_same_time(journal: Journal) -> None:
     journal.list()
     script = (
-        "import sys; from pathlib import Path; from tokenhot_jupyter._journal import Journal\n"
+        "import sys; from pathlib import Path\n"
+        "from tokenhot_jupyter._store._journal import Journal\n"
         "j = Journal(Path(sys.argv[1]))\n"
         "for i in range(60): j.record(task_id=f'p_{i}', model='m', prompt='p')\n"
     )

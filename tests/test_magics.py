@@ -73,7 +73,8 @@ def test_loading_is_lazy_and_cheap() -> None:
         "c = Config(); c.HistoryManager.hist_file = ':memory:'\n"
         "ip = InteractiveShell.instance(config=c)\n"
         "ip.run_line_magic('load_ext', 'tokenhot_jupyter')\n"
-        "print(sorted(m for m in ('httpx', 'tokenhot_jupyter._client', 'tokenhot_jupyter._tasks') "
+        "names = ('httpx', 'tokenhot_jupyter._client', 'tokenhot_jupyter._notebook._tasks')\n"
+        "print(sorted(m for m in names "
         "if m in sys.modules))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
@@ -844,7 +845,7 @@ def _interrupt_at_once(*args: Any, **kwargs: Any) -> bool:
 def test_an_interrupted_comparison_says_stopped(
     shell: Shell, source: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from tokenhot_jupyter import _actions
+    from tokenhot_jupyter._notebook import _actions
 
     monkeypatch.setattr(_actions, "_drain", _interrupt_at_once)
     result = shell.run(source)
@@ -861,7 +862,7 @@ def test_an_interrupted_comparison_says_stopped(
 def test_an_interrupted_chat_is_one_line(
     shell: Shell, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from tokenhot_jupyter import _display
+    from tokenhot_jupyter._notebook import _display
 
     monkeypatch.setattr(_display.ChatView, "feed", _interrupt_at_once)
     result = shell.run("%%chat\nTell me a story")

@@ -14,8 +14,8 @@ from typing import NamedTuple
 import pytest
 from jupyter_maths import Typeset, mathjax, typeset
 
-from tokenhot_jupyter import _display as D
 from tokenhot_jupyter._math import DOLLAR, find_math
+from tokenhot_jupyter._notebook import _display as D
 
 
 class Answer(NamedTuple):

@@ -12,7 +12,7 @@ import pytest
 from traitlets import TraitError
 from traitlets.config import Config, Configurable
 
-from tokenhot_jupyter import _state as S
+from tokenhot_jupyter._notebook import _state as S
 from tokenhot_jupyter._types import Usage
 
 pytest_plugins = ("magics_support",)

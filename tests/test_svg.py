@@ -8,7 +8,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from tokenhot_jupyter import _display as D
+from tokenhot_jupyter._notebook import _display as D
 from tokenhot_jupyter._svg import SVG_NS, XLINK_NS, inert_svg
 from tokenhot_jupyter._types import Image
 

@@ -25,8 +25,8 @@ from traitlets.config import Config
 
 import tokenhot_jupyter as th
 from tokenhot_jupyter import _exceptions as E
-from tokenhot_jupyter._journal import Journal, TaskRow
-from tokenhot_jupyter._tasks import TaskManager, Tracked, WaitInterrupted, task_line
+from tokenhot_jupyter._notebook._tasks import TaskManager, Tracked, WaitInterrupted, task_line
+from tokenhot_jupyter._store._journal import Journal, TaskRow
 
 MODEL = "sora-2"
 PROMPT = "A paper boat on a rainy street"

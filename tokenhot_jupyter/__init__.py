@@ -3,6 +3,23 @@
 ``%load_ext tokenhot_jupyter`` registers the magics; ``Client`` / ``AsyncClient`` speak
 every endpoint family of the gateway.  Names are imported lazily, so loading the extension
 costs little and nothing touches the network, disk or environment at import time.
+
+The package has layers, and each module imports only from its own layer and the layers
+below it (``tests/test_layers.py`` enforces this, imports inside functions included, and
+that no import cycle appears)::
+
+    tokenhot_jupyter/__init__.py   the face: lazy names, %load_ext; __main__ is the launcher
+    _notebook/  _widgets/          notebook layer: magics, actions, the kernel session,
+                                   display, cards, background tasks (IPython, ipywidgets)
+    _server/                       Jupyter server extension (jupyter_server, tornado)
+    _store/                        files under TOKENHOT_HOME that kernels, the server and
+                                   the CLI share: task journal, usage ledger, stored key
+    _client.py, _http.py, ...      client layer: HTTP, catalog, endpoint families, media,
+                                   errors, configuration (stdlib and httpx only)
+    simulator/                     the offline gateway (stdlib only, imports none of ours)
+
+The notebook layer and the server extension never import each other; the client layer and
+the store never import IPython, ipywidgets, traitlets or jupyter_server.
 """
 
 from __future__ import annotations
@@ -85,13 +102,13 @@ def __dir__() -> list[str]:
 
 def load_ipython_extension(ipython: Any) -> None:
     """``%load_ext tokenhot_jupyter``: register the magics."""
-    from ._magics import register
+    from ._notebook._magics import register
 
     register(ipython)
 
 
 def unload_ipython_extension(ipython: Any) -> None:
     """``%unload_ext tokenhot_jupyter``: stop background work and remove the magics."""
-    from ._magics import unregister
+    from ._notebook._magics import unregister
 
     unregister(ipython)

@@ -80,7 +80,7 @@ def kernel_env(env: dict[str, str]) -> dict[str, str]:
     env = dict(env)
     if env.get("PYTHONSTARTUP") and "TOKENHOT_USER_PYTHONSTARTUP" not in env:
         env["TOKENHOT_USER_PYTHONSTARTUP"] = env["PYTHONSTARTUP"]
-    env["PYTHONSTARTUP"] = str(Path(__file__).with_name("_startup.py"))
+    env["PYTHONSTARTUP"] = str(Path(__file__).parent / "_notebook" / "_startup.py")
     return env
 
 

@@ -17,11 +17,11 @@ from typing import Any
 
 import ipywidgets as W
 
-from .. import _display as D
-from .._cards import TaskLine, TaskStatus, excerpt, format_elapsed
 from .._exceptions import TokenhotError
-from .._state import Session
-from .._tasks import Source, Tracked, task_line
+from .._notebook import _display as D
+from .._notebook._cards import TaskLine, TaskStatus, excerpt, format_elapsed
+from .._notebook._state import Session
+from .._notebook._tasks import Source, Tracked, task_line
 from ._common import OutputScreen, close_tree, current_session, show_widget
 
 _STYLE: dict[TaskStatus, str] = {

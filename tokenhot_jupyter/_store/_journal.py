@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from ._exceptions import ConfigurationError
-from ._redact import redact
+from .._exceptions import ConfigurationError
+from .._redact import redact
 
 ENV_HOME = "TOKENHOT_HOME"
 APP_NAME = "tokenhot-jupyter"

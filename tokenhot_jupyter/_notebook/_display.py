@@ -45,10 +45,10 @@ from typing import Any, Literal
 
 from IPython.core.displaypub import DisplayPublisher
 
-from ._math import BACKSLASH, DOLLAR, Piece, find_math, html_text
-from ._redact import redact, redact_tree
-from ._svg import inert_svg
-from ._types import Image, Usage
+from .._math import BACKSLASH, DOLLAR, Piece, find_math, html_text
+from .._redact import redact, redact_tree
+from .._svg import inert_svg
+from .._types import Image, Usage
 
 Bundle = dict[str, Any]
 PROVENANCE = "tokenhot"

@@ -26,13 +26,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, cast
 
-from . import _exceptions as E
+from .. import _exceptions as E
+from .._client import Client
+from .._redact import redact
+from .._runtime import runtime
+from .._store._journal import Journal, TaskRow, fingerprint, safe_url
+from .._types import VideoStatus, VideoTask
 from ._cards import ACTIVE, Bundle, CardInfo, Phase, TaskLine, TaskStatus, render, tasks_table
-from ._client import Client
-from ._journal import Journal, TaskRow, fingerprint, safe_url
-from ._redact import redact
-from ._runtime import runtime
-from ._types import VideoStatus, VideoTask
 
 log = logging.getLogger("tokenhot_jupyter")
 Callback = Callable[["Tracked"], object]

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import quote
 
-from ._journal import compact
-from ._redact import redact, redact_tree
+from .._redact import redact, redact_tree
+from .._store._journal import compact
 
 Bundle = tuple[dict[str, str], dict[str, Any]]
 Phase = Literal["polling", "downloading", "done", "failed", "timeout", "stopped", "error"]

@@ -24,13 +24,13 @@ from urllib.parse import urlsplit
 from traitlets import Float, Int, TraitError, Unicode, validate
 from traitlets.config import Configurable
 
-from ._catalog import DEFAULTS, KINDS, TRANSCRIBE_DEFAULT, Catalog, Kind, Model
-from ._config import ENV_API_KEY, ENV_BASE_URL, resolve_base_url
-from ._exceptions import ConfigurationError, InvalidInputError, TokenhotError
-from ._types import Usage
+from .._catalog import DEFAULTS, KINDS, TRANSCRIBE_DEFAULT, Catalog, Kind, Model
+from .._config import ENV_API_KEY, ENV_BASE_URL, resolve_base_url
+from .._exceptions import ConfigurationError, InvalidInputError, TokenhotError
+from .._types import Usage
 
 if TYPE_CHECKING:
-    from ._client import Client
+    from .._client import Client
     from ._tasks import TaskManager
 
 ENV_MODEL: dict[str, str] = {
@@ -429,7 +429,7 @@ class Session:
         """The shared client, rebuilt when the key, base URL or timeout changed."""
         env = (os.environ.get(ENV_API_KEY), os.environ.get(ENV_BASE_URL), str(self.config.timeout))
         if self._client is None or env != self._client_env:
-            from ._client import Client
+            from .._client import Client
 
             self._client = Client(self.api_key(), timeout=self.config.timeout)
             self._client_env = env
@@ -437,8 +437,8 @@ class Session:
 
     def login(self, key: str) -> None:
         """Use ``key`` for this kernel only (an environment variable of this process)."""
-        from ._config import resolve_api_key
-        from ._redact import register_secret
+        from .._config import resolve_api_key
+        from .._redact import register_secret
 
         clean = resolve_api_key(key)
         if clean is None:
@@ -455,7 +455,7 @@ class Session:
     def tasks(self) -> TaskManager:
         """The video task manager (journal and background polling), made on first use."""
         if self._tasks is None:
-            from ._journal import Journal
+            from .._store._journal import Journal
             from ._tasks import TaskManager
 
             self._tasks = TaskManager(

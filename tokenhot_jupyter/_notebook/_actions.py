@@ -16,16 +16,16 @@ from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from .._catalog import Kind, Model
+from .._client import AsyncClient, Client
+from .._config import ENV_API_KEY
+from .._exceptions import StreamIncompleteError, TokenhotError
+from .._media import load_media
+from .._redact import mask_key, redact
+from .._runtime import runtime
+from .._types import ChatResult, Image, ImageResult, Transcript
 from . import _display as D
-from ._catalog import Kind, Model
-from ._client import AsyncClient, Client
-from ._config import ENV_API_KEY
-from ._exceptions import StreamIncompleteError, TokenhotError
-from ._media import load_media
-from ._redact import mask_key, redact
-from ._runtime import runtime
 from ._state import Session, Turn, as_messages, chat_cost, unit_cost
-from ._types import ChatResult, Image, ImageResult, Transcript
 
 if TYPE_CHECKING:
     from ._tasks import Tracked
@@ -526,7 +526,7 @@ def video_inputs(image: Any, video: Any) -> tuple[dict[str, Any], str]:
     Variables (PIL images, arrays, files) become bytes here, so an unchanged cell hashes the
     same and reuses its task instead of paying for a new one.
     """
-    from ._journal import digest_inputs
+    from .._store._journal import digest_inputs
 
     params: dict[str, Any] = {}
     for name, value in (("image", image), ("video", video)):
@@ -540,7 +540,7 @@ def estimate_video(session: Session, model: str, params: dict[str, Any], reused:
     """Count a new task's estimated price (per second of video) in the session tally."""
     if reused:
         return
-    from ._catalog import Catalog
+    from .._catalog import Catalog
 
     known = Catalog().models.get(model)
     spec = known.param("duration") if known else None

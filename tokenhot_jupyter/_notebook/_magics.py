@@ -458,7 +458,7 @@ class TokenhotMagics(Magics):
     def _cmd_login(self, args: Any) -> None:
         key = getpass.getpass("Tokenhot API key (kept in this kernel only): ")
         self.session.login(key)
-        from ._redact import mask_key
+        from .._redact import mask_key
 
         self.screen.show(
             D.note_bundle(f"Key {mask_key(key.strip())} set for this kernel; nothing was saved.")
@@ -495,13 +495,13 @@ class TokenhotMagics(Magics):
         self.screen.show(D.note_bundle("Using " + ", ".join(chosen) + " for this session."))
 
     def _cmd_picker(self, args: Any) -> None:
-        from ._widgets import show_picker
+        from .._widgets import show_picker
 
         show_picker(self.session, self.screen)
 
     def _cmd_tasks(self, args: Any) -> None:
         if args.live:
-            from ._widgets import show_monitor
+            from .._widgets import show_monitor
 
             show_monitor(self.session, self.screen)
             return
@@ -546,7 +546,7 @@ def _wait(tracked: Tracked, timeout: float | None) -> None:
     tracked.wait(timeout)
     tracked.raise_for_status()
     if not tracked.done:
-        from ._exceptions import TaskTimeoutError
+        from .._exceptions import TaskTimeoutError
 
         waited = "waiting" if timeout is None else f"--timeout {timeout:g} s"
         raise TaskTimeoutError(
