@@ -506,17 +506,27 @@ def test_login_keeps_the_key_out_of_the_notebook(
     shell: Shell, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     secret = "sk-loginsecret1234567890"
+    monkeypatch.delenv("TOKENHOT_API_KEY")
     monkeypatch.setattr("getpass.getpass", lambda prompt="": secret)
     shell.ok("%tokenhot login")
-    assert "sk-…7890" in _plain(shell.final())
+    assert "sk-…7890" in _plain(shell.final()) and "not used" not in _plain(shell.final())
     import os
 
-    assert os.environ["TOKENHOT_API_KEY"] == secret
+    assert "TOKENHOT_API_KEY" not in os.environ, "kept in this process, not its environment"
     shell.ok("%%chat\nHi")
     assert secret not in shell.dump()
-    assert (
-        shell.sim.requests[-1].headers.get("authorization", "") != f"Bearer {secret}"
-    )  # redacted log
+    assert shell.session.credentials().source == "login"
+    assert "answers are simulated" not in shell.dump().lower(), "a real key: not the simulator"
+
+
+def test_login_says_when_another_key_comes_first(
+    shell: Shell, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("getpass.getpass", lambda prompt="": "sk-loginsecret1234567890")
+    shell.ok("%tokenhot login")
+    note = _plain(shell.final())
+    assert "not used while the key" in note and "TOKENHOT_API_KEY" in note
+    assert shell.session.credentials().source == "environment"
 
 
 def test_models_and_use(shell: Shell) -> None:

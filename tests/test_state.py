@@ -158,29 +158,44 @@ def test_simulated_detection(session: S.Session, monkeypatch: pytest.MonkeyPatch
     assert session.simulated() and session.api_key() == S.SIMULATOR_KEY
     monkeypatch.setenv("TOKENHOT_API_KEY", "sk-real")
     assert not session.simulated() and session.api_key() == "sk-real"
-    monkeypatch.setenv("TOKENHOT_SIMULATED", "1")
-    assert session.simulated()
+    monkeypatch.setenv("TOKENHOT_SIMULATED", "1")  # the launcher's simulator, but a real key
+    assert not session.simulated() and session.client().base_url == "https://api.tokenhot.ai"
+    monkeypatch.setenv("TOKENHOT_SIMULATED", "always")  # --simulate
+    assert session.simulated() and session.api_key() == S.SIMULATOR_KEY
+    assert session.client().base_url == "http://127.0.0.1:8765"
 
 
-def test_client_rebuilt_when_the_environment_changes(
+def test_client_follows_the_environment_and_timeout(
     session: S.Session, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     first = session.client()
     assert session.client() is first
     monkeypatch.setenv("TOKENHOT_BASE_URL", "http://127.0.0.1:1234")
-    assert session.client() is not first and session.client().base_url == "http://127.0.0.1:1234"
+    assert session.client() is first and first.base_url == "http://127.0.0.1:1234"
+    session.config.timeout = 12
+    assert session.client() is not first
 
 
 def test_login_sets_this_process_only(session: S.Session, monkeypatch: pytest.MonkeyPatch) -> None:
-    from tokenhot_jupyter import ConfigurationError, InvalidInputError
+    from tokenhot_jupyter import ConfigurationError, InvalidInputError, _credentials
     from tokenhot_jupyter._redact import redact
 
+    monkeypatch.setattr(_credentials, "_login_key", None)
     monkeypatch.setenv("TOKENHOT_SIMULATED", "1")
     monkeypatch.setenv("TOKENHOT_BASE_URL", "http://127.0.0.1:9")
-    session.login("  sk-statesecret123456  ")
-    assert os.environ["TOKENHOT_API_KEY"] == "sk-statesecret123456"
-    assert "TOKENHOT_SIMULATED" not in os.environ and "TOKENHOT_BASE_URL" not in os.environ
+    creds = session.login("  sk-statesecret123456  ")
+    assert "TOKENHOT_API_KEY" not in os.environ, "not an environment variable: nothing inherits it"
+    assert (creds.key, creds.source, creds.simulated) == ("sk-statesecret123456", "login", False)
+    assert session.client().base_url == "https://api.tokenhot.ai", (
+        "the launcher's simulator no more"
+    )
     assert "sk-statesecret123456" not in redact("oops sk-statesecret123456")
+    monkeypatch.setenv("TOKENHOT_API_KEY", "sk-fromtheenvironment")
+    assert session.api_key() == "sk-fromtheenvironment", "login comes last"
+    monkeypatch.delenv("TOKENHOT_API_KEY")
+    monkeypatch.setenv("TOKENHOT_SIMULATED", "always")
+    session.login("sk-statesecret123456")  # logging in leaves --simulate's simulator
+    assert "TOKENHOT_SIMULATED" not in os.environ and "TOKENHOT_BASE_URL" not in os.environ
     with pytest.raises(InvalidInputError):
         session.login("   ")
     with pytest.raises(ConfigurationError):

@@ -11,6 +11,7 @@ that showed the card.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import contextvars
 import logging
@@ -27,7 +28,8 @@ from typing import Any, cast
 from . import _exceptions as E
 from ._cards import ACTIVE, Bundle, CardInfo, Phase, render
 from ._client import Client
-from ._journal import Journal, TaskRow, fingerprint, safe_url
+from ._journal import Journal, Origin, TaskRow, fingerprint, safe_url
+from ._leases import Keeper
 from ._redact import redact
 from ._runtime import runtime
 from ._types import VideoStatus, VideoTask
@@ -143,6 +145,7 @@ class Tracked:
         self.created_at = row.created_at
         self.client = client
         self.journal_warning = journal_warning
+        self.output_dir: Path | None = None  # where its video goes (None: the manager's folder)
         self._manager = manager
         self._snapshot = snapshot
         self._lock = threading.RLock()
@@ -298,16 +301,22 @@ class TaskManager:
         output_dir: Callable[[], Path],
         poll_interval: float = 10.0,
         deadline: float = 1800.0,
+        leases: Keeper | None = None,
+        notebook: Callable[[], str | None] = lambda: None,
     ) -> None:
         self.journal = journal
         self.poll_interval = poll_interval
         self.deadline = deadline
         self.min_update_interval = MIN_UPDATE_INTERVAL
+        self.leases = leases  # None: poll every task followed here, as before leases existed
         self._client_factory = client_factory
         self._output_dir = output_dir
+        self._notebook = notebook
         self._lock = threading.RLock()
         self._tracked: dict[str, Tracked] = {}
         self._subscribers: list[Callback] = []
+        if leases is not None:  # a kernel that exits lets the server take over at once
+            atexit.register(leases.release_all)
 
     # --- the API the magics call ------------------------------------------------------------
 
@@ -334,11 +343,23 @@ class TaskManager:
         self._settle(marker)
         tracked = Tracked(self, row, client, Snapshot("polling", task), warning)
         self._register(tracked)
+        self._own(tracked)
         self._start(tracked, min(FIRST_POLL_DELAY, self.poll_interval))
         return tracked, False
 
-    def attach(self, task_id: str, *, model: str | None = None) -> Tracked:
-        """Follow a task again (also after a restart); ``model`` adopts an unjournalled id."""
+    def attach(
+        self,
+        task_id: str,
+        *,
+        model: str | None = None,
+        client: Client | None = None,
+        output_dir: Path | None = None,
+    ) -> Tracked:
+        """Follow a task again (also after a restart); ``model`` adopts an unjournalled id.
+
+        ``client`` and ``output_dir`` override the manager's for this task (the server polls
+        each task at its own gateway and saves it where its notebook would have).
+        """
         task_id = (task_id or "").strip()
         with self._lock:
             known = self._tracked.get(task_id)
@@ -352,11 +373,13 @@ class TaskManager:
                 hint="Check your account's task log for the task.",
             )
         row = self.journal.get(task_id) if task_id else None
-        client = self._client_factory()
+        client = client or self._client_factory()
         if row is None:
             row = self._adopt(task_id, model, client)
         tracked = Tracked(self, row, client, _restored(row))
+        tracked.output_dir = output_dir
         self._register(tracked)
+        self._own(tracked)
         if tracked.phase in ACTIVE:
             self._start(tracked, 0.0)
         return tracked
@@ -409,6 +432,9 @@ class TaskManager:
                 log.warning("some video pollers did not stop within %.0f s", STOP_TIMEOUT)
         with self._lock:
             self._subscribers.clear()
+        if self.leases is not None:
+            self.leases.release_all()
+            atexit.unregister(self.leases.release_all)
 
     # --- creating and restoring -------------------------------------------------------------
 
@@ -514,6 +540,19 @@ class TaskManager:
             task_id=task_id, model=model, prompt="", base_url=client.base_url
         )
 
+    def _own(self, tracked: Tracked) -> None:
+        """Journal where the task was made (first record wins), for the server's takeover."""
+        if self.leases is None:
+            return
+        folder = tracked.output_dir or self._output_dir()
+        origin = Origin(
+            tracked.task_id, self._notebook(), str(folder), self.leases.host, self.leases.pid
+        )
+        try:
+            self.journal.set_origin(origin)
+        except E.TokenhotError as exc:
+            log.warning("origin of %s not journalled: %s", tracked.task_id, exc)
+
     def _register(self, tracked: Tracked) -> None:
         with self._lock:
             self._tracked[tracked.task_id] = tracked
@@ -566,6 +605,13 @@ class TaskManager:
     async def _follow(self, tracked: Tracked, first_delay: float) -> None:
         """Poll until the task ends, then download it; every outcome lands on the card."""
         try:
+            await self._follow_leased(tracked, first_delay)
+        finally:
+            if self.leases is not None:  # quick and synchronous: also runs when cancelled
+                self.leases.release(tracked.task_id)
+
+    async def _follow_leased(self, tracked: Tracked, first_delay: float) -> None:
+        try:
             task = await self._poll(tracked, first_delay)
             if task is None:
                 return
@@ -582,11 +628,12 @@ class TaskManager:
 
     async def _poll(self, tracked: Tracked, delay: float) -> VideoTask | None:
         started = time.monotonic()
-        while True:
+        held = await self._hold(tracked, delay)
+        while held is not None:
             await asyncio.sleep(delay)
             delay = self.poll_interval
             try:
-                task = await tracked.client.aio.get_video(tracked.task_id, tracked.model or None)
+                task = await self._fetch(tracked, held)
             except TRANSIENT as exc:
                 log.debug("poll of %s failed, will retry: %s", tracked.task_id, exc)
                 tracked._apply(warning=f"The last poll failed ({exc}); still trying.")
@@ -605,13 +652,41 @@ class TaskManager:
             if time.monotonic() - started + delay > self.deadline:
                 tracked._apply(phase="timeout")
                 return None
+            held = await self._hold(tracked, delay)
+        log.debug("%s is polled elsewhere now; stopped here", tracked.task_id)
+        tracked._apply(phase="stopped")
+        return None
+
+    async def _hold(self, tracked: Tracked, delay: float) -> bool | None:
+        """Renew our lease for the next sleep: True to poll the gateway, False to read the
+        journal (another live process polls it), None to stop (a server that lost it)."""
+        if self.leases is None:
+            return True
+        try:
+            held = await asyncio.to_thread(self.leases.hold, tracked.task_id, delay)
+        except E.TokenhotError as exc:  # no journal, no lease: a kernel polls anyway
+            log.warning("lease on %s not renewed: %s", tracked.task_id, exc)
+            held = self.leases.role == "kernel"
+        if held or self.leases.role == "kernel":
+            return held
+        return None
+
+    async def _fetch(self, tracked: Tracked, held: bool) -> VideoTask:
+        """The task from the gateway, or (while another process polls it) from the journal."""
+        if not held:
+            row = await asyncio.to_thread(self.journal.get, tracked.task_id)
+            if row is not None and row.status in ("queued", "running"):
+                tracked._journaled = (row.status, row.progress, row.error, row.file)
+                status = cast(VideoStatus, row.status)
+                return VideoTask(row.task_id, row.model, status, row.progress)
+        return await tracked.client.aio.get_video(tracked.task_id, tracked.model or None)
 
     async def _download(self, tracked: Tracked, task: VideoTask) -> None:
         tracked._apply(phase="downloading", task=task, warning=None)
         await self._journal(tracked, status="succeeded", progress=100)
         try:
             data = await tracked.client.aio.download_video(task, tracked.model or None)
-            path = await asyncio.to_thread(self._save, tracked.task_id, data)
+            path = await asyncio.to_thread(self._save, tracked.task_id, data, tracked.output_dir)
         except E.TokenhotError as exc:
             error = str(exc)
             if isinstance(exc, E.ResultUnavailableError):
@@ -630,8 +705,8 @@ class TaskManager:
         await self._journal(tracked, file=str(path), error=None)
         tracked._apply(phase="done", file=path)
 
-    def _save(self, task_id: str, data: bytes) -> Path:
-        folder = self._output_dir()
+    def _save(self, task_id: str, data: bytes, folder: Path | None = None) -> Path:
+        folder = folder or self._output_dir()
         folder.mkdir(parents=True, exist_ok=True)
         target = (folder / f"{task_id}.mp4").resolve()
         partial = target.with_name(f"{target.name}.{os.getpid()}.part")
