@@ -94,3 +94,8 @@ def unload_ipython_extension(ipython: Any) -> None:
     from ._magics import unregister
 
     unregister(ipython)
+
+
+def _jupyter_server_extension_points() -> list[dict[str, str]]:
+    """Where jupyter_server finds the server extension (only a server imports it)."""
+    return [{"module": "tokenhot_jupyter._server"}]

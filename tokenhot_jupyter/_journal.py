@@ -141,6 +141,9 @@ class Entry:
     lease: Lease | None
 
 
+Entries = list[Entry]  # named for the same reason as Rows
+
+
 def default_home() -> Path:
     """``$TOKENHOT_HOME``, else the per-user data folder of this platform."""
     env = os.environ.get(ENV_HOME, "").strip()
@@ -353,9 +356,8 @@ class Journal:
                 f"SELECT {_LEASE} FROM task_leases WHERE task_id = ?", (lease.task_id,)
             ).fetchone()
             current = Lease(*found) if found else None
-            if current is not None and current.holder != lease.holder:
-                if not may_displace(current):
-                    return False
+            if current is not None and current.holder != lease.holder and not may_displace(current):
+                return False
             acquired = current.acquired_at if current and current.holder == lease.holder else None
             conn.execute(
                 f"INSERT OR REPLACE INTO task_leases ({_LEASE}) VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -380,13 +382,13 @@ class Journal:
                     "UPDATE tasks SET updated_at = ? WHERE task_id = ?", (time.time(), task_id)
                 )
 
-    def unfinished(self, limit: int = 200) -> list[Entry]:
+    def unfinished(self, limit: int = 200) -> Entries:
         """Tasks still running at the gateway or not yet saved, newest first."""
         return self._entries(f"WHERE ({UNFINISHED}) AND t.task_id NOT LIKE 'inflight-%'", (), limit)
 
     def changed(
         self, since: float | None = None, now: float | None = None, limit: int = 200
-    ) -> list[Entry]:
+    ) -> Entries:
         """The newest tasks with their origins and leases; with ``since``, changed after it.
 
         A lease that expired after ``since`` (and by ``now``) counts as a change: its task
@@ -401,7 +403,7 @@ class Journal:
             limit,
         )
 
-    def _entries(self, where: str, args: tuple[Any, ...], limit: int) -> list[Entry]:
+    def _entries(self, where: str, args: tuple[Any, ...], limit: int) -> Entries:
         columns = ", ".join(
             [*(f"t.{c.strip()}" for c in _COLUMNS.split(",")),
              *(f"o.{c.strip()}" for c in _ORIGIN.split(",")),
