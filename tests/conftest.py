@@ -7,6 +7,8 @@ loads it too when the package is on the path without being installed.
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,9 +17,14 @@ import pytest
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Make sure the simulator plugin is active."""
+    """Make sure the simulator plugin is active; keep every test out of the user's own home.
+
+    ``TOKENHOT_HOME`` holds the task journal, the usage ledger and a stored API key: a test
+    must never read a real key (and send it to the simulator) or write into a real ledger.
+    """
     if not config.pluginmanager.has_plugin("tokenhot_simulator"):
         config.pluginmanager.import_plugin("tokenhot_jupyter.simulator.pytest_plugin")
+    os.environ["TOKENHOT_HOME"] = tempfile.mkdtemp(prefix="tokenhot-test-home-")
 
 
 @pytest.fixture
