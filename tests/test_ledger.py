@@ -80,7 +80,7 @@ def test_an_unusable_ledger_says_what_to_do(tmp_path: Path) -> None:
 
     bad = tmp_path / "usage.sqlite3"
     bad.write_bytes(b"not a database at all" * 100)
-    with pytest.raises(ConfigurationError, match="usage ledger .* is damaged"):
+    with pytest.raises(ConfigurationError, match=r"usage ledger .* is damaged"):
         Ledger(bad).append(chat("gpt-5", 0.1))
 
 
