@@ -104,13 +104,15 @@ class ServerPoller:
     def poller(self, entry: Entry, now: float | None = None) -> str | None:
         """ "kernel", "server" or "waiting-for-kernel": who polls it; None: nobody needs to."""
         now = self.clock() if now is None else now
-        if self.keeper.live(entry.lease, now):
-            return entry.lease.role if entry.lease else None
         row = entry.row
         unfinished = row.status in ("queued", "running") or (
             row.status == "succeeded" and not row.file
         )
-        if not unfinished or row.error or now - row.created_at >= self.deadline:
+        if not unfinished:
+            return None  # (its lease goes a moment after the video is saved)
+        if self.keeper.live(entry.lease, now):
+            return entry.lease.role if entry.lease else None
+        if row.error or now - row.created_at >= self.deadline:
             return None
         if entry.origin is not None and self.key_for(row.base_url) is not None:
             return "server"  # taken at the next scan
