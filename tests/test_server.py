@@ -604,3 +604,37 @@ async def test_writes_need_the_xsrf_token_without_token_auth(
     service = jp_serverapp.web_app.settings["tokenhot_service"]
     if service._reach.task is not None:
         await service._reach.task
+
+
+@pytest.mark.kernel
+def test_a_kernel_shut_down_mid_task_is_finished_by_the_server(
+    sim: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kernel_support import SETUP, Kernel, _start
+
+    km = _start(sim, tmp_path)
+    running = Kernel(km)
+    try:
+        running.ok(SETUP)
+        running.ok("%%video -m sora-2 --duration 4\nA paper boat on a rainy street")
+    finally:
+        running.stop()
+        km.shutdown_kernel(now=False)  # as JupyterLab's "Shut Down Kernel" does
+    journal = Journal(tmp_path / "home" / "tasks.sqlite3")
+    [entry] = journal.changed()
+    task_id = entry.row.task_id
+    assert entry.origin is not None and entry.origin.output_dir == str(
+        tmp_path / "tokenhot_outputs"
+    )
+    assert journal.lease(task_id) is None, "the kernel gave its lease back as it exited"
+    monkeypatch.setenv("TOKENHOT_BASE_URL", sim.base_url)  # the server's own environment
+    monkeypatch.setenv("TOKENHOT_API_KEY", sim.api_key)
+    server = ServerPoller(journal, poll_interval=0.01)
+    try:
+        assert server.scan() == [task_id]
+        sim.clock.advance(DONE_AFTER)
+        until(lambda: (row := journal.get(task_id)) is not None and row.file is not None)
+    finally:
+        server.close()
+    assert (tmp_path / "tokenhot_outputs" / f"{task_id}.mp4").read_bytes()[4:8] == b"ftyp"
+    assert len([r for r in sim.requests if r.method == "POST"]) == 1
