@@ -13,6 +13,7 @@ from traitlets import TraitError
 from traitlets.config import Config, Configurable
 
 from tokenhot_jupyter import _state as S
+from tokenhot_jupyter._credentials import SIMULATOR_KEY
 from tokenhot_jupyter._types import Usage
 
 pytest_plugins = ("magics_support",)
@@ -155,13 +156,13 @@ def test_save_failure_is_a_configuration_error(session: S.Session, clean_env: Pa
 def test_simulated_detection(session: S.Session, monkeypatch: pytest.MonkeyPatch) -> None:
     assert not session.simulated()  # the public gateway, no key
     monkeypatch.setenv("TOKENHOT_BASE_URL", "http://127.0.0.1:8765")
-    assert session.simulated() and session.api_key() == S.SIMULATOR_KEY
+    assert session.simulated() and session.api_key() == SIMULATOR_KEY
     monkeypatch.setenv("TOKENHOT_API_KEY", "sk-real")
     assert not session.simulated() and session.api_key() == "sk-real"
     monkeypatch.setenv("TOKENHOT_SIMULATED", "1")  # the launcher's simulator, but a real key
     assert not session.simulated() and session.client().base_url == "https://api.tokenhot.ai"
     monkeypatch.setenv("TOKENHOT_SIMULATED", "always")  # --simulate
-    assert session.simulated() and session.api_key() == S.SIMULATOR_KEY
+    assert session.simulated() and session.api_key() == SIMULATOR_KEY
     assert session.client().base_url == "http://127.0.0.1:8765"
 
 

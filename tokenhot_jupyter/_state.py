@@ -23,16 +23,14 @@ from typing import TYPE_CHECKING, Any
 from traitlets import Float, Int, TraitError, Unicode, validate
 from traitlets.config import Configurable
 
-from . import _credentials
 from ._catalog import DEFAULTS, KINDS, TRANSCRIBE_DEFAULT, Catalog, Kind, Model
 from ._config import ENV_BASE_URL
-from ._credentials import ENV_SIMULATED, Credentials
-from ._credentials import SIMULATOR_KEY as SIMULATOR_KEY  # where older code imports it
 from ._exceptions import ConfigurationError, InvalidInputError, TokenhotError
 from ._types import Usage
 
 if TYPE_CHECKING:
     from ._client import Client
+    from ._credentials import Credentials
     from ._ledger import Ledger
     from ._tasks import TaskManager
 
@@ -421,8 +419,10 @@ class Session:
 
     def credentials(self) -> Credentials:
         """The key and gateway in force now (resolved afresh: see `_credentials.resolve`)."""
+        from ._credentials import Credentials, resolve  # not at %load_ext: it stays light
+
         try:
-            return _credentials.resolve()
+            return resolve()
         except ConfigurationError:
             return Credentials(None, "none", "", False)  # the call itself reports it
 
@@ -445,11 +445,13 @@ class Session:
 
     def login(self, key: str) -> Credentials:
         """Use ``key`` in this kernel only, after any argument, environment or stored key."""
+        from ._credentials import ENV_SIMULATED, login
+
         if not (key or "").strip():
             raise InvalidInputError(
                 "No key was entered.", hint="Run %tokenhot login again and paste the key."
             )
-        _credentials.login(key)
+        login(key)
         if os.environ.get(ENV_SIMULATED, "").strip().lower() == "always":
             # `--simulate` pointed this kernel at the simulator; logging in means the gateway.
             os.environ.pop(ENV_SIMULATED, None)
