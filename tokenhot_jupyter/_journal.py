@@ -107,6 +107,11 @@ Rows = list[TaskRow]  # named, because `Journal.list` shadows the builtin in its
 UNFINISHED = "status IN ('queued', 'running') OR (status = 'succeeded' AND file IS NULL)"
 
 
+def is_unfinished(row: TaskRow) -> bool:
+    """Still running at the gateway, or succeeded but not saved (the SQL of UNFINISHED)."""
+    return row.status in ("queued", "running") or (row.status == "succeeded" and not row.file)
+
+
 @dataclass(frozen=True)
 class Origin:
     """Where a task was made: the notebook (absolute path), its output folder, the process."""

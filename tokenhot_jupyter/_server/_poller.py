@@ -19,7 +19,7 @@ from pathlib import Path
 from .._client import Client
 from .._credentials import SIMULATOR_KEY, Credentials, resolve, simulator_url
 from .._exceptions import TokenhotError
-from .._journal import Entry, Journal, default_home, safe_url
+from .._journal import Entry, Journal, default_home, is_unfinished, safe_url
 from .._leases import Keeper
 from .._tasks import TaskManager
 
@@ -105,10 +105,7 @@ class ServerPoller:
         """ "kernel", "server" or "waiting-for-kernel": who polls it; None: nobody needs to."""
         now = self.clock() if now is None else now
         row = entry.row
-        unfinished = row.status in ("queued", "running") or (
-            row.status == "succeeded" and not row.file
-        )
-        if not unfinished:
+        if not is_unfinished(row):
             return None  # (its lease goes a moment after the video is saved)
         if self.keeper.live(entry.lease, now):
             return entry.lease.role if entry.lease else None

@@ -288,6 +288,8 @@ def _status(
         return (status, progress) if poller else ("unknown", None)
     if status in ("succeeded", "failed"):
         return status, 100
+    if status == "stopped":  # %tokenhot cancel (where the journal records it)
+        return "cancelled", None
     return "unknown", None  # "maybe": the create's outcome is unknown
 
 
