@@ -82,7 +82,7 @@ def test_lab_uses_a_stored_key_instead_of_the_simulator(
         def poll(self) -> int:
             return 0
 
-    monkeypatch.setattr(launcher.subprocess, "Popen", FakeServer)
+    monkeypatch.setattr(subprocess, "Popen", FakeServer)
     monkeypatch.setattr(launcher, "start_simulator", lambda *a: pytest.fail("no simulator"))
     KeyStore().write("sk-storedforthelab1234")
     assert launcher.lab(_parser().parse_args(["lab"])) == 0
