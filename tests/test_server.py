@@ -302,6 +302,18 @@ async def test_models_without_a_key_is_the_catalog(api: Api) -> None:
     assert not any(m["live"] for m in answer["models"])
 
 
+async def test_our_errors_are_one_line_json(api: Api, home: Path) -> None:
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "tasks.sqlite3").write_bytes(b"this is not a database" * 100)
+    code, answer = await api.call("GET", "tasks")
+    assert code == 500 and "damaged" in answer["message"] and "rename" in answer["message"]
+    if sys.platform != "win32":
+        api.service.keys.write(KEY)
+        api.service.keys.path.chmod(0o644)
+        code, answer = await api.call("GET", "status")
+        assert code == 500 and "chmod 600" in answer["message"]
+
+
 # --- tasks ------------------------------------------------------------------------------------
 
 
@@ -370,7 +382,8 @@ async def test_tasks_lists_every_kernels_tasks_and_changes_since(
     assert task["created_at"] <= task["updated_at"] <= answer["now"]
     assert (await api.get("tasks", since=answer["now"]))["tasks"] == [], "nothing changed"
     sim.clock.advance(45)
-    await wait_for(lambda: tracked.task.status == "running")
+    journal = Journal(home / "tasks.sqlite3")
+    await wait_for(lambda: getattr(journal.get(tracked.task_id), "status", "") == "running")
     changed = await api.get("tasks", since=answer["now"])
     assert [t["status"] for t in changed["tasks"]] == ["running"]
     assert 0 < changed["tasks"][0]["progress"] < 100

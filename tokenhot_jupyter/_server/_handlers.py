@@ -8,69 +8,78 @@ request is token-authenticated).  Request bodies are parsed here, never by
 
 from __future__ import annotations
 
+import inspect
 import json
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import tornado.web
 from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import url_path_join
 
+from .._exceptions import TokenhotError
+from .._redact import redact
 from ._service import ApiError, Service
+
+Answer = dict[str, Any]
 
 PREFIX = "tokenhot/api"
 
 
 class _Handler(APIHandler):
-    """Shared plumbing: the service, JSON answers, ApiError as ``{"message": ...}``."""
+    """Shared plumbing: the service, JSON answers, errors as ``{"message": ...}``."""
 
     @property
     def service(self) -> Service:
         """The server's Tokenhot service (made at extension load)."""
         return self.settings["tokenhot_service"]  # type: ignore[no-any-return]
 
-    def answer(self, payload: dict[str, Any]) -> None:
+    async def serve(self, call: Callable[[], Answer | Awaitable[Answer]]) -> None:
+        """Answer with ``call()``; our errors become 4xx/5xx with their one-line message."""
+        try:
+            result = call()
+            answer = await result if inspect.isawaitable(result) else result
+        except ApiError as error:
+            self.send(error.status, {"message": error.message})
+        except TokenhotError as error:  # e.g. a damaged journal; messages never hold the key
+            self.send(500, {"message": redact(str(error))})
+        else:
+            self.send(200, answer)
+
+    def send(self, status: int, payload: Answer) -> None:
         """Write ``payload`` as JSON, never cached (a key may have just changed)."""
+        self.set_status(status)
         self.set_header("Content-Type", "application/json")
         self.set_header("Cache-Control", "no-store")
         self.finish(json.dumps(payload))
-
-    def fail(self, error: ApiError) -> None:
-        """Write an error answer (its message never holds the key)."""
-        self.set_status(error.status)
-        self.answer({"message": error.message})
 
 
 class StatusHandler(_Handler):
     """``GET status``."""
 
     @tornado.web.authenticated
-    def get(self) -> None:
+    async def get(self) -> None:
         """Mode, gateway, key source, reachability, spend today, running tasks."""
-        self.answer(self.service.status())
+        await self.serve(self.service.status)
 
 
 class TasksHandler(_Handler):
     """``GET tasks[?since=]``."""
 
     @tornado.web.authenticated
-    def get(self) -> None:
+    async def get(self) -> None:
         """Every video task of every kernel, from the journal."""
         raw = self.get_query_argument("since", None)
-        try:
-            since = float(raw) if raw not in (None, "") else None
-        except ValueError:
-            self.fail(ApiError(400, "since must be a number of epoch seconds."))
-            return
-        self.answer(self.service.tasks(since))
+        await self.serve(lambda: self.service.tasks(_since(raw)))
 
 
 class UsageHandler(_Handler):
     """``GET usage``."""
 
     @tornado.web.authenticated
-    def get(self) -> None:
+    async def get(self) -> None:
         """Totals today, by model and by day, from the usage ledger."""
-        self.answer(self.service.usage())
+        await self.serve(self.service.usage)
 
 
 class ModelsHandler(_Handler):
@@ -79,27 +88,21 @@ class ModelsHandler(_Handler):
     @tornado.web.authenticated
     async def get(self) -> None:
         """The catalog merged with the gateway's live list."""
-        self.answer(await self.service.models())
+        await self.serve(self.service.models)
 
 
 class KeyHandler(_Handler):
     """``PUT key`` and ``DELETE key``."""
 
     @tornado.web.authenticated
-    def put(self) -> None:
+    async def put(self) -> None:
         """Store the key from the body; the answer says only whether and where a key is set."""
-        try:
-            self.answer(self.service.set_key(self.request.body))
-        except ApiError as error:
-            self.fail(error)
+        await self.serve(lambda: self.service.set_key(self.request.body))
 
     @tornado.web.authenticated
-    def delete(self) -> None:
+    async def delete(self) -> None:
         """Forget the stored key."""
-        try:
-            self.answer(self.service.forget_key())
-        except ApiError as error:
-            self.fail(error)
+        await self.serve(self.service.forget_key)
 
 
 class KeyTestHandler(_Handler):
@@ -108,7 +111,14 @@ class KeyTestHandler(_Handler):
     @tornado.web.authenticated
     async def post(self) -> None:
         """Ask the gateway for its model list with the key in force."""
-        self.answer(await self.service.test_key())
+        await self.serve(self.service.test_key)
+
+
+def _since(raw: str | None) -> float | None:
+    try:
+        return float(raw) if raw not in (None, "") else None
+    except ValueError:
+        raise ApiError(400, "since must be a number of epoch seconds.") from None
 
 
 ROUTES: tuple[tuple[str, type[_Handler]], ...] = (
