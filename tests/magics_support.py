@@ -58,6 +58,7 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     for name in ENV_NAMES:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("TOKENHOT_HOME", str(tmp_path / "home"))
+    monkeypatch.setattr("tokenhot_jupyter._store._credentials._login_key", None)
     monkeypatch.chdir(tmp_path)
     return tmp_path
 

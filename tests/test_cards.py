@@ -125,12 +125,6 @@ def test_format_elapsed(seconds: float, text: str) -> None:
     assert format_elapsed(seconds) == text
 
 
-def test_excerpt_flattens_and_cuts() -> None:
-    assert _cards.excerpt("a\n  b") == "a b"
-    cut = _cards.excerpt("x" * 300)
-    assert len(cut) == _cards.PROMPT_EXCERPT and cut.endswith("…")
-
-
 NOW = 1_700_000_000.0
 
 

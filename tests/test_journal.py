@@ -13,10 +13,12 @@ import pytest
 from tokenhot_jupyter._exceptions import ConfigurationError
 from tokenhot_jupyter._redact import register_secret
 from tokenhot_jupyter._store._journal import (
+    PROMPT_EXCERPT,
     SCHEMA_VERSION,
     Journal,
     default_home,
     digest_inputs,
+    excerpt,
     fingerprint,
     safe_url,
 )
@@ -281,3 +283,9 @@ def test_promote_onto_a_known_id_only_drops_the_marker(journal: Journal) -> None
     assert journal.promote("inflight-1", "task_a", model="sora-2", status="queued", progress=0)
     (row,) = journal.list()
     assert (row.task_id, row.status, row.progress) == ("task_a", "running", 30)
+
+
+def test_excerpt_flattens_and_cuts() -> None:
+    assert excerpt("a\n  b") == "a b"
+    cut = excerpt("x" * 300)
+    assert len(cut) == PROMPT_EXCERPT and cut.endswith("…")

@@ -29,7 +29,7 @@ LAYER_OF = {
 }
 MAY_USE = {
     "simulator": {"simulator"},
-    "client": {"client"},
+    "client": {"client", "store"},  # the stored key is one of the client's settings
     "store": {"client", "store"},
     "server": {"client", "store", "server"},
     "notebook": {"client", "store", "notebook"},
@@ -80,12 +80,11 @@ def imports(source: str, here: str, is_init: bool) -> Iterator[tuple[int, str, b
             if node.level:
                 anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
                 base = ".".join([*anchor, base] if base else anchor)
-            subs = [f"{base}.{alias.name}" for alias in node.names]
             modules = known_modules()
-            # `from . import _x` imports the submodule _x, not the package's own names.
-            targets = [sub for sub in subs if sub in modules] or [base]
-            if node.module:
-                targets = [base, *targets] if targets != [base] else targets
+            subs = [f"{base}.{alias.name}" for alias in node.names]
+            found = [sub for sub in subs if sub in modules]
+            # `from . import _x` imports the submodule _x, not its package's own names.
+            targets = found if found and not node.module else [base, *found]
             for target in targets:
                 yield node.lineno, target, id(node) in top_level
 
@@ -117,7 +116,8 @@ def wrong_way(source: str, here: str, is_init: bool = False) -> list[str]:
         root = target.split(".")[0]
         if root == NAME:
             if target not in modules:
-                continue  # a name imported from a package, not a module
+                problems.append(f"{name}:{line}: imports {target}, which does not exist")
+                continue
             theirs = layer(target)
             if theirs not in MAY_USE[mine]:
                 problems.append(f"{name}:{line}: {mine} layer imports {target} ({theirs})")
@@ -183,6 +183,10 @@ def test_the_rule_catches_wrong_way_imports() -> None:
     assert wrong_way(hidden, "tokenhot_jupyter._store._journal") != []
     assert wrong_way("from .._client import Client\n", "tokenhot_jupyter._notebook._x") == []
     assert wrong_way("from .. import _exceptions as E\n", "tokenhot_jupyter._notebook._x") == []
+    moved = "from .._cards import excerpt\n"  # a module that lives elsewhere now
+    assert wrong_way(moved, "tokenhot_jupyter._server._x") == [
+        "_x:1: imports tokenhot_jupyter._cards, which does not exist"
+    ]
 
 
 def test_the_cycle_finder_finds_a_cycle() -> None:

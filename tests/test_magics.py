@@ -592,17 +592,27 @@ def test_login_keeps_the_key_out_of_the_notebook(
     shell: Shell, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     secret = "sk-loginsecret1234567890"
+    monkeypatch.delenv("TOKENHOT_API_KEY")
     monkeypatch.setattr("getpass.getpass", lambda prompt="": secret)
     shell.ok("%tokenhot login")
-    assert "sk-…7890" in _plain(shell.final())
+    assert "sk-…7890" in _plain(shell.final()) and "not used" not in _plain(shell.final())
     import os
 
-    assert os.environ["TOKENHOT_API_KEY"] == secret
+    assert "TOKENHOT_API_KEY" not in os.environ, "kept in this process, not its environment"
     shell.ok("%%chat\nHi")
     assert secret not in shell.dump()
-    assert (
-        shell.sim.requests[-1].headers.get("authorization", "") != f"Bearer {secret}"
-    )  # redacted log
+    assert shell.session.credentials().source == "login"
+    assert "answers are simulated" not in shell.dump().lower(), "a real key: not the simulator"
+
+
+def test_login_says_when_another_key_comes_first(
+    shell: Shell, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("getpass.getpass", lambda prompt="": "sk-loginsecret1234567890")
+    shell.ok("%tokenhot login")
+    note = _plain(shell.final())
+    assert "not used while the key" in note and "TOKENHOT_API_KEY" in note
+    assert shell.session.credentials().source == "environment"
 
 
 def test_models_and_use(shell: Shell) -> None:
@@ -631,6 +641,52 @@ def test_usage(shell: Shell) -> None:
     assert "gpt-5.4-mini" in text and "estimates" in text and "total" in text
     shell.ok("%tokenhot usage --reset")
     assert "gpt-5.4-mini" not in _plain(shell.final())
+
+
+def test_usage_today_and_all_read_every_kernels_ledger(shell: Shell) -> None:
+    from tokenhot_jupyter._store._ledger import Call, Ledger
+    from tokenhot_jupyter._types import Usage
+
+    shell.ok("%%chat -m gpt-5\nHi")
+    shell.ok("%%chat -m gpt-5\nAgain")
+    other_kernel = Ledger()  # another notebook's kernel, same TOKENHOT_HOME
+    other_kernel.append(Call(model="claude-opus-4-6", kind="chat", usage=Usage(1000, 100, 1100),
+                             cost=0.0075))  # fmt: skip
+    other_kernel.append(Call(model="gpt-5", kind="chat", cost=3.0, simulated=True))
+    shell.ok("%tokenhot usage --today")
+    text = _plain(shell.final())
+    assert "every kernel" in text and "live calls" in text
+    rows = {line.split()[0]: line.split() for line in text.splitlines() if line.strip()}
+    assert rows["gpt-5"][2] == "2", "each call recorded once"
+    assert rows["claude-opus-4-6"][2:5] == ["1", "1,000", "100"]
+    assert rows["total"][1] == "3" and not rows["total"][-1].startswith("3."), "no simulated spend"
+    shell.ok("%tokenhot usage --reset")  # this session's count only
+    shell.ok("%tokenhot usage --all")
+    assert "gpt-5" in _plain(shell.final()) and "all time" in _plain(shell.final())
+    result = shell.run("%tokenhot usage --reset --today")
+    assert result.error_in_exec is not None and "every kernel" in str(result.error_in_exec)
+    result = shell.run("%tokenhot usage --today --all")
+    assert result.error_in_exec is not None or result.error_before_exec is not None
+
+
+def test_status_says_where_the_key_comes_from(
+    shell: Shell, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tokenhot_jupyter._store._credentials import store
+
+    shell.ok("%tokenhot status")
+    assert "from TOKENHOT_API_KEY" in _plain(shell.final())
+    monkeypatch.delenv("TOKENHOT_API_KEY")
+    store().write("sk-storedinthepanel1234")  # the panel, while this kernel runs
+    shell.ok("%tokenhot status")
+    text = _plain(shell.final())
+    assert "sk-…1234, stored from the Tokenhot panel" in text and str(store().path) in text
+    assert "sk-storedinthepanel1234" not in shell.dump()
+    shell.ok("%%chat\nHi")
+    assert "answers are simulated" not in shell.dump().lower()
+    store().delete()  # forgotten: a loopback gateway and no key is the simulator again
+    shell.ok("%%chat\nHi")
+    assert "answers are simulated" in shell.dump().lower()
 
 
 def test_simulated_banner_once(shell: Shell, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -53,6 +53,43 @@ def test_simulator_speed_reaches_the_simulator_the_launcher_starts() -> None:
             proc.stdout.close()
 
 
+def test_simulated_env_leaves_the_key_to_the_resolution() -> None:
+    env = simulated_env({"PATH": "/bin"}, "http://127.0.0.1:5")
+    assert env == {"PATH": "/bin", "TOKENHOT_BASE_URL": "http://127.0.0.1:5",
+                   "TOKENHOT_SIMULATED": "1"}, "no key: a key stored later takes over"  # fmt: skip
+    forced = simulated_env({"TOKENHOT_API_KEY": "sk-real1234567890"}, "http://127.0.0.1:5",
+                           force=True)  # fmt: skip
+    assert forced == {"TOKENHOT_BASE_URL": "http://127.0.0.1:5", "TOKENHOT_SIMULATED": "always"}
+
+
+def test_lab_uses_a_stored_key_instead_of_the_simulator(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import tokenhot_jupyter.__main__ as launcher
+    from tokenhot_jupyter._store._credentials import KeyStore
+
+    monkeypatch.delenv("TOKENHOT_API_KEY", raising=False)
+    monkeypatch.setenv("TOKENHOT_HOME", str(tmp_path))
+    started: list[Any] = []
+
+    class FakeServer:
+        def __init__(self, cmd: list[str], env: dict[str, str]) -> None:
+            started.append(env)
+
+        def wait(self) -> int:
+            return 0
+
+        def poll(self) -> int:
+            return 0
+
+    monkeypatch.setattr(subprocess, "Popen", FakeServer)
+    monkeypatch.setattr(launcher, "start_simulator", lambda *a: pytest.fail("no simulator"))
+    KeyStore().write("sk-storedforthelab1234")
+    assert launcher.lab(_parser().parse_args(["lab"])) == 0
+    assert "TOKENHOT_SIMULATED" not in started[0] and "TOKENHOT_API_KEY" not in started[0]
+    assert "simulator" not in capsys.readouterr().out
+
+
 def test_simulator_speed_defaults_to_a_demo_pace() -> None:
     assert simulator_args(_parser().parse_args(["lab"])) == ["--speed", "10"]
 
@@ -95,7 +132,8 @@ def test_lab_serves_notebooks_with_the_simulator_and_stops_cleanly(tmp_path: Pat
     port, token = _free_port(), "t0ken"
     env = {k: v for k, v in os.environ.items() if not k.startswith("TOKENHOT_")}
     env.update({"JUPYTER_RUNTIME_DIR": str(tmp_path / "rt"), "TOKENHOT_HOME": str(tmp_path)})
-    args = ["--no-browser", f"--ServerApp.port={port}", f"--IdentityProvider.token={token}"]
+    args = ["--no-browser", f"--ServerApp.port={port}", f"--IdentityProvider.token={token}",
+            "--ServerApp.jpserver_extensions=tokenhot_jupyter=True"]  # fmt: skip
     proc = subprocess.Popen(
         [sys.executable, "-m", "tokenhot_jupyter", "lab", *args],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
@@ -107,6 +145,9 @@ def test_lab_serves_notebooks_with_the_simulator_and_stops_cleanly(tmp_path: Pat
         contents = _wait_for_server(port, token)
         names = {item["name"] for item in contents["content"]}
         assert any(name.endswith(".ipynb") for name in names), names
+        status = httpx.get(f"http://127.0.0.1:{port}/tokenhot/api/status?token={token}").json()
+        assert (status["mode"], status["key_source"]) == ("simulator", "none")
+        assert status["base_url"] in first, "the server sees the launcher's simulator"
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=30)

@@ -12,10 +12,11 @@ that no import cycle appears)::
     _notebook/  _widgets/          notebook layer: magics, actions, the kernel session,
                                    display, cards, background tasks (IPython, ipywidgets)
     _server/                       Jupyter server extension (jupyter_server, tornado)
-    _store/                        files under TOKENHOT_HOME that kernels, the server and
-                                   the CLI share: task journal, usage ledger, stored key
     _client.py, _http.py, ...      client layer: HTTP, catalog, endpoint families, media,
                                    errors, configuration (stdlib and httpx only)
+    _store/                        beside it, the files under TOKENHOT_HOME that kernels,
+                                   the server and the CLI share: task journal, usage
+                                   ledger, stored key (the client reads the stored key)
     simulator/                     the offline gateway (stdlib only, imports none of ours)
 
 The notebook layer and the server extension never import each other; the client layer and
@@ -112,3 +113,8 @@ def unload_ipython_extension(ipython: Any) -> None:
     from ._notebook._magics import unregister
 
     unregister(ipython)
+
+
+def _jupyter_server_extension_points() -> list[dict[str, str]]:
+    """Where jupyter_server finds the server extension (only a server imports it)."""
+    return [{"module": "tokenhot_jupyter._server"}]

@@ -1,7 +1,9 @@
 """``python -m tokenhot_jupyter``: open JupyterLab with the magics ready.
 
-Without ``TOKENHOT_API_KEY`` the local gateway simulator serves every answer, and the
-magics show a banner saying so.
+With no key anywhere (neither ``TOKENHOT_API_KEY`` nor a key stored from the Tokenhot
+panel) the local gateway simulator serves every answer, and the magics show a banner saying
+so, until a key is stored from the panel: kernels then use the real gateway at their next
+request.
 """
 
 from __future__ import annotations
@@ -17,8 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from ._config import ENV_API_KEY, ENV_BASE_URL
+from ._exceptions import TokenhotError
+from ._store._credentials import ENV_SIMULATED, find_key
 
-SIMULATED_FLAG = "TOKENHOT_SIMULATED"
 DEMO_SPEED = 10.0  # a 5 s video (about 90 simulated seconds) is ready in about 9 s
 
 
@@ -84,9 +87,16 @@ def kernel_env(env: dict[str, str]) -> dict[str, str]:
     return env
 
 
-def simulated_env(env: dict[str, str], base_url: str) -> dict[str, str]:
-    """Point the client at a simulator and flag the session as simulated."""
-    return {**env, ENV_BASE_URL: base_url, ENV_API_KEY: "sk-simulator", SIMULATED_FLAG: "1"}
+def simulated_env(env: dict[str, str], base_url: str, *, force: bool = False) -> dict[str, str]:
+    """Point kernels and the server at a simulator while no key is in force (always: ``force``).
+
+    No key is put in the environment: kernels send the simulator's stand-in themselves, and
+    a key stored from the panel (or a login) takes over at the next request unless forced.
+    """
+    env = {**env, ENV_BASE_URL: base_url, ENV_SIMULATED: "always" if force else "1"}
+    if force:
+        env.pop(ENV_API_KEY, None)  # --simulate: the real key stays out of this session
+    return env
 
 
 def lab(args: argparse.Namespace) -> int:
@@ -94,13 +104,23 @@ def lab(args: argparse.Namespace) -> int:
     if not _has_module("jupyterlab"):
         print('JupyterLab is not installed: pip install "tokenhot-jupyter[lab]"', file=sys.stderr)
         return 2
+    try:
+        key, _ = find_key()
+    except TokenhotError as exc:  # e.g. a stored key other users can read
+        print(exc, file=sys.stderr)
+        return 2
     env = dict(os.environ)
     sim = None
-    if args.simulate or not env.get(ENV_API_KEY, "").strip():
+    if args.simulate or key is None:
         sim, base_url = start_simulator(simulator_args(args))
-        env = simulated_env(env, base_url)
-        print(f"No {ENV_API_KEY} set: answers come from the local gateway simulator at {base_url}.")
-        print(f"Set {ENV_API_KEY} (or run %tokenhot login in a notebook) to use the real gateway.")
+        env = simulated_env(env, base_url, force=args.simulate)
+        why = "--simulate" if args.simulate else "No API key is set"
+        print(f"{why}: answers come from the local gateway simulator at {base_url}.")
+        if not args.simulate:
+            print(
+                "Set a key with 'Tokenhot: Set API key…' in JupyterLab (or set "
+                f"{ENV_API_KEY}) to use the real gateway."
+            )
     folder = args.dir or ("notebooks" if Path("notebooks").is_dir() else ".")
     extra = [a for a in args.jupyter_args if a != "--"]
     cmd = [sys.executable, "-m", "jupyterlab", f"--ServerApp.root_dir={folder}", *extra]

@@ -9,20 +9,19 @@ merge their progress into one throttled output.
 from __future__ import annotations
 
 import asyncio
-import os
 import queue
 import time
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .._catalog import Kind, Model
+from .._catalog import Kind, price_text
 from .._client import AsyncClient, Client
-from .._config import ENV_API_KEY
 from .._exceptions import StreamIncompleteError, TokenhotError
 from .._media import load_media
 from .._redact import mask_key, redact
 from .._runtime import runtime
+from .._store._credentials import KeySource, store
 from .._types import ChatResult, Image, ImageResult, Transcript
 from . import _display as D
 from ._state import Session, Turn, as_messages, chat_cost, unit_cost
@@ -551,14 +550,8 @@ def estimate_video(session: Session, model: str, params: dict[str, Any], reused:
 def status_rows(session: Session) -> list[tuple[str, str]]:
     """``%tokenhot status``: key, gateway, simulated, reachable, default models, output folder."""
     client = session.client()
-    key = os.environ.get(ENV_API_KEY, "").strip()
-    stand_in = (
-        "not set (the simulator needs none)"
-        if session.simulated()
-        else "not set: run %tokenhot login"
-    )
     rows = [
-        ("API key", mask_key(key) if key else stand_in),
+        ("API key", key_row(session)),
         ("Base URL", client.base_url),
         ("Simulated", f"yes: {D.SIMULATED_BANNER}" if session.simulated() else "no"),
         ("Reachable", _probe(session)),
@@ -568,6 +561,27 @@ def status_rows(session: Session) -> list[tuple[str, str]]:
         for kind in ("chat", "image", "video", "audio", "transcribe")
     ]
     return [*rows, ("Output folder", session.display_path(session.output_dir()))]
+
+
+_SOURCES: dict[KeySource, str] = {
+    "argument": "given as an argument",
+    "environment": "from TOKENHOT_API_KEY",
+    "stored": "stored from the Tokenhot panel",
+    "login": "from %tokenhot login, this kernel only",
+}
+
+
+def key_row(session: Session) -> str:
+    """Which key is in force and where it comes from (masked: its last four characters)."""
+    creds = session.credentials()
+    if creds.simulated:
+        return "not set (the simulator needs none)"
+    if creds.key is None:
+        return "not set: run %tokenhot login, or set it in the Tokenhot panel of JupyterLab"
+    where = _SOURCES.get(creds.source, creds.source)
+    if creds.source == "stored":
+        where += f" ({store().path})"
+    return f"{mask_key(creds.key)}, {where}"
 
 
 def _probe(session: Session) -> str:
@@ -596,20 +610,11 @@ def model_rows(session: Session, kind: Kind | None) -> tuple[list[list[str]], st
     except TokenhotError as exc:
         models = session.client().models(kind, live=False)
         note = f"The gateway did not answer ({exc}); this is the built-in catalog."
-    rows = [[m.id, m.kind, m.family, m.vendor, "yes" if m.live else "", _price(m)] for m in models]
+    rows = [
+        [m.id, m.kind, m.family, m.vendor, "yes" if m.live else "", price_text(m) or ""]
+        for m in models
+    ]
     return rows, note
-
-
-_UNITS = {"image": "image", "video": "second", "whisper": "minute of audio"}
-
-
-def _price(model: Model) -> str:
-    if not model.price:
-        return ""
-    if model.kind == "chat" and len(model.price) >= 2:
-        return f"${model.price[0]:g} / ${model.price[1]:g} per 1M tokens in/out"
-    unit = _UNITS.get(model.family) or _UNITS.get(model.kind) or "1M characters"
-    return f"${model.price[0]:g} per {unit}"
 
 
 def history_rows(session: Session, thread: str | None) -> list[list[str]]:
@@ -637,3 +642,21 @@ def usage_rows(session: Session) -> list[list[str]]:
     total = session.tally
     calls = sum(s.calls for s in total.models.values())
     return [*rows, ["total", "", str(calls), "", "", f"{total.total_cost:.6f}"]]
+
+
+def ledger_rows(session: Session, today: bool) -> tuple[list[list[str]], str]:
+    """``%tokenhot usage --today/--all``: every kernel's calls from the ledger, and a title."""
+    ledger = session.ledger()
+    simulated = session.simulated()
+    day = ledger.today() if today else None
+    rows = [
+        [t.name, t.kind, str(t.requests), f"{t.input_tokens:,}", f"{t.output_tokens:,}",
+         f"{t.cost:.6f}" + (" (partly unpriced)" if t.unpriced else "")]
+        for t in ledger.by_model(simulated=simulated, day=day)
+    ]  # fmt: skip
+    total = ledger.total(simulated=simulated, day=day)
+    rows.append(["total", "", str(total.requests), f"{total.input_tokens:,}",
+                 f"{total.output_tokens:,}", f"{total.cost:.6f}"])  # fmt: skip
+    when = f"today ({day})" if day else "all time"
+    calls = "simulated calls" if simulated else "live calls"
+    return rows, f"Usage {when}, every kernel, {calls} (costs are estimates)"

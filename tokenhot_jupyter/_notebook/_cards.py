@@ -16,12 +16,11 @@ from typing import Any, Literal
 from urllib.parse import quote
 
 from .._redact import redact, redact_tree
-from .._store._journal import compact
+from .._store._journal import compact, excerpt
 
 Bundle = tuple[dict[str, str], dict[str, Any]]
 Phase = Literal["polling", "downloading", "done", "failed", "timeout", "stopped", "error"]
 ACTIVE: frozenset[Phase] = frozenset({"polling", "downloading"})
-PROMPT_EXCERPT = 120
 META_KEY = "tokenhot"
 # A prompt's "$5 and $6" is money: the classes MathJax 3 (JupyterLab 4, Notebook 7) and
 # MathJax 2 (classic tools) skip, so a card or table is never typeset as maths.
@@ -188,12 +187,6 @@ def _plain(info: CardInfo, status: str, *notes: str) -> str:
 
 def _esc(text: str) -> str:
     return html.escape(redact(str(text)), quote=True)
-
-
-def excerpt(text: str, limit: int = PROMPT_EXCERPT) -> str:
-    """``text`` on one line, cut to ``limit`` characters."""
-    flat = " ".join(text.split())
-    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
 def format_elapsed(seconds: float) -> str:

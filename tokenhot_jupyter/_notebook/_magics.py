@@ -432,7 +432,8 @@ class TokenhotMagics(Magics):
         """Manage the Tokenhot session.
 
         %tokenhot status              key set?, base URL, simulated?, reachable?, models
-        %tokenhot login               ask for the API key (kept in this kernel only)
+        %tokenhot login               ask for the API key (kept in this kernel only; an
+                                      environment or stored key comes first)
         %tokenhot models [KIND]       list models (chat, image, video, audio)
         %tokenhot use chat=M image=M video=M audio=M transcribe=M
         %tokenhot use chat.temperature=0.3 image.size=2K   parameter defaults (=default unsets)
@@ -442,6 +443,7 @@ class TokenhotMagics(Magics):
         %tokenhot cancel ID           stop polling a video task here
         %tokenhot history [--reset] [--thread NAME]
         %tokenhot usage [--reset]     tokens and estimated spend this session
+        %tokenhot usage --today|--all every kernel's calls, from the usage ledger
         """
         args = _parse_tokenhot(line or "status")
         with _interruptible("%tokenhot"):
@@ -457,12 +459,17 @@ class TokenhotMagics(Magics):
 
     def _cmd_login(self, args: Any) -> None:
         key = getpass.getpass("Tokenhot API key (kept in this kernel only): ")
-        self.session.login(key)
+        creds = self.session.login(key)
         from .._redact import mask_key
+        from ._actions import key_row
 
-        self.screen.show(
-            D.note_bundle(f"Key {mask_key(key.strip())} set for this kernel; nothing was saved.")
-        )
+        note = f"Key {mask_key(key.strip())} set for this kernel; nothing was saved."
+        if creds.source not in ("login", "none"):
+            note += (
+                f" It is not used while the key {key_row(self.session)} is in force "
+                "(environment and stored keys come first)."
+            )
+        self.screen.show(D.note_bundle(note))
 
     def _cmd_models(self, args: Any) -> None:
         from . import _actions
@@ -534,10 +541,19 @@ class TokenhotMagics(Magics):
     def _cmd_usage(self, args: Any) -> None:
         from . import _actions
 
+        headers = ("Model", "Kind", "Calls", "Input tokens", "Output tokens", "Est. cost (USD)")
+        if args.today or args.all:
+            if args.reset:
+                raise UsageError(
+                    "--reset clears this session's count only; the ledger behind --today and "
+                    "--all keeps every kernel's calls."
+                )
+            rows, title = _actions.ledger_rows(self.session, today=args.today)
+            self.screen.show(D.table_bundle(headers, rows, title))
+            return
         if args.reset:
             self.session.tally.reset()
         rows = _actions.usage_rows(self.session)
-        headers = ("Model", "Kind", "Calls", "Input tokens", "Output tokens", "Est. cost (USD)")
         self.screen.show(D.table_bundle(headers, rows, "Usage this session (costs are estimates)"))
 
 
@@ -584,7 +600,11 @@ def _tokenhot_parser() -> MagicArgumentParser:
     history = sub.add_parser("history")
     history.add_argument("--reset", action="store_true")
     history.add_argument("--thread")
-    sub.add_parser("usage").add_argument("--reset", action="store_true")
+    usage = sub.add_parser("usage")
+    usage.add_argument("--reset", action="store_true")
+    when = usage.add_mutually_exclusive_group()
+    when.add_argument("--today", action="store_true")
+    when.add_argument("--all", action="store_true")
     return parser
 
 
