@@ -179,8 +179,8 @@ def test_client_follows_the_environment_and_timeout(
 
 def test_login_sets_this_process_only(session: S.Session, monkeypatch: pytest.MonkeyPatch) -> None:
     from tokenhot_jupyter import ConfigurationError, InvalidInputError
-    from tokenhot_jupyter._store import _credentials
     from tokenhot_jupyter._redact import redact
+    from tokenhot_jupyter._store import _credentials
 
     monkeypatch.setattr(_credentials, "_login_key", None)
     monkeypatch.setenv("TOKENHOT_SIMULATED", "1")
