@@ -16,11 +16,12 @@ from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from . import _cassette
 from . import _display as D
 from ._catalog import Kind, Model
 from ._client import AsyncClient, Client
 from ._config import ENV_API_KEY
-from ._exceptions import TokenhotError
+from ._exceptions import InvalidInputError, TokenhotError
 from ._media import load_media
 from ._redact import mask_key, redact
 from ._runtime import runtime
@@ -72,6 +73,7 @@ def show_banner(session: Session, screen: D.Screen) -> None:
 
 
 def _meta(session: Session, kind: str, **fields: Any) -> dict[str, Any]:
+    fields |= _cassette.provenance()  # replayed: true and the cassette's name
     return D.provenance(kind=kind, simulated=session.simulated() or None, **fields)
 
 
@@ -545,6 +547,7 @@ def status_rows(session: Session) -> list[tuple[str, str]]:
         ("API key", mask_key(key) if key else stand_in),
         ("Base URL", client.base_url),
         ("Simulated", f"yes: {D.SIMULATED_BANNER}" if session.simulated() else "no"),
+        ("Cassette", client.cassette.status() if client.cassette else "none"),
         ("Reachable", _probe(session)),
     ]
     rows += [
@@ -556,6 +559,9 @@ def status_rows(session: Session) -> list[tuple[str, str]]:
 
 def _probe(session: Session) -> str:
     """Ask the gateway for its model list, with a short timeout and no cached answer."""
+    cassette = session.client().cassette
+    if cassette is not None and cassette.mode == "replay":
+        return "not asked: replaying a cassette, nothing goes to the network"
     probe = Client(
         session.api_key(),
         session.client().base_url,
@@ -569,6 +575,40 @@ def _probe(session: Session) -> str:
         return f"no: {exc}"
     session.live_models = [m for m in models if m.live]
     return f"yes ({time.monotonic() - started:.2f} s, {len(session.live_models)} models listed)"
+
+
+def start_cassette(session: Session, path: str, mode: str, speed: float = 1.0) -> str:
+    """``%tokenhot record PATH`` / ``replay PATH``: every new request goes through it."""
+    cassette = _cassette.open_cassette(path, mode, speed=speed, restart=True)
+    session.cassette = cassette
+    if mode == "record":
+        return (
+            f"Recording every gateway exchange of this kernel into {cassette.path} until "
+            "%tokenhot record --stop (response headers by allowlist, never the key)."
+        )
+    what = "what is not recorded goes to the gateway and is added" if mode == "auto" else (
+        "nothing goes to the network; a request that was not recorded fails"
+    )  # fmt: skip
+    return f"Replaying {cassette.path} ({cassette.size} exchanges, speed {speed:g}): {what}."
+
+
+def stop_cassette(session: Session, mode: str) -> str:
+    """``%tokenhot record --stop`` / ``replay --stop``: new requests go to the gateway."""
+    cassette = session.cassette or None
+    recording = cassette is not None and cassette.mode == "record"
+    if cassette is None or recording != (mode == "record"):
+        doing = cassette.status() if cassette else "no cassette is in use"
+        raise InvalidInputError(f"Nothing to stop with %tokenhot {mode} --stop: {doing}.")
+    session.cassette = False
+    if not recording:
+        return f"Stopped replaying {cassette.path}; requests go to the gateway again."
+    cassette.prune()
+    size = cassette.disk_size()
+    return (
+        f"Stopped recording: {cassette.recorded} exchanges in {cassette.path} "
+        f"({size / 1024:.0f} KB). Commit it with the notebook; %tokenhot replay "
+        f"{cassette.path} plays it back without a key."
+    )
 
 
 def model_rows(session: Session, kind: Kind | None) -> tuple[list[list[str]], str]:

@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
 from traitlets import Float, Int, TraitError, Unicode, validate
@@ -30,6 +30,7 @@ from ._exceptions import ConfigurationError, InvalidInputError, TokenhotError
 from ._types import Usage
 
 if TYPE_CHECKING:
+    from ._cassette import Cassette
     from ._client import Client
     from ._tasks import TaskManager
 
@@ -281,6 +282,8 @@ class Session:
         self._clock = clock
         self._client: Client | None = None
         self._client_env: tuple[str | None, ...] = ()
+        # %tokenhot record/replay: a cassette, False (stopped: none), None ($TOKENHOT_CASSETTE).
+        self.cassette: Cassette | Literal[False] | None = None
         self._tasks: TaskManager | None = None
 
     # cells and threads --------------------------------------------------------------------
@@ -427,11 +430,14 @@ class Session:
 
     def client(self) -> Client:
         """The shared client, rebuilt when the key, base URL or timeout changed."""
-        env = (os.environ.get(ENV_API_KEY), os.environ.get(ENV_BASE_URL), str(self.config.timeout))
+        env = (os.environ.get(ENV_API_KEY), os.environ.get(ENV_BASE_URL), str(self.config.timeout),
+               str(id(self.cassette)))  # fmt: skip
         if self._client is None or env != self._client_env:
             from ._client import Client
 
-            self._client = Client(self.api_key(), timeout=self.config.timeout)
+            self._client = Client(
+                self.api_key(), timeout=self.config.timeout, cassette=self.cassette
+            )
             self._client_env = env
         return self._client
 

@@ -26,6 +26,7 @@ from typing import Any, cast
 
 from . import _exceptions as E
 from ._cards import ACTIVE, Bundle, CardInfo, Phase, render
+from ._cassette import current as current_seen
 from ._client import Client
 from ._journal import Journal, TaskRow, fingerprint, safe_url
 from ._redact import redact
@@ -150,6 +151,7 @@ class Tracked:
         self._finished = threading.Event()
         self._poller: asyncio.Task[None] | None = None
         self._journaled = (row.status, row.progress, row.error, row.file)
+        self._seen = current_seen()  # the magic's record; its pollers note replays into it
         if snapshot.phase not in ACTIVE:
             self._finished.set()
 
@@ -200,7 +202,7 @@ class Tracked:
             self.task_id, self.model, self.prompt, self.params, snap.task.status,
             snap.task.progress, max(0.0, end - self.created_at), self.created_at,
             snap.finished_at, snap.error, warning, _relative(snap.file),
-            str(snap.file) if snap.file else None,
+            str(snap.file) if snap.file else None, self._seen.cassette if self._seen else None,
         )  # fmt: skip
 
     def display(self) -> str:
@@ -334,7 +336,8 @@ class TaskManager:
         self._settle(marker)
         tracked = Tracked(self, row, client, Snapshot("polling", task), warning)
         self._register(tracked)
-        self._start(tracked, min(FIRST_POLL_DELAY, self.poll_interval))
+        first = task.poll_after if task.poll_after is not None else FIRST_POLL_DELAY
+        self._start(tracked, min(first, self.poll_interval))  # the server's hint knows best
         return tracked, False
 
     def attach(self, task_id: str, *, model: str | None = None) -> Tracked:

@@ -1,0 +1,684 @@
+"""Record/replay cassettes: a session's gateway exchanges, kept to be played back later.
+
+A cassette is a folder, meant to be committed next to its notebook and read in a diff::
+
+    PATH/cassette.jsonl      line 1: {"tokenhot_cassette": FORMAT, "gateway": ..., "created": ...}
+                             then one exchange per line: canonical request, then the answer
+    PATH/media/<hash>.<ext>  images, audio and video bytes, base64 taken out of JSON bodies
+                             too, each stored once per content hash
+
+Requests match by their canonical form (`canonical`): method, path relative to the gateway,
+sorted query, and the body as sorted JSON without `VOLATILE_FIELDS`, with media replaced by
+its content hash (multipart parts too).  Identical requests answer in the order they were
+recorded (a re-run cell, a comparison); past the last one, replay repeats the last answer
+and ``auto`` asks the gateway and records it.  Only `KEPT_HEADERS` of a response are kept,
+no request header at all, and every line passes the key redaction, so nothing secret lands
+in a cassette.  The transport that records and replays is in `_cassette_transport`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import contextlib
+import contextvars
+import datetime as _dt
+import hashlib
+import json
+import os
+import re
+import threading
+import time
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, cast
+from urllib.parse import parse_qsl, urlencode
+
+from . import _exceptions as E
+from ._media import sniff_mime
+from ._redact import redact
+from ._version import __version__
+
+if TYPE_CHECKING:  # only annotations: loading the magics must not import httpx
+    import httpx
+
+Mode = Literal["record", "replay", "auto"]
+MODES: tuple[Mode, ...] = ("record", "replay", "auto")
+Sleep = Callable[[float], Awaitable[None]]
+Blobs = dict[str, bytes]  # media of one exchange, by file name, written with its line
+
+FORMAT = 1  # bump when a line's meaning changes; older cassettes are refused with one line
+INDEX = "cassette.jsonl"
+MEDIA = "media"
+ENV_CASSETTE = "TOKENHOT_CASSETTE"
+ENV_MODE = "TOKENHOT_CASSETTE_MODE"
+ENV_SPEED = "TOKENHOT_CASSETTE_SPEED"
+DEFAULT_MODE: Mode = "replay"  # a cassette alone never reaches the network
+# Body fields that differ between two runs of the same cell without changing its question
+# (top level only): they are left out of the match and out of the file.
+VOLATILE_FIELDS = frozenset(
+    {"user", "request_id", "client_request_id", "idempotency_key", "timestamp"}
+)
+# The only response headers a cassette keeps: what the client reads (type, request id,
+# rate-limit and retry hints) and where a redirect points. Never cookies, org or project ids.
+KEPT_HEADERS = frozenset(
+    {"content-type", "x-oneapi-request-id", "x-request-id", "request-id", "retry-after",
+     "retry-after-ms", "location"}
+)  # fmt: skip
+KEPT_PREFIXES = ("x-ratelimit-", "ratelimit-")
+MEDIA_MIN = 256  # base64 at least this long is media, kept as a file
+_MARK = re.compile(r"@@media:([0-9a-f]{32}\.[a-z0-9]+)@@")
+_MEDIA_FILE = re.compile(r"[0-9a-f]{32}\.[a-z0-9]+")
+_DATA_URI = re.compile(r"(data:[\w/+.-]+(?:;[\w=.-]+)*;base64,)([A-Za-z0-9+/]+={0,2})")
+_QUOTED_B64 = re.compile(rf'"([A-Za-z0-9+/]{{{MEDIA_MIN},}}={{0,2}})"')
+_MODEL_IN_PATH = re.compile(r"/models/([^/:?]+)")
+_EXTENSIONS = {
+    "image/png": "png", "image/jpeg": "jpg", "image/gif": "gif", "image/webp": "webp",
+    "audio/wav": "wav", "audio/mpeg": "mp3", "audio/ogg": "ogg", "audio/flac": "flac",
+    "video/mp4": "mp4", "application/json": "json", "text/plain": "txt",
+}  # fmt: skip
+
+
+# --- which outputs were replayed --------------------------------------------------------------
+
+
+@dataclass
+class Seen:
+    """What one magic call's requests met: the name of the cassette that answered, if any."""
+
+    cassette: str | None = None
+
+
+_SEEN: contextvars.ContextVar[Seen | None] = contextvars.ContextVar("tokenhot_seen", default=None)
+
+
+@contextlib.contextmanager
+def watching() -> Iterator[Seen]:
+    """Note replayed answers of the requests made inside (they inherit this context)."""
+    seen = Seen()
+    token = _SEEN.set(seen)
+    try:
+        yield seen
+    finally:
+        _SEEN.reset(token)
+
+
+def current() -> Seen | None:
+    """The `watching` record of the running call (background pollers inherit it)."""
+    return _SEEN.get()
+
+
+def replayed_from() -> str | None:
+    """The cassette that answered the running call, or None when the answers are live."""
+    seen = _SEEN.get()
+    return seen.cassette if seen else None
+
+
+def provenance() -> dict[str, Any]:
+    """``replayed`` and ``cassette`` for output metadata, when the call was replayed."""
+    name = replayed_from()
+    return {"replayed": True, "cassette": name} if name else {}
+
+
+def _note_replay(name: str) -> None:
+    seen = _SEEN.get()
+    if seen is not None:
+        seen.cassette = name
+
+
+# --- media out of bodies ----------------------------------------------------------------------
+
+
+def media_name(data: bytes, mime: str = "") -> str:
+    """The file name of ``data`` in a cassette: its content hash and an extension."""
+    kind = sniff_mime(data, mime.split(";")[0].strip() or "application/octet-stream")
+    return f"{hashlib.sha256(data).hexdigest()[:32]}.{_EXTENSIONS.get(kind, 'bin')}"
+
+
+def keep(blobs: Blobs, data: bytes, mime: str = "") -> str:
+    """Put ``data`` into ``blobs``; returns its file name."""
+    name = media_name(data, mime)
+    blobs.setdefault(name, data)
+    return name
+
+
+def _mark(blobs: Blobs, data: bytes, mime: str = "") -> str:
+    return f"@@media:{keep(blobs, data, mime)}@@"
+
+
+def _b64(text: str) -> bytes | None:
+    """The bytes of a base64 text that encodes back to exactly itself (so nothing is lost)."""
+    if len(text) < MEDIA_MIN:
+        return None
+    try:
+        data = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    return data if base64.b64encode(data).decode("ascii") == text else None
+
+
+def pack(value: Any, blobs: Blobs) -> Any:
+    """A JSON value with its base64 media (whole strings, data URIs) as ``@@media:`` marks."""
+    if isinstance(value, str):
+        data = _b64(value)
+        return _mark(blobs, data) if data is not None else pack_text(value, blobs, raw=False)
+    if isinstance(value, dict):
+        return {key: pack(item, blobs) for key, item in value.items()}
+    if isinstance(value, list):
+        return [pack(item, blobs) for item in value]
+    return value
+
+
+def pack_text(text: str, blobs: Blobs, *, raw: bool = True) -> str:
+    """Text with data-URI payloads (and, in raw JSON text such as SSE, base64 strings) marked."""
+
+    def uri(match: re.Match[str]) -> str:
+        data = _b64(match.group(2))
+        return match.group(1) + (_mark(blobs, data) if data is not None else match.group(2))
+
+    def quoted(match: re.Match[str]) -> str:
+        data = _b64(match.group(1))
+        return f'"{_mark(blobs, data)}"' if data is not None else match.group(0)
+
+    text = _DATA_URI.sub(uri, text) if "base64," in text else text
+    return _QUOTED_B64.sub(quoted, text) if raw else text
+
+
+# --- the canonical request ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Canonical:
+    """A request as it is matched: method, gateway-relative URL and canonical body."""
+
+    method: str
+    url: str
+    body: Any = None
+
+    def as_json(self) -> dict[str, Any]:
+        """The form written to the index."""
+        line: dict[str, Any] = {"method": self.method, "url": self.url}
+        if self.body is not None:
+            line["body"] = self.body
+        return line
+
+    @property
+    def key(self) -> str:
+        """The match key: a hash of the redacted canonical form."""
+        text = redact(json.dumps(self.as_json(), sort_keys=True, ensure_ascii=False))
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+    def describe(self) -> str:
+        """``POST /v1/chat/completions for gpt-5.4, prompt 'Explain a…'`` (for a miss)."""
+        fields = _fields(self.body)
+        path = self.url.split("?", 1)[0]
+        found = _MODEL_IN_PATH.search(path)
+        model = fields.get("model") or (found.group(1) if found else None)
+        prompt = _first_text(fields)
+        text = f"{self.method} {path}" + (f" for {model}" if isinstance(model, str) else "")
+        return text + (f", prompt {_clip(prompt)!r}" if prompt else "")
+
+
+def canonical(request: httpx.Request, gateways: Sequence[str], blobs: Blobs) -> Canonical:
+    """The canonical form of a request whose body was read; its media lands in ``blobs``."""
+    return Canonical(request.method, _relative_url(request.url, gateways), _body(request, blobs))
+
+
+def _relative_url(url: httpx.URL, gateways: Sequence[str]) -> str:
+    base = str(url.copy_with(query=None, fragment=None))
+    for gateway in gateways:
+        if gateway and base.startswith(gateway + "/"):
+            base = base[len(gateway) :]
+            break
+    query = sorted(url.params.multi_items())
+    return base + (f"?{urlencode(query)}" if query else "")
+
+
+def _body(request: httpx.Request, blobs: Blobs) -> Any:
+    content = request.content
+    if not content:
+        return None
+    kind = request.headers.get("content-type", "")
+    if kind.startswith("multipart/form-data"):
+        return _multipart(content, kind, blobs)
+    if "json" in kind:
+        with contextlib.suppress(ValueError):
+            parsed = json.loads(content)
+            if isinstance(parsed, dict):
+                parsed = {k: v for k, v in parsed.items() if k not in VOLATILE_FIELDS}
+            return pack(parsed, blobs)
+    if kind.startswith("application/x-www-form-urlencoded"):
+        return sorted(parse_qsl(content.decode("utf-8", "replace")))
+    return _mark(blobs, content, kind)
+
+
+def _multipart(content: bytes, kind: str, blobs: Blobs) -> Any:
+    """The parts in order, files by content hash (the random boundary is left out)."""
+    boundary = _param(kind, "boundary")
+    if not boundary:
+        return _mark(blobs, content, kind)
+    parts = []
+    for chunk in content.split(b"--" + boundary.encode("latin-1"))[1:-1]:
+        head, _, data = chunk[2:-2].partition(b"\r\n\r\n")  # CRLF after the boundary and before
+        headers = dict(_header_line(line) for line in head.decode("latin-1").split("\r\n"))
+        disposition = headers.get("content-disposition", "")
+        part: dict[str, Any] = {"name": _param(disposition, "name")}
+        filename = _param(disposition, "filename")
+        if filename is None:
+            part["value"] = pack_text(data.decode("utf-8", "replace"), blobs, raw=False)
+        else:
+            mime = headers.get("content-type", "")
+            part |= {"filename": filename, "content_type": mime, "file": _mark(blobs, data, mime)}
+        parts.append(part)
+    return {"multipart": parts}
+
+
+def _header_line(line: str) -> tuple[str, str]:
+    name, _, value = line.partition(":")
+    return name.strip().lower(), value.strip()
+
+
+def _param(header: str, name: str) -> str | None:
+    found = re.search(rf'(?:^|;)\s*{name}=(?:"([^"]*)"|([^;\s]*))', header, re.I)
+    if found is None:
+        return None
+    return found.group(1) if found.group(1) is not None else found.group(2)
+
+
+def _fields(body: Any) -> dict[str, Any]:
+    if isinstance(body, dict) and isinstance(body.get("multipart"), list):
+        parts = [p for p in body["multipart"] if isinstance(p, dict)]
+        return {str(p.get("name")): p.get("value") for p in parts}
+    return body if isinstance(body, dict) else {}
+
+
+def _first_text(value: Any) -> str | None:
+    """The prompt of a body: its prompt/input/text field, else the newest message's text."""
+    if isinstance(value, str):
+        return value if value.strip() and not value.startswith("@@media:") else None
+    if isinstance(value, dict):
+        keys = [k for k in ("prompt", "input", "text", "content", "parts", "messages", "contents")
+                if k in value]  # fmt: skip
+        return next((t for k in keys if (t := _first_text(value[k]))), None)
+    if isinstance(value, list):
+        return next((t for item in reversed(value) if (t := _first_text(item))), None)
+    return None
+
+
+def _clip(text: str, limit: int = 40) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+# --- recorded exchanges --------------------------------------------------------------------------
+
+
+@dataclass
+class Exchange:
+    """One request and what came back: a reply (maybe streamed), a transport failure, or both."""
+
+    request: Canonical
+    status: int | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    body: dict[str, Any] = field(default_factory=dict)  # {"json"|"text"|"media"|"chunks": ...}
+    wait: float = 0.0  # seconds until the headers came (replayed for streams)
+    error: dict[str, str] | None = None  # {"type": "ReadTimeout", "message": ...}
+
+    @property
+    def chunks(self) -> list[list[Any]] | None:
+        """``[[seconds since the previous chunk, text], ...]`` of a streamed reply."""
+        return cast("list[list[Any]] | None", self.body.get("chunks"))
+
+    def as_json(self) -> dict[str, Any]:
+        """The line written to the index (before redaction)."""
+        line: dict[str, Any] = {"request": self.request.as_json()}
+        if self.status is not None:
+            line["response"] = {"status": self.status, "headers": self.headers, **self.body}
+            if self.chunks is not None:
+                line["response"]["wait"] = round(self.wait, 4)
+        if self.error is not None:
+            line["error"] = self.error
+        return line
+
+    @classmethod
+    def from_json(cls, line: Mapping[str, Any]) -> Exchange:
+        """An exchange from an index line (KeyError/TypeError/ValueError when malformed)."""
+        req = line["request"]
+        request = Canonical(str(req["method"]), str(req["url"]), req.get("body"))
+        response = dict(line.get("response") or {})
+        status = response.pop("status", None)
+        headers = {str(k): str(v) for k, v in dict(response.pop("headers", {})).items()}
+        wait = float(response.pop("wait", 0.0))
+        error = line.get("error")
+        if status is None and error is None:
+            raise ValueError("neither a response nor an error")
+        if error is not None:
+            error = {str(k): str(v) for k, v in dict(error).items()}
+        status = None if status is None else int(status)
+        return cls(request, status, headers, response, wait, error)
+
+
+def kept_headers(headers: httpx.Headers) -> dict[str, str]:
+    """The response headers a cassette may hold (`KEPT_HEADERS` and the rate-limit family)."""
+    return {
+        name: value
+        for name, value in ((k.lower(), v) for k, v in headers.items())
+        if name in KEPT_HEADERS or name.startswith(KEPT_PREFIXES)
+    }
+
+
+def scrub(text: str, secret: str | None) -> str:
+    """``text`` without the key in any form we know: whole, Bearer tokens, its last 8 chars."""
+    text = redact(text)
+    if secret and len(secret) >= 12:
+        text = text.replace(secret, "sk-***").replace(secret[-8:], "********")
+    return text
+
+
+# --- the cassette -------------------------------------------------------------------------------
+
+
+class Cassette:
+    """A cassette folder opened to ``record``, ``replay`` or ``auto`` (replay, else record)."""
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        mode: str = DEFAULT_MODE,
+        *,
+        speed: float = 1.0,
+        sleep: Sleep | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.path = Path(path).expanduser()
+        self.name = self.path.resolve().name or str(self.path)
+        self.mode: Mode = check_mode(mode)
+        self.speed = check_speed(speed)
+        self.sleep: Sleep = sleep or asyncio.sleep
+        self.clock = clock
+        self.replayed = 0  # answers given from the cassette
+        self.recorded = 0  # exchanges written in this session
+        self._lock = threading.Lock()
+        self._answers: dict[str, list[Exchange]] = {}
+        self._used: dict[str, int] = {}
+        self._media: dict[str, bytes] = {}
+        self._written: set[str] = set()
+        self._gateway = ""
+        if self.mode == "record":
+            self._start_afresh()
+        else:
+            self._load()
+
+    def __repr__(self) -> str:
+        return f"Cassette({str(self.path)!r}, mode={self.mode!r}, speed={self.speed:g})"
+
+    @property
+    def index(self) -> Path:
+        """The JSONL index file."""
+        return self.path / INDEX
+
+    @property
+    def size(self) -> int:
+        """Exchanges recorded in the cassette (for replay and auto: as loaded)."""
+        return sum(len(v) for v in self._answers.values()) if self.mode != "record" else 0
+
+    def gateways(self, current: str) -> tuple[str, ...]:
+        """The hosts whose URLs count as gateway paths: the one in use and the recorded one."""
+        return tuple(dict.fromkeys(g for g in (current, self._gateway) if g))
+
+    # --- replaying ------------------------------------------------------------------------------
+
+    def take(self, request: Canonical) -> Exchange | None:
+        """The next recorded answer to ``request`` (past the last: the last, or None in auto)."""
+        key = request.key
+        with self._lock:
+            answers = self._answers.get(key)
+            if not answers:
+                return None
+            used = self._used.get(key, 0)
+            if used >= len(answers) and self.mode == "auto":
+                return None  # this run asks more often than the recording did: record it
+            self._used[key] = used + 1
+            self.replayed += 1
+        _note_replay(self.name)
+        return answers[min(used, len(answers) - 1)]
+
+    def body_bytes(self, body: Mapping[str, Any]) -> bytes:
+        """The bytes of a recorded body, media put back in."""
+        if "json" in body:
+            return json.dumps(self.unpack(body["json"]), ensure_ascii=False).encode("utf-8")
+        if "text" in body:
+            return str(self.unpack(str(body["text"]))).encode("utf-8")
+        return self.media(str(body["media"])) if "media" in body else b""
+
+    def unpack(self, value: Any) -> Any:
+        """A recorded value with every ``@@media:`` mark turned back into its base64."""
+        if isinstance(value, str):
+            if "@@media:" not in value:
+                return value
+            return _MARK.sub(lambda m: base64.b64encode(self.media(m.group(1))).decode(), value)
+        if isinstance(value, dict):
+            return {key: self.unpack(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [self.unpack(item) for item in value]
+        return value
+
+    def media(self, name: str) -> bytes:
+        """A media file's bytes, checked against the hash in its name."""
+        if name not in self._media:
+            try:
+                data = (self.path / MEDIA / name).read_bytes()
+            except OSError:
+                raise self._broken(f"its media file {MEDIA}/{name} is missing") from None
+            if hashlib.sha256(data).hexdigest()[:32] != name.split(".")[0]:
+                raise self._broken(f"its media file {MEDIA}/{name} was changed")
+            self._media[name] = data
+        return self._media[name]
+
+    async def pause(self, seconds: float) -> None:
+        """Wait a recorded interval, scaled by ``speed`` (0: not at all)."""
+        if self.speed > 0 and seconds > 0:
+            await self.sleep(seconds / self.speed)
+
+    # --- recording ------------------------------------------------------------------------------
+
+    def add(self, exchange: Exchange, blobs: Blobs, gateway: str, secret: str | None) -> None:
+        """Append one exchange (and its media, once per hash) to the cassette."""
+        line = scrub(json.dumps(exchange.as_json(), ensure_ascii=False, sort_keys=True), secret)
+        with self._lock:
+            self.path.joinpath(MEDIA).mkdir(parents=True, exist_ok=True)
+            for name, data in blobs.items():
+                self._write_media(name, data)
+            fresh = not self.index.exists() or self.index.stat().st_size == 0
+            with self.index.open("a", encoding="utf-8") as index:
+                if fresh:
+                    index.write(self._header(gateway) + "\n")
+                index.write(line + "\n")
+            self.recorded += 1
+
+    def pack_body(self, content: bytes, content_type: str, blobs: Blobs) -> dict[str, Any]:
+        """A reply body as the index keeps it: JSON, text, or a media file."""
+        if not content:
+            return {}
+        if "json" in content_type:
+            with contextlib.suppress(ValueError):
+                return {"json": pack(json.loads(content), blobs)}
+        if content_type.startswith("text/"):
+            with contextlib.suppress(UnicodeDecodeError):
+                return {"text": pack_text(content.decode("utf-8"), blobs)}
+        return {"media": keep(blobs, content, content_type)}
+
+    def prune(self) -> int:
+        """Delete media files this recording does not use (``record`` only); how many went."""
+        folder = self.path / MEDIA
+        if self.mode != "record" or not folder.is_dir():
+            return 0
+        stale = [f for f in folder.iterdir() if _MEDIA_FILE.fullmatch(f.name)]
+        stale = [f for f in stale if f.name not in self._written]
+        for file in stale:
+            file.unlink(missing_ok=True)
+        return len(stale)
+
+    def disk_size(self) -> int:
+        """Bytes of the index and its media files."""
+        files = [self.index, *(self.path / MEDIA).glob("*")]
+        return sum(f.stat().st_size for f in files if f.is_file())
+
+    def status(self) -> str:
+        """One line for ``%tokenhot status``."""
+        if self.mode == "record":
+            return f"recording to {self.path}: {self.recorded} exchanges so far"
+        if self.mode == "replay":
+            return (
+                f"replaying {self.path} at speed {self.speed:g}: {self.replayed} answers given "
+                f"from {self.size} recorded"
+            )
+        return f"auto on {self.path}: {self.replayed} answers replayed, {self.recorded} recorded"
+
+    # --- the files ------------------------------------------------------------------------------
+
+    def _start_afresh(self) -> None:
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+            self.index.unlink(missing_ok=True)
+        except OSError as exc:
+            raise E.ConfigurationError(
+                f"Cannot record into {self.path}: {exc.strerror or exc}.",
+                hint="Pick a folder you can write to.",
+            ) from None
+
+    def _write_media(self, name: str, data: bytes) -> None:
+        target = self.path / MEDIA / name
+        if not target.exists():
+            partial = target.with_name(f".{name}.{os.getpid()}.part")
+            partial.write_bytes(data)
+            os.replace(partial, target)  # a reader never sees half a file
+        self._written.add(name)
+
+    def _header(self, gateway: str) -> str:
+        self._gateway = self._gateway or gateway
+        stamp = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+        head = {"tokenhot_cassette": FORMAT, "gateway": self._gateway, "created": stamp,
+                "written_by": f"tokenhot-jupyter {__version__}"}  # fmt: skip
+        return json.dumps(head, sort_keys=True)
+
+    def _load(self) -> None:
+        if not self.index.is_file():
+            if self.mode == "replay":
+                raise E.CassetteFormatError(
+                    f"No cassette at {self.path} ({INDEX} is missing).",
+                    hint="Record one first: %tokenhot record PATH "
+                    "(or TOKENHOT_CASSETTE_MODE=record).",
+                )
+            return
+        try:
+            lines = self.index.read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise self._broken(f"{INDEX} cannot be read ({exc})") from None
+        self._check_header(lines[0] if lines else "")
+        for number, text in enumerate(lines[1:], 2):
+            if text.strip():
+                self._load_line(number, text)
+
+    def _check_header(self, text: str) -> None:
+        try:
+            head = json.loads(text)
+        except ValueError:
+            head = None
+        version = head.get("tokenhot_cassette") if isinstance(head, dict) else None
+        if not isinstance(version, int) or isinstance(version, bool):
+            raise self._broken(f"the first line of {INDEX} has no format version")
+        if version != FORMAT:
+            age = "an older" if version < FORMAT else "a newer"
+            raise E.CassetteFormatError(
+                f"The cassette {self.path} is in {age} format ({version}) than this "
+                f"tokenhot-jupyter reads ({FORMAT}).",
+                hint=None if version < FORMAT else "Upgrade: pip install -U tokenhot-jupyter.",
+            )
+        self._gateway = str(head.get("gateway") or "")
+
+    def _load_line(self, number: int, text: str) -> None:
+        try:
+            exchange = Exchange.from_json(json.loads(text))
+        except (ValueError, KeyError, TypeError, AttributeError):
+            raise self._broken(f"line {number} of {INDEX} is not a valid exchange") from None
+        names = set(_MARK.findall(text))
+        names |= {str(exchange.body["media"])} if "media" in exchange.body else set()
+        for name in names:
+            if not (self.path / MEDIA / name).is_file():
+                raise self._broken(f"line {number} needs {MEDIA}/{name}, which is missing")
+        self._answers.setdefault(exchange.request.key, []).append(exchange)
+
+    def _broken(self, why: str) -> E.CassetteFormatError:
+        return E.CassetteFormatError(f"The cassette {self.path} is corrupt: {why}.")
+
+
+def check_mode(mode: str, source: str = "cassette_mode") -> Mode:
+    """``mode`` if it is record, replay or auto."""
+    value = str(mode).strip().lower()
+    if value not in MODES:
+        raise E.InvalidInputError(f"{source} must be record, replay or auto, not {mode!r}.")
+    return value
+
+
+def check_speed(speed: float) -> float:
+    """A replay speed: 1 as recorded, 4 four times faster, 0 as fast as possible."""
+    try:
+        value = float(speed)
+    except (TypeError, ValueError):
+        value = -1.0
+    if not value >= 0 or value == float("inf"):
+        raise E.InvalidInputError(
+            f"The replay speed must be a number of 0 or more, not {speed!r}.",
+            hint="1 plays as recorded, 4 four times faster, 0 as fast as possible.",
+        )
+    return value
+
+
+# --- opening cassettes ----------------------------------------------------------------------------
+
+_open_lock = threading.Lock()
+_open: dict[tuple[Path, Mode], Cassette] = {}
+
+
+def open_cassette(
+    path: str | os.PathLike[str], mode: str = DEFAULT_MODE, *, speed: float = 1.0,
+    restart: bool = False,
+) -> Cassette:  # fmt: skip
+    """The process's cassette for ``path`` and ``mode``, shared by every client using it.
+
+    Sharing keeps one replay position per cassette and stops a second client from starting a
+    recording afresh; ``restart=True`` (the magics) opens it anew.
+    """
+    key = (Path(path).expanduser().resolve(), check_mode(mode))
+    with _open_lock:
+        found = _open.get(key)
+        if found is None or restart:
+            found = _open[key] = Cassette(path, key[1], speed=speed)
+        return found
+
+
+def resolve(
+    cassette: str | os.PathLike[str] | Cassette | Literal[False] | None, mode: str | None
+) -> Cassette | None:
+    """argument → ``TOKENHOT_CASSETTE`` (with ``_MODE`` and ``_SPEED``) → none; False: none."""
+    if cassette is False:
+        return None
+    if isinstance(cassette, Cassette):
+        return cassette
+    if cassette is not None:
+        return open_cassette(cassette, mode or DEFAULT_MODE)
+    path = os.environ.get(ENV_CASSETTE, "").strip()
+    if not path:
+        return None
+    try:
+        chosen = mode or os.environ.get(ENV_MODE, "").strip() or DEFAULT_MODE
+        speed = float(os.environ.get(ENV_SPEED, "").strip() or 1.0)
+        return open_cassette(path, check_mode(chosen, ENV_MODE), speed=check_speed(speed))
+    except (ValueError, E.InvalidInputError) as exc:
+        raise E.ConfigurationError(
+            str(exc) if isinstance(exc, E.TokenhotError) else f"{ENV_SPEED} must be a number.",
+            hint=f"Check {ENV_CASSETTE}, {ENV_MODE} (record, replay or auto) and {ENV_SPEED}.",
+        ) from None
