@@ -77,7 +77,7 @@ _MODEL_IN_PATH = re.compile(r"/models/([^/:?]+)")
 _EXTENSIONS = {
     "image/png": "png", "image/jpeg": "jpg", "image/gif": "gif", "image/webp": "webp",
     "audio/wav": "wav", "audio/mpeg": "mp3", "audio/ogg": "ogg", "audio/flac": "flac",
-    "video/mp4": "mp4", "application/json": "json", "text/plain": "txt",
+    "video/mp4": "mp4", "audio/l16": "pcm", "application/json": "json", "text/plain": "txt",
 }  # fmt: skip
 
 
@@ -133,7 +133,7 @@ def _note_replay(name: str) -> None:
 
 def media_name(data: bytes, mime: str = "") -> str:
     """The file name of ``data`` in a cassette: its content hash and an extension."""
-    kind = sniff_mime(data, mime.split(";")[0].strip() or "application/octet-stream")
+    kind = sniff_mime(data, mime.split(";")[0].strip().lower() or "application/octet-stream")
     return f"{hashlib.sha256(data).hexdigest()[:32]}.{_EXTENSIONS.get(kind, 'bin')}"
 
 
@@ -159,13 +159,17 @@ def _b64(text: str) -> bytes | None:
     return data if base64.b64encode(data).decode("ascii") == text else None
 
 
-def pack(value: Any, blobs: Blobs) -> Any:
-    """A JSON value with its base64 media (whole strings, data URIs) as ``@@media:`` marks."""
+def pack(value: Any, blobs: Blobs, mime: str = "") -> Any:
+    """A JSON value with its base64 media (whole strings, data URIs) as ``@@media:`` marks.
+
+    A ``mimeType`` beside the data (Gemini's inline data) names the file's extension.
+    """
     if isinstance(value, str):
         data = _b64(value)
-        return _mark(blobs, data) if data is not None else pack_text(value, blobs, raw=False)
+        return _mark(blobs, data, mime) if data is not None else pack_text(value, blobs, raw=False)
     if isinstance(value, dict):
-        return {key: pack(item, blobs) for key, item in value.items()}
+        mime = str(value.get("mimeType") or value.get("mime_type") or "")
+        return {key: pack(item, blobs, mime) for key, item in value.items()}
     if isinstance(value, list):
         return [pack(item, blobs) for item in value]
     return value
@@ -396,7 +400,7 @@ class Cassette:
         self.name = self.path.resolve().name or str(self.path)
         self.mode: Mode = check_mode(mode)
         self.speed = check_speed(speed)
-        self.sleep: Sleep = sleep or asyncio.sleep
+        self.sleep: Sleep = sleep if sleep is not None else asyncio.sleep
         self.clock = clock
         self.replayed = 0  # answers given from the cassette
         self.recorded = 0  # exchanges written in this session
