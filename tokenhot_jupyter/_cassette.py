@@ -396,8 +396,9 @@ class Cassette:
         sleep: Sleep | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.path = Path(path).expanduser()
-        self.name = self.path.resolve().name or str(self.path)
+        self.path = Path(path).expanduser()  # as given, for messages
+        self.root = self.path.resolve()  # for the files: a later chdir must not move it
+        self.name = self.root.name or str(self.path)
         self.mode: Mode = check_mode(mode)
         self.speed = check_speed(speed)
         self.sleep: Sleep = sleep if sleep is not None else asyncio.sleep
@@ -421,7 +422,7 @@ class Cassette:
     @property
     def index(self) -> Path:
         """The JSONL index file."""
-        return self.path / INDEX
+        return self.root / INDEX
 
     @property
     def size(self) -> int:
@@ -473,7 +474,7 @@ class Cassette:
         """A media file's bytes, checked against the hash in its name."""
         if name not in self._media:
             try:
-                data = (self.path / MEDIA / name).read_bytes()
+                data = (self.root / MEDIA / name).read_bytes()
             except OSError:
                 raise self._broken(f"its media file {MEDIA}/{name} is missing") from None
             if hashlib.sha256(data).hexdigest()[:32] != name.split(".")[0]:
@@ -492,7 +493,7 @@ class Cassette:
         """Append one exchange (and its media, once per hash) to the cassette."""
         line = scrub(json.dumps(exchange.as_json(), ensure_ascii=False, sort_keys=True), secret)
         with self._lock:
-            self.path.joinpath(MEDIA).mkdir(parents=True, exist_ok=True)
+            self.root.joinpath(MEDIA).mkdir(parents=True, exist_ok=True)
             for name, data in blobs.items():
                 self._write_media(name, data)
             fresh = not self.index.exists() or self.index.stat().st_size == 0
@@ -516,7 +517,7 @@ class Cassette:
 
     def prune(self) -> int:
         """Delete media files this recording does not use (``record`` only); how many went."""
-        folder = self.path / MEDIA
+        folder = self.root / MEDIA
         if self.mode != "record" or not folder.is_dir():
             return 0
         stale = [f for f in folder.iterdir() if _MEDIA_FILE.fullmatch(f.name)]
@@ -527,7 +528,7 @@ class Cassette:
 
     def disk_size(self) -> int:
         """Bytes of the index and its media files."""
-        files = [self.index, *(self.path / MEDIA).glob("*")]
+        files = [self.index, *(self.root / MEDIA).glob("*")]
         return sum(f.stat().st_size for f in files if f.is_file())
 
     def status(self) -> str:
@@ -545,7 +546,7 @@ class Cassette:
 
     def _start_afresh(self) -> None:
         try:
-            self.path.mkdir(parents=True, exist_ok=True)
+            self.root.mkdir(parents=True, exist_ok=True)
             self.index.unlink(missing_ok=True)
         except OSError as exc:
             raise E.ConfigurationError(
@@ -554,7 +555,7 @@ class Cassette:
             ) from None
 
     def _write_media(self, name: str, data: bytes) -> None:
-        target = self.path / MEDIA / name
+        target = self.root / MEDIA / name
         if not target.exists():
             partial = target.with_name(f".{name}.{os.getpid()}.part")
             partial.write_bytes(data)
@@ -611,7 +612,7 @@ class Cassette:
         names = set(_MARK.findall(text))
         names |= {str(exchange.body["media"])} if "media" in exchange.body else set()
         for name in names:
-            if not (self.path / MEDIA / name).is_file():
+            if not (self.root / MEDIA / name).is_file():
                 raise self._broken(f"line {number} needs {MEDIA}/{name}, which is missing")
         self._answers.setdefault(exchange.request.key, []).append(exchange)
 
