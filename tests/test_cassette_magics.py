@@ -92,3 +92,36 @@ def test_the_environment_records_a_whole_run(
     monkeypatch.setenv("TOKENHOT_CASSETTE_MODE", "record")
     shell.ok(CHAT)
     assert (tmp_path / "run" / "cassette.jsonl").read_text().count("\n") == 2  # head, 1 exchange
+
+
+def test_a_replayed_video_polls_on_the_cassettes_fast_clock(
+    shell: Shell, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tokenhot_jupyter._tasks import TaskManager
+    from tokenhot_jupyter.simulator import Simulator
+
+    video = "%%video -m doubao-seedance-2.0-fast --duration 4 --wait\nA paper boat"
+    with Simulator(speed=400, token_delay=0) as sim:  # a clock that moves by itself
+        monkeypatch.setenv("TOKENHOT_BASE_URL", sim.base_url)
+        shell.ok(f"%tokenhot record {tmp_path / 'video'}")
+        shell.ok(video)
+        shell.ok("%tokenhot record --stop")
+    recorded = shell.final()
+    first_delays: list[float] = []
+    start = TaskManager._start
+
+    def noted(self: TaskManager, tracked: Any, first_delay: float) -> None:
+        first_delays.append(first_delay)
+        start(self, tracked, first_delay)
+
+    monkeypatch.setattr(TaskManager, "_start", noted)
+    monkeypatch.setenv("TOKENHOT_HOME", str(tmp_path / "student"))  # a fresh kernel elsewhere
+    shell.ip.run_line_magic("unload_ext", "tokenhot_jupyter")
+    shell.ip.run_line_magic("load_ext", "tokenhot_jupyter")
+    shell.ok("%config Tokenhot.video_poll_interval = 10")  # live polls would wait 5 s, then 10 s
+    shell.ok(f"%tokenhot replay {tmp_path / 'video'} --speed 0")
+    shell.ok(video)
+    card = shell.final()
+    assert first_delays == [0.0]  # the replayed create's poll hint, not the 5 s first delay
+    assert card["metadata"]["tokenhot"]["phase"] == "done" and card is not recorded
+    assert card["metadata"]["tokenhot"]["replayed"] is True
