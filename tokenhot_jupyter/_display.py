@@ -28,7 +28,6 @@ from typing import Any
 
 from IPython.core.displaypub import DisplayPublisher
 
-from ._cassette import replayed_from
 from ._redact import redact, redact_tree
 from ._types import Image, Usage
 
@@ -274,6 +273,12 @@ def tokens(usage: Usage | None) -> str:
     return text + (f" ({usage.reasoning_tokens} reasoning)" if usage.reasoning_tokens else "")
 
 
+def _replayed_from() -> str | None:
+    from ._cassette import replayed_from  # here, not at import: loading the magics stays cheap
+
+    return replayed_from()
+
+
 @dataclass
 class Stats:
     """What one call cost: shown in footers and column headers, kept in metadata."""
@@ -285,7 +290,7 @@ class Stats:
     turns_sent: int | None = None
     extra: list[str] = field(default_factory=list)
     # Read where the call was made, so every footer of a replayed answer says so.
-    replayed: str | None = field(default_factory=replayed_from)
+    replayed: str | None = field(default_factory=_replayed_from)
 
     def line(self) -> str:
         """One short line such as ``gpt-5 · 1.20 s · 10 in / 20 out tokens · ≈$0.001 est.``."""

@@ -24,7 +24,6 @@ from urllib.parse import urlsplit
 from traitlets import Float, Int, TraitError, Unicode, validate
 from traitlets.config import Configurable
 
-from ._cassette import ENV_CASSETTE, ENV_MODE
 from ._catalog import DEFAULTS, KINDS, TRANSCRIBE_DEFAULT, Catalog, Kind, Model
 from ._config import ENV_API_KEY, ENV_BASE_URL, resolve_base_url
 from ._exceptions import ConfigurationError, InvalidInputError, TokenhotError
@@ -431,6 +430,8 @@ class Session:
 
     def client(self) -> Client:
         """The shared client, rebuilt when the key, base URL or timeout changed."""
+        from ._cassette import ENV_CASSETTE, ENV_MODE
+
         env = (os.environ.get(ENV_API_KEY), os.environ.get(ENV_BASE_URL), str(self.config.timeout),
                os.environ.get(ENV_CASSETTE), os.environ.get(ENV_MODE),
                str(id(self.cassette)))  # fmt: skip
