@@ -471,3 +471,29 @@ def test_watching_notes_replayed_calls_only(tmp_path: Path) -> None:
         _player(tmp_path).chat("hi", model="gpt-5")
         assert _cassette.provenance() == {"replayed": True, "cassette": tmp_path.name}
     assert seen.cassette == tmp_path.name and _cassette.provenance() == {}
+
+
+def test_recording_again_starts_afresh_and_prune_drops_unused_media(tmp_path: Path) -> None:
+    def answer(request: httpx.Request) -> httpx.Response:
+        prompt = json.loads(request.content)["prompt"]
+        picture = PNG if prompt == "first" else png("second", 32, 32)
+        return httpx.Response(
+            200, json={"data": [{"b64_json": base64.b64encode(picture).decode()}]}
+        )
+
+    _recorder(tmp_path, answer).image("first", model="gpt-image-2")
+    again = _recorder(tmp_path, answer)
+    again.image("second", model="gpt-image-2")
+    assert again.cassette is not None and again.cassette.prune() == 1
+    (kept,) = (tmp_path / "media").iterdir()
+    assert kept.name == _cassette.media_name(png("second", 32, 32))
+    with pytest.raises(th.CassetteMissError):
+        _player(tmp_path).image("first", model="gpt-image-2")
+
+
+def test_an_unwritable_cassette_still_hands_on_the_paid_answer(tmp_path: Path) -> None:
+    recorder = _recorder(tmp_path, _echo)
+    (tmp_path / "media").write_text("a file where the media folder belongs")
+    assert recorder.chat("hi", model="gpt-5").text == "gpt-5 says: hi"
+    assert recorder.cassette is not None
+    assert "could not write to" in recorder.cassette.status()

@@ -538,9 +538,12 @@ def status_rows(session: Session) -> list[tuple[str, str]]:
     """``%tokenhot status``: key, gateway, simulated, reachable, default models, output folder."""
     client = session.client()
     key = os.environ.get(ENV_API_KEY, "").strip()
+    replaying = client.cassette is not None and client.cassette.mode == "replay"
     stand_in = (
         "not set (the simulator needs none)"
         if session.simulated()
+        else "not needed: replaying a cassette"
+        if replaying
         else "not set: run %tokenhot login"
     )
     rows = [

@@ -26,6 +26,7 @@ import contextvars
 import datetime as _dt
 import hashlib
 import json
+import logging
 import os
 import re
 import threading
@@ -44,6 +45,7 @@ from ._version import __version__
 if TYPE_CHECKING:  # only annotations: loading the magics must not import httpx
     import httpx
 
+log = logging.getLogger("tokenhot_jupyter")
 Mode = Literal["record", "replay", "auto"]
 MODES: tuple[Mode, ...] = ("record", "replay", "auto")
 Sleep = Callable[[float], Awaitable[None]]
@@ -409,7 +411,7 @@ class Cassette:
         self._answers: dict[str, list[Exchange]] = {}
         self._used: dict[str, int] = {}
         self._media: dict[str, bytes] = {}
-        self._written: set[str] = set()
+        self.problem: str | None = None  # why an exchange could not be written, if one could not
         self._gateway = ""
         if self.mode == "record":
             self._start_afresh()
@@ -493,15 +495,23 @@ class Cassette:
         """Append one exchange (and its media, once per hash) to the cassette."""
         line = scrub(json.dumps(exchange.as_json(), ensure_ascii=False, sort_keys=True), secret)
         with self._lock:
-            self.root.joinpath(MEDIA).mkdir(parents=True, exist_ok=True)
-            for name, data in blobs.items():
-                self._write_media(name, data)
-            fresh = not self.index.exists() or self.index.stat().st_size == 0
-            with self.index.open("a", encoding="utf-8") as index:
-                if fresh:
-                    index.write(self._header(gateway) + "\n")
-                index.write(line + "\n")
+            try:
+                self._append(line, blobs, gateway)
+            except OSError as exc:  # the answer was paid for: hand it on, and say so in status
+                self.problem = f"could not write to {self.path}: {exc.strerror or exc}"
+                log.warning("cassette %s: %s", self.name, self.problem)
+                return
             self.recorded += 1
+
+    def _append(self, line: str, blobs: Blobs, gateway: str) -> None:
+        self.root.joinpath(MEDIA).mkdir(parents=True, exist_ok=True)
+        for name, data in blobs.items():
+            self._write_media(name, data)
+        fresh = not self.index.exists() or self.index.stat().st_size == 0
+        with self.index.open("a", encoding="utf-8") as index:
+            if fresh:
+                index.write(self._header(gateway) + "\n")
+            index.write(line + "\n")
 
     def pack_body(self, content: bytes, content_type: str, blobs: Blobs) -> dict[str, Any]:
         """A reply body as the index keeps it: JSON, text, or a media file."""
@@ -516,12 +526,16 @@ class Cassette:
         return {"media": keep(blobs, content, content_type)}
 
     def prune(self) -> int:
-        """Delete media files this recording does not use (``record`` only); how many went."""
+        """Delete media files the index no longer names (after ``record``); how many went."""
         folder = self.root / MEDIA
         if self.mode != "record" or not folder.is_dir():
             return 0
-        stale = [f for f in folder.iterdir() if _MEDIA_FILE.fullmatch(f.name)]
-        stale = [f for f in stale if f.name not in self._written]
+        with self._lock:
+            named = self.index.read_text(encoding="utf-8") if self.index.exists() else ""
+        used = set(_MEDIA_FILE.findall(named))
+        stale = [
+            f for f in folder.iterdir() if _MEDIA_FILE.fullmatch(f.name) and f.name not in used
+        ]
         for file in stale:
             file.unlink(missing_ok=True)
         return len(stale)
@@ -534,13 +548,17 @@ class Cassette:
     def status(self) -> str:
         """One line for ``%tokenhot status``."""
         if self.mode == "record":
-            return f"recording to {self.path}: {self.recorded} exchanges so far"
-        if self.mode == "replay":
-            return (
+            line = f"recording to {self.path}: {self.recorded} exchanges so far"
+        elif self.mode == "replay":
+            line = (
                 f"replaying {self.path} at speed {self.speed:g}: {self.replayed} answers given "
                 f"from {self.size} recorded"
             )
-        return f"auto on {self.path}: {self.replayed} answers replayed, {self.recorded} recorded"
+        else:
+            line = (
+                f"auto on {self.path}: {self.replayed} answers replayed, {self.recorded} recorded"
+            )
+        return line + (f"; {self.problem}" if self.problem else "")
 
     # --- the files ------------------------------------------------------------------------------
 
@@ -560,7 +578,6 @@ class Cassette:
             partial = target.with_name(f".{name}.{os.getpid()}.part")
             partial.write_bytes(data)
             os.replace(partial, target)  # a reader never sees half a file
-        self._written.add(name)
 
     def _header(self, gateway: str) -> str:
         self._gateway = self._gateway or gateway

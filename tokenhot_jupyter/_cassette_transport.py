@@ -58,9 +58,14 @@ class CassetteTransport(httpx.AsyncBaseTransport):
 
     def _refuse(self, wanted: Canonical, request: httpx.Request) -> None:
         """A miss: never sent in replay mode; in auto mode only with a key to record it."""
-        where = f"the cassette {self.cassette.name} ({self.cassette.path})"
+        path = self.cassette.path
+        where = f"the cassette {self.cassette.name} ({path})"
         if self.cassette.mode == "replay":
-            raise E.CassetteMissError(f"{wanted.describe()} is not in {where}; nothing was sent.")
+            raise E.CassetteMissError(
+                f"{wanted.describe()} is not in {where}; nothing was sent.",
+                hint=f"Record it (%tokenhot record {path}), or use auto mode to record what is "
+                f"missing (%tokenhot replay {path} --auto, or TOKENHOT_CASSETTE_MODE=auto).",
+            )
         to_gateway = str(request.url).startswith(self._gateway + "/")
         if to_gateway and "authorization" not in request.headers:
             raise E.CassetteMissError(
