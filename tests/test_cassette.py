@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 import tokenhot_jupyter as th
-from tokenhot_jupyter import _cassette
+from tokenhot_jupyter import _canonical, _cassette
 from tokenhot_jupyter._cassette import Cassette
 from tokenhot_jupyter.simulator.media import png
 
@@ -136,7 +136,7 @@ def test_a_comparison_gets_each_model_its_own_answer(tmp_path: Path) -> None:
 
 def _key(request: httpx.Request, gateway: str = GATEWAY) -> str:
     request.read()
-    return _cassette.canonical(request, (gateway,), {}).key
+    return _canonical.canonical(request, (gateway,), {}).key
 
 
 def test_matching_ignores_key_order_volatile_fields_query_order_and_the_host() -> None:
@@ -153,7 +153,7 @@ def test_matching_ignores_key_order_volatile_fields_query_order_and_the_host() -
         json={"model": "gpt-5", "messages": [{"role": "user", "content": "hello"}]},
     )  # fmt: skip
     assert _key(first) == _key(second, "http://127.0.0.1:8765") != _key(other)
-    assert "user" in _cassette.VOLATILE_FIELDS
+    assert "user" in _canonical.VOLATILE_FIELDS
 
 
 def test_multipart_parts_match_by_content_hash_not_by_boundary() -> None:
@@ -167,7 +167,7 @@ def test_multipart_parts_match_by_content_hash_not_by_boundary() -> None:
     assert one.headers["content-type"] != two.headers["content-type"]  # random boundaries
     assert _key(one) == _key(two) != _key(upload(b"RIFF....WAVEother"))
     blobs: dict[str, bytes] = {}
-    body = _cassette.canonical(one, (GATEWAY,), blobs).body
+    body = _canonical.canonical(one, (GATEWAY,), blobs).body
     assert body["multipart"][0] == {"name": "model", "value": "whisper-1"}
     assert body["multipart"][1]["file"] == f"@@media:{next(iter(blobs))}@@"
 
@@ -345,7 +345,7 @@ def test_media_is_stored_once_per_hash_and_base64_leaves_the_json(tmp_path: Path
         assert recorder.image(prompt, model="gpt-image-2").images[0].data == PNG
     looked = recorder.chat("Describe it", model="gpt-5.4", images=[PNG])
     assert looked.images[0].data == PNG
-    assert [f.name for f in (tmp_path / "media").iterdir()] == [_cassette.media_name(PNG)]
+    assert [f.name for f in (tmp_path / "media").iterdir()] == [_canonical.media_name(PNG)]
     index = (tmp_path / "cassette.jsonl").read_text()
     assert b64[:100] not in index and index.count("@@media:") == 4  # 2 replies, 1 request, 1 reply
     player = _player(tmp_path)
@@ -486,7 +486,7 @@ def test_recording_again_starts_afresh_and_prune_drops_unused_media(tmp_path: Pa
     again.image("second", model="gpt-image-2")
     assert again.cassette is not None and again.cassette.prune() == 1
     (kept,) = (tmp_path / "media").iterdir()
-    assert kept.name == _cassette.media_name(png("second", 32, 32))
+    assert kept.name == _canonical.media_name(png("second", 32, 32))
     with pytest.raises(th.CassetteMissError):
         _player(tmp_path).image("first", model="gpt-image-2")
 

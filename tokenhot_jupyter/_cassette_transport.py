@@ -20,7 +20,8 @@ from typing import Any
 import httpx
 
 from . import _exceptions as E
-from ._cassette import Blobs, Canonical, Cassette, Exchange, canonical, kept_headers, pack_text
+from ._canonical import Blobs, Canonical, canonical, pack_text
+from ._cassette import Cassette, Exchange, kept_headers
 from ._redact import redact
 
 Send = Callable[[httpx.Request], Awaitable[httpx.Response]]
