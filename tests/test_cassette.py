@@ -375,6 +375,10 @@ def test_missing_corrupt_older_and_newer_cassettes_each_give_one_clear_line(tmp_
     _one_line(tmp_path / "ok", "pip install -U tokenhot-jupyter")
     index.write_text(line + "\n")
     _one_line(tmp_path / "ok", "has no format version")
+    broken = json.loads(line)
+    broken["response"]["json"], broken["response"]["chunks"] = None, [["soon", 7]]
+    index.write_text(head + "\n" + json.dumps(broken) + "\n")
+    _one_line(tmp_path / "ok", "line 2 of cassette.jsonl is not a valid exchange")
 
 
 def test_a_missing_or_edited_media_file_is_named(tmp_path: Path) -> None:

@@ -157,7 +157,24 @@ class Exchange:
         if error is not None:
             error = {str(k): str(v) for k, v in dict(error).items()}
         status = None if status is None else int(status)
+        _check_body(response)
         return cls(request, status, headers, response, wait, error)
+
+
+def _check_body(body: Mapping[str, Any]) -> None:
+    """Refuse a recorded body that replay could not play (ValueError), at load, not mid-cell."""
+    kinds = [k for k in ("json", "text", "media", "chunks") if k in body]
+    text_ok = all(isinstance(body[k], str) for k in ("text", "media") if k in body)
+    chunks = body.get("chunks", [])
+    chunks_ok = isinstance(chunks, list) and all(
+        isinstance(c, list)
+        and len(c) == 2
+        and isinstance(c[0], (int, float))
+        and isinstance(c[1], str)
+        for c in chunks
+    )
+    if len(kinds) > 1 or not text_ok or not chunks_ok:
+        raise ValueError("a body replay cannot play")
 
 
 def kept_headers(headers: httpx.Headers) -> dict[str, str]:
