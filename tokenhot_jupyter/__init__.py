@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 from ._version import __version__
 
 if TYPE_CHECKING:
+    from ._cassette import Cassette
     from ._catalog import Model
     from ._client import AsyncClient, Client
     from ._exceptions import (
@@ -39,6 +40,9 @@ if TYPE_CHECKING:
         APITimeoutError,
         AuthenticationError,
         BadRequestError,
+        CassetteError,
+        CassetteFormatError,
+        CassetteMissError,
         ConfigurationError,
         InsufficientQuotaError,
         InvalidInputError,
@@ -63,6 +67,7 @@ if TYPE_CHECKING:
 
 _LAZY = {
     "AsyncClient": "_client",
+    "Cassette": "_cassette",
     "Client": "_client",
     "Model": "_catalog",
     "ModelPicker": "_widgets",
@@ -77,7 +82,8 @@ _LAZY = {
 }
 _ERRORS = (
     "APIConnectionError", "APIStatusError", "APITimeoutError", "AuthenticationError",
-    "BadRequestError", "ConfigurationError", "InsufficientQuotaError", "InvalidInputError",
+    "BadRequestError", "CassetteError", "CassetteFormatError", "CassetteMissError",
+    "ConfigurationError", "InsufficientQuotaError", "InvalidInputError",
     "ModelUnavailableError", "NotAnAPIResponseError", "NotFoundError", "PermissionDeniedError",
     "RateLimitError", "RequestTooLargeError", "ResultUnavailableError", "ServerError",
     "StreamIncompleteError", "TaskFailedError", "TaskMaybeCreatedError", "TaskTimeoutError",

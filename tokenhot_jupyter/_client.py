@@ -9,16 +9,18 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import sys
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator, Sequence
-from typing import Any, Concatenate, ParamSpec, TypeVar
+from typing import Any, Concatenate, Literal, ParamSpec, TypeVar
 
 import httpx
 
-from . import _audio, _video
+from . import _audio, _cassette, _video
 from . import _exceptions as E
+from ._cassette import Cassette
 from ._catalog import DEFAULTS, TRANSCRIBE_DEFAULT, Catalog, Kind, Model
 from ._chat import ChatCall, to_messages
 from ._config import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT, DEFAULT_VIDEO_DEADLINE
@@ -31,6 +33,8 @@ from ._store._credentials import resolve
 from ._types import ChatChunk, ChatResult, ImageResult, Transcript, VideoTask
 
 log = logging.getLogger("tokenhot_jupyter")
+# A folder, an open Cassette, None (TOKENHOT_CASSETTE decides) or False (none, whatever it says).
+CassetteArg = str | os.PathLike[str] | Cassette | Literal[False] | None
 P = ParamSpec("P")
 T = TypeVar("T")
 LIVE_TTL = 600.0
@@ -60,6 +64,8 @@ class AsyncClient:
         live_models: bool = True,
         sleep: Sleep | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
+        cassette: CassetteArg = None,
+        cassette_mode: str | None = None,
     ) -> None:
         if max_retries < 0:
             raise E.InvalidInputError("max_retries must be 0 or more.")
@@ -70,7 +76,13 @@ class AsyncClient:
         creds = resolve(api_key, base_url)
         register_secret(creds.key)  # before anything else could put it in a message
         self._http = Session(
-            creds.key, creds.base_url, float(timeout), max_retries, backoff, transport=transport
+            creds.key,
+            creds.base_url,
+            float(timeout),
+            max_retries,
+            backoff,
+            transport=transport,
+            cassette=_cassette.resolve(cassette, cassette_mode),
         )
         if sleep is not None:
             self._http.sleep = sleep
@@ -97,6 +109,11 @@ class AsyncClient:
     def has_key(self) -> bool:
         """Whether an API key is configured."""
         return self._session.api_key is not None
+
+    @property
+    def cassette(self) -> Cassette | None:
+        """The cassette this client records into or replays from, if any."""
+        return self._session.cassette
 
     def __repr__(self) -> str:
         key = mask_key(self._session.api_key)
@@ -489,10 +506,13 @@ class Client:
         live_models: bool = True,
         sleep: Sleep | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
+        cassette: CassetteArg = None,
+        cassette_mode: str | None = None,
     ) -> None:
         self._async = AsyncClient(
             api_key, base_url, timeout=timeout, max_retries=max_retries, backoff=backoff,
-            live_models=live_models, sleep=sleep, transport=transport,
+            live_models=live_models, sleep=sleep, transport=transport, cassette=cassette,
+            cassette_mode=cassette_mode,
         )  # fmt: skip
 
     @property
@@ -504,6 +524,11 @@ class Client:
     def has_key(self) -> bool:
         """Whether an API key is configured."""
         return self._async.has_key
+
+    @property
+    def cassette(self) -> Cassette | None:
+        """The cassette this client records into or replays from, if any."""
+        return self._async.cassette
 
     @property
     def aio(self) -> AsyncClient:

@@ -15,9 +15,10 @@ from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from .. import _cassette
 from .._catalog import Kind, price_text
 from .._client import AsyncClient, Client
-from .._exceptions import StreamIncompleteError, TokenhotError
+from .._exceptions import InvalidInputError, StreamIncompleteError, TokenhotError
 from .._media import load_media
 from .._redact import mask_key, redact
 from .._runtime import runtime
@@ -71,6 +72,7 @@ def show_banner(session: Session, screen: D.Screen) -> None:
 
 
 def _meta(session: Session, kind: str, **fields: Any) -> dict[str, Any]:
+    fields |= _cassette.provenance()  # replayed: true and the cassette's name
     return D.provenance(kind=kind, simulated=session.simulated() or None, **fields)
 
 
@@ -554,6 +556,7 @@ def status_rows(session: Session) -> list[tuple[str, str]]:
         ("API key", key_row(session)),
         ("Base URL", client.base_url),
         ("Simulated", f"yes: {D.SIMULATED_BANNER}" if session.simulated() else "no"),
+        ("Cassette", client.cassette.status() if client.cassette else "none"),
         ("Reachable", _probe(session)),
     ]
     rows += [
@@ -577,6 +580,9 @@ def key_row(session: Session) -> str:
     if creds.simulated:
         return "not set (the simulator needs none)"
     if creds.key is None:
+        cassette = session.client().cassette
+        if cassette is not None and cassette.mode == "replay":
+            return "not needed: replaying a cassette"
         return "not set: run %tokenhot login, or set it in the Tokenhot panel of JupyterLab"
     where = _SOURCES.get(creds.source, creds.source)
     if creds.source == "stored":
@@ -586,6 +592,9 @@ def key_row(session: Session) -> str:
 
 def _probe(session: Session) -> str:
     """Ask the gateway for its model list, with a short timeout and no cached answer."""
+    cassette = session.client().cassette
+    if cassette is not None and cassette.mode == "replay":
+        return "not asked: replaying a cassette, nothing goes to the network"
     probe = Client(
         session.api_key(),
         session.client().base_url,
@@ -599,6 +608,40 @@ def _probe(session: Session) -> str:
         return f"no: {exc}"
     session.live_models = [m for m in models if m.live]
     return f"yes ({time.monotonic() - started:.2f} s, {len(session.live_models)} models listed)"
+
+
+def start_cassette(session: Session, path: str, mode: str, speed: float = 1.0) -> str:
+    """``%tokenhot record PATH`` / ``replay PATH``: every new request goes through it."""
+    cassette = _cassette.open_cassette(path, mode, speed=speed, restart=True)
+    session.cassette = cassette
+    if mode == "record":
+        return (
+            f"Recording every gateway exchange of this kernel into {cassette.path} until "
+            "%tokenhot record --stop (response headers by allowlist, never the key)."
+        )
+    what = "what is not recorded goes to the gateway and is added" if mode == "auto" else (
+        "nothing goes to the network; a request that was not recorded fails"
+    )  # fmt: skip
+    return f"Replaying {cassette.path} ({cassette.size} exchanges, speed {speed:g}): {what}."
+
+
+def stop_cassette(session: Session, mode: str) -> str:
+    """``%tokenhot record --stop`` / ``replay --stop``: new requests go to the gateway."""
+    cassette = session.cassette or None
+    recording = cassette is not None and cassette.mode == "record"
+    if cassette is None or recording != (mode == "record"):
+        doing = cassette.status() if cassette else "no cassette is in use"
+        raise InvalidInputError(f"Nothing to stop with %tokenhot {mode} --stop: {doing}.")
+    session.cassette = False
+    if not recording:
+        return f"Stopped replaying {cassette.path}; requests go to the gateway again."
+    cassette.prune()
+    size = cassette.disk_size()
+    return (
+        f"Stopped recording: {cassette.recorded} exchanges in {cassette.path} "
+        f"({size / 1024:.0f} KB). Commit it with the notebook; %tokenhot replay "
+        f"{cassette.path} plays it back without a key."
+    )
 
 
 def model_rows(session: Session, kind: Kind | None) -> tuple[list[list[str]], str]:

@@ -53,6 +53,7 @@ class CardInfo:
     warning: str | None = None  # something the user must know, e.g. the journal failed
     src: str | None = None  # the video file, relative to the notebook's folder
     file: str | None = None  # the video file as shown in text/plain
+    replayed: str | None = None  # the cassette the task's answers came from
 
 
 def render(phase: Phase, info: CardInfo) -> Bundle:
@@ -158,6 +159,8 @@ def metadata(info: CardInfo, phase: Phase) -> dict[str, Any]:
     }
     if info.error:
         fields["error"] = info.error
+    if info.replayed:
+        fields |= {"replayed": True, "cassette": info.replayed}
     return {META_KEY: redact_tree(fields)}
 
 
@@ -165,7 +168,7 @@ def _bundle(info: CardInfo, phase: Phase, body: str, note: str, plain: str) -> B
     head = (
         f"<b>{_ICONS[phase]} {_esc(info.model)}</b> "
         f'<code style="{_MUTED}">{_esc(info.task_id)}</code>'
-    )
+    ) + (f' <span style="{_MUTED}">· replayed</span>' if info.replayed else "")
     parts = [head, f"<div>{body}</div>"]
     if info.prompt:
         parts.append(f'<div style="{_MUTED}">{_esc(excerpt(info.prompt))}</div>')
@@ -178,7 +181,8 @@ def _bundle(info: CardInfo, phase: Phase, body: str, note: str, plain: str) -> B
 
 
 def _plain(info: CardInfo, status: str, *notes: str) -> str:
-    lines = [f"{info.model} video {info.task_id}: {status} ({format_elapsed(info.elapsed)})"]
+    mark = " · replayed" if info.replayed else ""
+    lines = [f"{info.model} video {info.task_id}: {status} ({format_elapsed(info.elapsed)}){mark}"]
     if info.prompt:
         lines.append(f"  prompt: {excerpt(info.prompt)}")
     lines.extend(f"  {note}" for note in notes)

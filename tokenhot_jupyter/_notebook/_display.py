@@ -419,6 +419,12 @@ def tokens(usage: Usage | None) -> str:
     return text + (f" ({usage.reasoning_tokens} reasoning)" if usage.reasoning_tokens else "")
 
 
+def _replayed_from() -> str | None:
+    from .._cassette import replayed_from  # here, not at import: loading the magics stays cheap
+
+    return replayed_from()
+
+
 @dataclass
 class Stats:
     """What one call cost: shown in footers and column headers, kept in metadata."""
@@ -429,13 +435,16 @@ class Stats:
     cost: float | None = None
     turns_sent: int | None = None
     extra: list[str] = field(default_factory=list)
+    # Read where the call was made, so every footer of a replayed answer says so.
+    replayed: str | None = field(default_factory=_replayed_from)
 
     def line(self) -> str:
         """One short line such as ``gpt-5 · 1.20 s · 10 in / 20 out tokens · ≈$0.001 est.``."""
         parts = [self.model, seconds(self.latency), tokens(self.usage), money(self.cost)]
         if self.turns_sent is not None:
             parts.insert(1, _turns(self.turns_sent))
-        return " · ".join(p for p in [*parts, *self.extra] if p)
+        mark = ["replayed"] if self.replayed else []
+        return " · ".join(p for p in [*parts, *self.extra, *mark] if p)
 
 
 def _turns(n: int) -> str:

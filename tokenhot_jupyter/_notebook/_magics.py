@@ -84,8 +84,12 @@ class Interrupted(KeyboardInterrupt):
 
 @contextlib.contextmanager
 def _interruptible(magic: str) -> Iterator[None]:
+    """One-line interrupts; and the cassette notes whether this call's answers are replayed."""
+    from .._cassette import watching
+
     try:
-        yield
+        with watching():
+            yield
     except KeyboardInterrupt as exc:
         if hasattr(exc, "_render_traceback_"):  # already short (e.g. --wait's own message)
             raise
@@ -444,6 +448,11 @@ class TokenhotMagics(Magics):
         %tokenhot history [--reset] [--thread NAME]
         %tokenhot usage [--reset]     tokens and estimated spend this session
         %tokenhot usage --today|--all every kernel's calls, from the usage ledger
+        %tokenhot record PATH         record every gateway exchange into a cassette folder
+        %tokenhot record --stop       stop recording
+        %tokenhot replay PATH [--speed N] [--auto]   answer from a cassette, never the network
+                                      (--speed 0: as fast as possible; --auto: record misses)
+        %tokenhot replay --stop       back to the gateway
         """
         args = _parse_tokenhot(line or "status")
         with _interruptible("%tokenhot"):
@@ -556,6 +565,33 @@ class TokenhotMagics(Magics):
         rows = _actions.usage_rows(self.session)
         self.screen.show(D.table_bundle(headers, rows, "Usage this session (costs are estimates)"))
 
+    def _cmd_record(self, args: Any) -> None:
+        from . import _actions
+
+        if not args.stop and args.path is None:
+            raise UsageError("Write %tokenhot record PATH (a folder), or --stop.")
+        note = (
+            _actions.stop_cassette(self.session, "record")
+            if args.stop
+            else _actions.start_cassette(self.session, args.path, "record")
+        )
+        self.screen.show(D.note_bundle(note))
+
+    def _cmd_replay(self, args: Any) -> None:
+        from . import _actions
+
+        if not args.stop and args.path is None:
+            raise UsageError("Write %tokenhot replay PATH (a cassette folder), or --stop.")
+        if not args.speed >= 0:
+            raise UsageError(f"--speed needs 0 or more (0: as fast as can be), not {args.speed:g}.")
+        mode = "auto" if args.auto else "replay"
+        note = (
+            _actions.stop_cassette(self.session, "replay")
+            if args.stop
+            else _actions.start_cassette(self.session, args.path, mode, args.speed)
+        )
+        self.screen.show(D.note_bundle(note))
+
 
 def _wait(tracked: Tracked, timeout: float | None) -> None:
     """``--wait``: block, then fail the cell unless the video is done (Run All must stop)."""
@@ -605,6 +641,14 @@ def _tokenhot_parser() -> MagicArgumentParser:
     when = usage.add_mutually_exclusive_group()
     when.add_argument("--today", action="store_true")
     when.add_argument("--all", action="store_true")
+    record = sub.add_parser("record")
+    record.add_argument("path", nargs="?")
+    record.add_argument("--stop", action="store_true")
+    replay = sub.add_parser("replay")
+    replay.add_argument("path", nargs="?")
+    replay.add_argument("--speed", type=float, default=1.0)
+    replay.add_argument("--auto", action="store_true")
+    replay.add_argument("--stop", action="store_true")
     return parser
 
 

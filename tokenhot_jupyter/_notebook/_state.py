@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from traitlets import Float, Int, TraitError, Unicode, validate
 from traitlets.config import Configurable
@@ -29,6 +29,7 @@ from .._exceptions import ConfigurationError, InvalidInputError, TokenhotError
 from .._types import Usage
 
 if TYPE_CHECKING:
+    from .._cassette import Cassette
     from .._client import Client
     from .._store._credentials import Credentials
     from .._store._ledger import Ledger
@@ -282,7 +283,9 @@ class Session:
         self.param_defaults: dict[str, dict[str, Any]] = {}  # kind → parameter → value
         self._clock = clock
         self._client: Client | None = None
-        self._client_timeout = 0.0
+        self._client_env: tuple[str | None, ...] = ()
+        # %tokenhot record/replay: a cassette, False (stopped: none), None ($TOKENHOT_CASSETTE).
+        self.cassette: Cassette | Literal[False] | None = None
         self._tasks: TaskManager | None = None
         self._ledger: Ledger | None = None
         self._ledger_warned = False
@@ -435,12 +438,17 @@ class Session:
         return self.credentials().key
 
     def client(self) -> Client:
-        """The shared client (it follows the key in force at every request)."""
-        if self._client is None or self._client_timeout != self.config.timeout:
+        """The shared client (it follows the key in force at every request); a new one when
+        the timeout or the cassette changed."""
+        from .._cassette import ENV_CASSETTE, ENV_MODE
+
+        env = (str(self.config.timeout), os.environ.get(ENV_CASSETTE), os.environ.get(ENV_MODE),
+               str(id(self.cassette)))  # fmt: skip
+        if self._client is None or env != self._client_env:
             from .._client import Client
 
-            self._client = Client(timeout=self.config.timeout)
-            self._client_timeout = self.config.timeout
+            self._client = Client(timeout=self.config.timeout, cassette=self.cassette)
+            self._client_env = env
         return self._client
 
     def login(self, key: str) -> Credentials:

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from .. import _exceptions as E
+from .._cassette import current as current_seen
 from .._client import Client
 from .._redact import redact
 from .._runtime import runtime
@@ -162,6 +163,7 @@ class Tracked:
         self._poller: asyncio.Task[None] | None = None
         self._journaled = (row.status, row.progress, row.error, row.file)
         self._unsaved: tuple[str | None, dict[str, Any]] | None = None  # (marker, row) to journal
+        self._seen = current_seen()  # the magic's record; its pollers note replays into it
         if snapshot.phase not in ACTIVE:
             self._finished.set()
 
@@ -214,6 +216,7 @@ class Tracked:
             self.task_id, self.model, self.prompt, self.params, snap.task.status,
             snap.task.progress, max(0.0, end - self.created_at), self.created_at,
             snap.finished_at, snap.error, warning, src, str(snap.file) if snap.file else None,
+            self._seen.cassette if self._seen else None,
         )  # fmt: skip
 
     def display(self) -> str:
@@ -372,7 +375,8 @@ class TaskManager:
                 tracked._unsaved = (marker, fields)  # the poller tries again
             self._register(tracked)
             self._own(tracked)
-            self._start(tracked, min(FIRST_POLL_DELAY, self.poll_interval))
+            first = task.poll_after if task.poll_after is not None else FIRST_POLL_DELAY
+            self._start(tracked, min(first, self.poll_interval))  # the server's hint knows best
         if held:
             raise WaitInterrupted(tracked.task_id, shown=False)
         return tracked, False

@@ -18,10 +18,10 @@ from pathlib import Path
 
 from .._client import Client
 from .._exceptions import TokenhotError
+from .._notebook._tasks import TaskManager  # issue 8 moves the poll loop below both layers
 from .._store._credentials import SIMULATOR_KEY, Credentials, resolve, simulator_url
 from .._store._journal import Entry, Journal, default_home, is_unfinished, safe_url
 from .._store._leases import Keeper
-from .._notebook._tasks import TaskManager  # issue 8 moves the poll loop below both layers
 
 log = logging.getLogger("tokenhot_jupyter")
 SCAN_INTERVAL = 15.0  # seconds between journal scans (no gateway traffic unless taken over)
