@@ -98,7 +98,6 @@ def test_a_replayed_video_polls_on_the_cassettes_fast_clock(
     shell: Shell, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from tokenhot_jupyter._notebook._tasks import TaskManager
-
     from tokenhot_jupyter.simulator import Simulator
 
     video = "%%video -m doubao-seedance-2.0-fast --duration 4 --wait\nA paper boat"
