@@ -1,0 +1,255 @@
+/**
+ * The left sidebar panel "Tokenhot": the key, every video task on this server, the models.
+ *
+ * Everything a model or a user wrote (prompts, errors, descriptions) is rendered by React as
+ * text nodes; nothing is ever set as HTML.
+ */
+import { ReactWidget, UseSignal } from '@jupyterlab/ui-components';
+import { Message } from '@lumino/messaging';
+import * as React from 'react';
+
+import type { IModelInfo, IModels, IStatus, ITask, ModelKind } from './api';
+import { basename, duration, KEY_SOURCE } from './format';
+import { tokenhotIcon } from './icon';
+import type { TokenhotModel } from './model';
+
+/** What the panel's buttons do (carried out by the plugin, which has the app). */
+export interface IPanelActions {
+  setKey(): void;
+  testKey(): void;
+  forgetKey(): void;
+  openVideo(task: ITask): void;
+  attach(task: ITask): void;
+  copyId(task: ITask): void;
+  useModel(model: IModelInfo): void;
+}
+
+const KINDS: ReadonlyArray<ModelKind> = ['chat', 'image', 'video', 'audio'];
+
+const POLLERS: Readonly<Record<string, string>> = {
+  server: 'polled by the Jupyter server (its kernel is gone)',
+  'waiting-for-kernel': 'waits for a kernel: the server has no key to poll it with'
+};
+
+/** The sidebar widget. */
+export class TokenhotPanel extends ReactWidget {
+  constructor(
+    private readonly model: TokenhotModel,
+    private readonly actions: IPanelActions
+  ) {
+    super();
+    this.id = 'tokenhot-jupyter-panel';
+    this.addClass('jp-TokenhotPanel');
+    this.title.icon = tokenhotIcon;
+    this.title.caption = 'Tokenhot';
+  }
+
+  protected render(): JSX.Element {
+    return (
+      <UseSignal signal={this.model.changed} initialSender={this.model}>
+        {() => (
+          <>
+            <h2 className="jp-TokenhotPanel-title">Tokenhot</h2>
+            <KeySection status={this.model.status} error={this.model.error} actions={this.actions} />
+            <TasksSection tasks={this.model.tasks} now={this.model.serverNow} actions={this.actions} />
+            <ModelsSection model={this.model} actions={this.actions} />
+          </>
+        )}
+      </UseSignal>
+    );
+  }
+
+  protected onAfterShow(msg: Message): void {
+    super.onAfterShow(msg);
+    void this.model.refresh();
+  }
+}
+
+function KeySection(props: {
+  status: IStatus | null;
+  error: string | null;
+  actions: IPanelActions;
+}): JSX.Element {
+  const { status, error, actions } = props;
+  return (
+    <section className="jp-TokenhotPanel-section">
+      <h3>Gateway and key</h3>
+      {status && (
+        <p className={`jp-TokenhotPanel-mode jp-mod-${status.mode}`}>
+          {status.mode === 'simulator'
+            ? 'Simulator: answers are made up locally, nothing is paid.'
+            : `Live gateway: ${status.base_url}`}
+        </p>
+      )}
+      {status && <p>Key: {KEY_SOURCE[status.key_source]}</p>}
+      {error && <p className="jp-TokenhotPanel-error">{error}</p>}
+      <div className="jp-TokenhotPanel-buttons">
+        <button className="jp-mod-styled jp-mod-accept" onClick={actions.setKey}>
+          Set key…
+        </button>
+        <button className="jp-mod-styled" onClick={actions.testKey}>
+          Test
+        </button>
+        <button className="jp-mod-styled jp-mod-warn" onClick={actions.forgetKey}>
+          Forget
+        </button>
+      </div>
+    </section>
+  );
+}
+
+function TasksSection(props: {
+  tasks: ITask[];
+  now: number;
+  actions: IPanelActions;
+}): JSX.Element {
+  return (
+    <section className="jp-TokenhotPanel-section">
+      <h3>Video tasks</h3>
+      {props.tasks.length === 0 ? (
+        <p className="jp-TokenhotPanel-empty">No video tasks yet: start one with %%video.</p>
+      ) : (
+        <ul className="jp-TokenhotPanel-list">
+          {props.tasks.map(task => (
+            <TaskRow key={task.id} task={task} now={props.now} actions={props.actions} />
+          ))}
+        </ul>
+      )}
+    </section>
+  );
+}
+
+function TaskRow(props: { task: ITask; now: number; actions: IPanelActions }): JSX.Element {
+  const { task, now, actions } = props;
+  const elapsed = duration((task.finished_at ?? now) - task.created_at);
+  const poller = task.poller ? POLLERS[task.poller] : undefined;
+  return (
+    <li className="jp-TokenhotTask" data-task-id={task.id}>
+      <div className="jp-TokenhotTask-head">
+        <span className="jp-TokenhotTask-model">{task.model}</span>
+        <span className={`jp-TokenhotTask-status jp-mod-${task.status}`}>{task.status}</span>
+        {task.progress !== null && task.status === 'running' && (
+          <progress max={100} value={task.progress} title={`${task.progress}%`} />
+        )}
+        <span className="jp-TokenhotTask-elapsed">{elapsed}</span>
+      </div>
+      <div className="jp-TokenhotTask-prompt">{task.prompt}</div>
+      {task.notebook && (
+        <div className="jp-TokenhotTask-notebook" title={task.notebook}>
+          {basename(task.notebook)}
+        </div>
+      )}
+      {poller && <div className="jp-TokenhotTask-poller">{poller}</div>}
+      {task.error && <div className="jp-TokenhotPanel-error">{task.error}</div>}
+      <div className="jp-TokenhotPanel-buttons">
+        <button
+          className="jp-mod-styled"
+          disabled={!task.video_path}
+          onClick={() => actions.openVideo(task)}
+        >
+          Open video
+        </button>
+        <button
+          className="jp-mod-styled"
+          title={`Insert %tokenhot attach ${task.id} below the active cell`}
+          onClick={() => actions.attach(task)}
+        >
+          Attach
+        </button>
+        <button className="jp-mod-styled" onClick={() => actions.copyId(task)}>
+          Copy id
+        </button>
+      </div>
+    </li>
+  );
+}
+
+function ModelsSection(props: { model: TokenhotModel; actions: IPanelActions }): JSX.Element {
+  const [models, setModels] = React.useState<IModels | null>(null);
+  const [failure, setFailure] = React.useState<string | null>(null);
+  const [query, setQuery] = React.useState('');
+  const [kind, setKind] = React.useState<ModelKind | ''>('');
+  const load = (reload: boolean): void => {
+    props.model.models(reload).then(
+      found => (setModels(found), setFailure(null)),
+      (error: Error) => setFailure(error.message)
+    );
+  };
+  React.useEffect(() => load(false), []);
+  const shown = (models?.models ?? []).filter(m => matches(m, query, kind));
+  return (
+    <section className="jp-TokenhotPanel-section">
+      <h3>Models</h3>
+      <div className="jp-TokenhotPanel-filters">
+        <input
+          className="jp-mod-styled"
+          type="search"
+          placeholder="Search models"
+          aria-label="Search models"
+          value={query}
+          onChange={event => setQuery(event.target.value)}
+        />
+        <select
+          className="jp-mod-styled"
+          aria-label="Kind"
+          value={kind}
+          onChange={event => setKind(event.target.value as ModelKind | '')}
+        >
+          <option value="">all kinds</option>
+          {KINDS.map(k => (
+            <option key={k} value={k}>
+              {k}
+            </option>
+          ))}
+        </select>
+        <button className="jp-mod-styled" title="Reload the model list" onClick={() => load(true)}>
+          ↻
+        </button>
+      </div>
+      {failure && <p className="jp-TokenhotPanel-error">{failure}</p>}
+      {models && !models.live_loaded && (
+        <p className="jp-TokenhotPanel-empty">The gateway's live list did not load: catalog only.</p>
+      )}
+      <ul className="jp-TokenhotPanel-list">
+        {shown.map(m => (
+          <ModelRow key={m.id} model={m} actions={props.actions} />
+        ))}
+      </ul>
+    </section>
+  );
+}
+
+function ModelRow(props: { model: IModelInfo; actions: IPanelActions }): JSX.Element {
+  const { model, actions } = props;
+  return (
+    <li>
+      <button
+        className="jp-TokenhotModel"
+        data-model-id={model.id}
+        title={model.description ?? `Insert a cell for ${model.id}`}
+        onClick={() => actions.useModel(model)}
+      >
+        <span className="jp-TokenhotModel-id">{model.id}</span>
+        <span className="jp-TokenhotModel-badge jp-mod-kind">{model.kind}</span>
+        {model.badges.map(badge => (
+          <span key={badge} className="jp-TokenhotModel-badge">
+            {badge}
+          </span>
+        ))}
+        {!model.live && <span className="jp-TokenhotModel-badge jp-mod-catalog">catalog</span>}
+        {model.price && <span className="jp-TokenhotModel-price">{model.price}</span>}
+      </button>
+    </li>
+  );
+}
+
+function matches(model: IModelInfo, query: string, kind: ModelKind | ''): boolean {
+  if (kind && model.kind !== kind) {
+    return false;
+  }
+  const words = query.toLowerCase().split(/\s+/).filter(Boolean);
+  const text = [model.id, model.family, ...model.badges, model.description ?? '']
+    .join(' ')
+    .toLowerCase();
+  return words.every(word => text.includes(word));
+}
