@@ -10,12 +10,16 @@ import type { IOutcome } from './notify';
 
 const NO_NOTEBOOK: IOutcome = { ok: false, message: 'Open a notebook first.' };
 
-/** Insert a code cell holding `source` below the active cell of the current notebook. */
+/**
+ * Insert a code cell holding `source` below the active cell of the current notebook.
+ *
+ * Returns what to tell the user, or null when the new cell says it all.
+ */
 export function insertBelow(
   app: JupyterFrontEnd,
   tracker: INotebookTracker | null,
   source: string
-): IOutcome {
+): IOutcome | null {
   const panel = tracker?.currentWidget;
   const model = panel?.content.model;
   if (!panel || !model) {
@@ -24,18 +28,18 @@ export function insertBelow(
   const index = panel.content.activeCellIndex + 1;
   model.sharedModel.insertCell(index, { cell_type: 'code', source });
   focusCell(app, panel, index);
-  return { ok: true, message: `Inserted a cell in ${panel.context.path}.` };
+  return null;
 }
 
 /**
  * Add `model` to the active cell when it already is that model's magic; otherwise insert a
- * ready cell below it.
+ * ready cell below it.  Returns what to tell the user, if anything.
  */
 export function useModel(
   app: JupyterFrontEnd,
   tracker: INotebookTracker | null,
   model: IModelInfo
-): IOutcome {
+): IOutcome | null {
   const magic = magicFor(model);
   const cell = tracker?.activeCell;
   const source = cell?.model.sharedModel.getSource() ?? '';
@@ -47,7 +51,7 @@ export function useModel(
     return { ok: true, message: `${model.id} is already in the active cell.` };
   }
   cell.model.sharedModel.setSource(updated);
-  return { ok: true, message: `Added ${model.id} to the active cell.` };
+  return null;
 }
 
 function focusCell(app: JupyterFrontEnd, panel: NotebookPanel, index: number): void {

@@ -9,10 +9,12 @@ export interface IOutcome {
   message: string;
 }
 
-/** Show `outcome` as a success or a warning. */
-export function announce({ ok, message }: IOutcome): void {
-  const show = ok ? Notification.success : Notification.warning;
-  show(message, { autoClose: ok ? 5000 : 8000 });
+/** Show `outcome` as a success or a warning (nothing for null: the action spoke for itself). */
+export function announce(outcome: IOutcome | null): void {
+  if (outcome) {
+    const show = outcome.ok ? Notification.success : Notification.warning;
+    show(outcome.message, { autoClose: outcome.ok ? 5000 : 8000 });
+  }
 }
 
 /** Run `action` and announce its outcome; a failed request becomes an error notification. */

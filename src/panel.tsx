@@ -8,7 +8,7 @@ import { ReactWidget, UseSignal } from '@jupyterlab/ui-components';
 import { Message } from '@lumino/messaging';
 import * as React from 'react';
 
-import type { IModelInfo, IModels, IStatus, ITask, ModelKind } from './api';
+import { FINISHED, IModelInfo, IModels, IStatus, ITask, ModelKind } from './api';
 import { basename, duration, KEY_SOURCE } from './format';
 import { tokenhotIcon } from './icon';
 import type { TokenhotModel } from './model';
@@ -128,11 +128,11 @@ function TaskRow(props: { task: ITask; now: number; actions: IPanelActions }): J
       <div className="jp-TokenhotTask-head">
         <span className="jp-TokenhotTask-model">{task.model}</span>
         <span className={`jp-TokenhotTask-status jp-mod-${task.status}`}>{task.status}</span>
-        {task.progress !== null && task.status === 'running' && (
-          <progress max={100} value={task.progress} title={`${task.progress}%`} />
-        )}
         <span className="jp-TokenhotTask-elapsed">{elapsed}</span>
       </div>
+      {task.progress !== null && !FINISHED.has(task.status) && (
+        <progress max={100} value={task.progress} title={`${task.progress}%`} />
+      )}
       <div className="jp-TokenhotTask-prompt">{task.prompt}</div>
       {task.notebook && (
         <div className="jp-TokenhotTask-notebook" title={task.notebook}>
@@ -141,22 +141,17 @@ function TaskRow(props: { task: ITask; now: number; actions: IPanelActions }): J
       )}
       {poller && <div className="jp-TokenhotTask-poller">{poller}</div>}
       {task.error && <div className="jp-TokenhotPanel-error">{task.error}</div>}
-      <div className="jp-TokenhotPanel-buttons">
-        <button
-          className="jp-mod-styled"
-          disabled={!task.video_path}
-          onClick={() => actions.openVideo(task)}
-        >
+      <div className="jp-TokenhotTask-actions">
+        <button disabled={!task.video_path} onClick={() => actions.openVideo(task)}>
           Open video
         </button>
         <button
-          className="jp-mod-styled"
           title={`Insert %tokenhot attach ${task.id} below the active cell`}
           onClick={() => actions.attach(task)}
         >
           Attach
         </button>
-        <button className="jp-mod-styled" onClick={() => actions.copyId(task)}>
+        <button title={task.id} onClick={() => actions.copyId(task)}>
           Copy id
         </button>
       </div>
@@ -182,7 +177,6 @@ function ModelsSection(props: { model: TokenhotModel; actions: IPanelActions }):
       <h3>Models</h3>
       <div className="jp-TokenhotPanel-filters">
         <input
-          className="jp-mod-styled"
           type="search"
           placeholder="Search models"
           aria-label="Search models"
@@ -190,7 +184,6 @@ function ModelsSection(props: { model: TokenhotModel; actions: IPanelActions }):
           onChange={event => setQuery(event.target.value)}
         />
         <select
-          className="jp-mod-styled"
           aria-label="Kind"
           value={kind}
           onChange={event => setKind(event.target.value as ModelKind | '')}
@@ -202,7 +195,7 @@ function ModelsSection(props: { model: TokenhotModel; actions: IPanelActions }):
             </option>
           ))}
         </select>
-        <button className="jp-mod-styled" title="Reload the model list" onClick={() => load(true)}>
+        <button title="Reload the model list" onClick={() => load(true)}>
           ↻
         </button>
       </div>
@@ -212,15 +205,19 @@ function ModelsSection(props: { model: TokenhotModel; actions: IPanelActions }):
       )}
       <ul className="jp-TokenhotPanel-list">
         {shown.map(m => (
-          <ModelRow key={m.id} model={m} actions={props.actions} />
+          <ModelRow key={m.id} model={m} liveLoaded={models?.live_loaded ?? false} actions={props.actions} />
         ))}
       </ul>
     </section>
   );
 }
 
-function ModelRow(props: { model: IModelInfo; actions: IPanelActions }): JSX.Element {
-  const { model, actions } = props;
+function ModelRow(props: {
+  model: IModelInfo;
+  liveLoaded: boolean;
+  actions: IPanelActions;
+}): JSX.Element {
+  const { model, liveLoaded, actions } = props;
   return (
     <li>
       <button
@@ -236,7 +233,11 @@ function ModelRow(props: { model: IModelInfo; actions: IPanelActions }): JSX.Ele
             {badge}
           </span>
         ))}
-        {!model.live && <span className="jp-TokenhotModel-badge jp-mod-catalog">catalog</span>}
+        {liveLoaded && !model.live && (
+          <span className="jp-TokenhotModel-badge" title="Not in the gateway's live list">
+            not live
+          </span>
+        )}
         {model.price && <span className="jp-TokenhotModel-price">{model.price}</span>}
       </button>
     </li>
