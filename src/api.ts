@@ -5,13 +5,7 @@ import { URLExt } from '@jupyterlab/coreutils';
 import { ServerConnection } from '@jupyterlab/services';
 
 export type KeySource = 'argument' | 'environment' | 'stored' | 'none';
-export type TaskStatus =
-  | 'queued'
-  | 'running'
-  | 'succeeded'
-  | 'failed'
-  | 'cancelled'
-  | 'unknown';
+export type TaskStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled' | 'unknown';
 export type ModelKind = 'chat' | 'image' | 'video' | 'audio';
 
 /** `GET status`. */
@@ -81,11 +75,7 @@ export interface IKeyTest {
 }
 
 /** Statuses after which a task never changes again. */
-export const FINISHED: ReadonlySet<TaskStatus> = new Set([
-  'succeeded',
-  'failed',
-  'cancelled'
-]);
+export const FINISHED: ReadonlySet<TaskStatus> = new Set(['succeeded', 'failed', 'cancelled']);
 
 /**
  * Call `{baseUrl}tokenhot/api/{path}` with Jupyter's token and XSRF header.
@@ -117,9 +107,7 @@ export async function requestAPI<T>(
 
 /** Send a JSON body with `method`. */
 export function jsonInit(method: string, body?: unknown): RequestInit {
-  return body === undefined
-    ? { method }
-    : { method, body: JSON.stringify(body) };
+  return body === undefined ? { method } : { method, body: JSON.stringify(body) };
 }
 
 function parseJSON(text: string): unknown {

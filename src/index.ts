@@ -2,10 +2,7 @@
  * The Tokenhot JupyterLab extension: a status bar item, the "Tokenhot" sidebar panel, key
  * commands and task notifications, all over the server extension's `tokenhot/api/`.
  */
-import {
-  JupyterFrontEnd,
-  JupyterFrontEndPlugin
-} from '@jupyterlab/application';
+import { JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
 import { Clipboard, ICommandPalette, Notification } from '@jupyterlab/apputils';
 import { INotebookTracker } from '@jupyterlab/notebook';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
@@ -140,7 +137,10 @@ function notifyFinished(app: JupyterFrontEnd, tracker: INotebookTracker | null, 
     Notification.success(`Video ready: ${task.model}${where}`, { actions, autoClose: 10000 });
   } else {
     const reason = task.error ? `: ${task.error}` : '';
-    Notification.error(`Video failed: ${task.model}${where}${reason}`, { actions, autoClose: false });
+    Notification.error(`Video failed: ${task.model}${where}${reason}`, {
+      actions,
+      autoClose: false
+    });
   }
 }
 

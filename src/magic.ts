@@ -61,7 +61,10 @@ export function addModel(source: string, magic: IMagic, id: string): string | nu
   if (!found) {
     return `${magic.magic} -m ${id}${first.slice(magic.magic.length)}${rest}`;
   }
-  const ids = found[4].replace(/^["']|["']$/g, '').split(',').filter(Boolean);
+  const ids = found[4]
+    .replace(/^["']|["']$/g, '')
+    .split(',')
+    .filter(Boolean);
   if (ids.includes(id)) {
     return null;
   }

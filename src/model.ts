@@ -5,14 +5,7 @@ import { IDisposable } from '@lumino/disposable';
 import { IPoll, Poll } from '@lumino/polling';
 import { ISignal, Signal } from '@lumino/signaling';
 
-import {
-  FINISHED,
-  IModels,
-  IStatus,
-  ITask,
-  ITasks,
-  requestAPI
-} from './api';
+import { FINISHED, IModels, IStatus, ITask, ITasks, requestAPI } from './api';
 
 /** Statuses that earn a notification when a task reaches them. */
 const NOTIFY: ReadonlySet<string> = new Set(['succeeded', 'failed']);

@@ -9,7 +9,7 @@ import { Message } from '@lumino/messaging';
 import * as React from 'react';
 
 import { FINISHED, IModelInfo, IModels, IStatus, ITask, ModelKind } from './api';
-import { basename, duration, KEY_SOURCE } from './format';
+import { basename, duration, KEY_SOURCE, money } from './format';
 import { tokenhotIcon } from './icon';
 import type { TokenhotModel } from './model';
 
@@ -50,8 +50,16 @@ export class TokenhotPanel extends ReactWidget {
         {() => (
           <>
             <h2 className="jp-TokenhotPanel-title">Tokenhot</h2>
-            <KeySection status={this.model.status} error={this.model.error} actions={this.actions} />
-            <TasksSection tasks={this.model.tasks} now={this.model.serverNow} actions={this.actions} />
+            <KeySection
+              status={this.model.status}
+              error={this.model.error}
+              actions={this.actions}
+            />
+            <TasksSection
+              tasks={this.model.tasks}
+              now={this.model.serverNow}
+              actions={this.actions}
+            />
             <ModelsSection model={this.model} actions={this.actions} />
           </>
         )}
@@ -82,6 +90,7 @@ function KeySection(props: {
         </p>
       )}
       {status && <p>Key: {KEY_SOURCE[status.key_source]}</p>}
+      {status && <p>{spend(status)}</p>}
       {error && <p className="jp-TokenhotPanel-error">{error}</p>}
       <div className="jp-TokenhotPanel-buttons">
         <button className="jp-mod-styled jp-mod-accept" onClick={actions.setKey}>
@@ -98,11 +107,14 @@ function KeySection(props: {
   );
 }
 
-function TasksSection(props: {
-  tasks: ITask[];
-  now: number;
-  actions: IPanelActions;
-}): JSX.Element {
+function spend(status: IStatus): string {
+  const today = `Spent today: ${money(status.spend_today, status.spend_currency)}`;
+  return status.budget_left === null
+    ? today
+    : `${today}, ${money(status.budget_left, status.spend_currency)} left`;
+}
+
+function TasksSection(props: { tasks: ITask[]; now: number; actions: IPanelActions }): JSX.Element {
   return (
     <section className="jp-TokenhotPanel-section">
       <h3>Video tasks</h3>
@@ -201,11 +213,18 @@ function ModelsSection(props: { model: TokenhotModel; actions: IPanelActions }):
       </div>
       {failure && <p className="jp-TokenhotPanel-error">{failure}</p>}
       {models && !models.live_loaded && (
-        <p className="jp-TokenhotPanel-empty">The gateway's live list did not load: catalog only.</p>
+        <p className="jp-TokenhotPanel-empty">
+          The gateway's live list did not load: catalog only.
+        </p>
       )}
       <ul className="jp-TokenhotPanel-list">
         {shown.map(m => (
-          <ModelRow key={m.id} model={m} liveLoaded={models?.live_loaded ?? false} actions={props.actions} />
+          <ModelRow
+            key={m.id}
+            model={m}
+            liveLoaded={models?.live_loaded ?? false}
+            actions={props.actions}
+          />
         ))}
       </ul>
     </section>

@@ -16,7 +16,10 @@ const REACHABLE = new Map<boolean | null, string>([
 
 /** A status bar item fed by `model`; a click runs `onClick`. */
 export class TokenhotStatus extends Widget {
-  constructor(private readonly model: TokenhotModel, onClick: () => void) {
+  constructor(
+    private readonly model: TokenhotModel,
+    onClick: () => void
+  ) {
     super();
     this.addClass('jp-TokenhotStatus');
     this.addClass('jp-mod-highlighted');

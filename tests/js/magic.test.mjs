@@ -30,7 +30,10 @@ test('startsWithMagic wants the whole magic name', () => {
 
 test('a comparing magic gains the id at the end of its -m list', () => {
   const magic = magicFor(chat);
-  assert.equal(addModel('%%chat -m gpt-5.4\nhi', magic, chat.id), '%%chat -m gpt-5.4,claude-opus-4-6\nhi');
+  assert.equal(
+    addModel('%%chat -m gpt-5.4\nhi', magic, chat.id),
+    '%%chat -m gpt-5.4,claude-opus-4-6\nhi'
+  );
   assert.equal(
     addModel('%%chat --model=a,b --new\nhi', magic, 'c'),
     '%%chat --model=a,b,c --new\nhi'
@@ -46,10 +49,15 @@ test('a magic line without -m gets one; an id already listed changes nothing', (
 });
 
 test('a single-model magic has its model replaced', () => {
-  assert.equal(addModel('%%video -m veo --duration 5\nboat', magicFor(video), 'sora-2'),
-    '%%video -m sora-2 --duration 5\nboat');
+  assert.equal(
+    addModel('%%video -m veo --duration 5\nboat', magicFor(video), 'sora-2'),
+    '%%video -m sora-2 --duration 5\nboat'
+  );
 });
 
 test('only the magic line is read: -m in the prompt is left alone', () => {
-  assert.equal(addModel('%%chat\nexplain -m flags', magicFor(chat), 'a'), '%%chat -m a\nexplain -m flags');
+  assert.equal(
+    addModel('%%chat\nexplain -m flags', magicFor(chat), 'a'),
+    '%%chat -m a\nexplain -m flags'
+  );
 });
