@@ -23,7 +23,12 @@ export async function setKey(model: TokenhotModel): Promise<void> {
   }
   await attempt(async () => {
     const state = await requestAPI<IKeyState>('key', jsonInit('PUT', { key }));
-    return { ok: true, message: `Tokenhot key stored (${state.masked ?? 'hidden'}).` };
+    // TOKENHOT_API_KEY in the server's environment comes before a stored key.
+    const message =
+      state.source === 'stored'
+        ? `Tokenhot key stored (${state.masked}); kernels use it at their next request.`
+        : `Key stored, but the ${state.source} key (${state.masked}) comes first.`;
+    return { ok: true, message };
   });
   void model.refresh();
 }

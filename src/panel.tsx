@@ -26,9 +26,11 @@ export interface IPanelActions {
 
 const KINDS: ReadonlyArray<ModelKind> = ['chat', 'image', 'video', 'audio'];
 
-const POLLERS: Readonly<Record<string, string>> = {
+// What a task's poller (or, for `unknown`, its status) means for the user.
+const NOTES: Readonly<Record<string, string>> = {
   server: 'polled by the Jupyter server (its kernel is gone)',
-  'waiting-for-kernel': 'waits for a kernel: the server has no key to poll it with'
+  'waiting-for-kernel': 'waits for a kernel: the server has no key to poll it with',
+  unknown: 'nobody polls it now: Attach resumes it'
 };
 
 /** The sidebar widget. */
@@ -134,7 +136,7 @@ function TasksSection(props: { tasks: ITask[]; now: number; actions: IPanelActio
 function TaskRow(props: { task: ITask; now: number; actions: IPanelActions }): JSX.Element {
   const { task, now, actions } = props;
   const elapsed = duration((task.finished_at ?? now) - task.created_at);
-  const poller = task.poller ? POLLERS[task.poller] : undefined;
+  const note = NOTES[task.status] ?? (task.poller ? NOTES[task.poller] : undefined);
   return (
     <li className="jp-TokenhotTask" data-task-id={task.id}>
       <div className="jp-TokenhotTask-head">
@@ -151,7 +153,7 @@ function TaskRow(props: { task: ITask; now: number; actions: IPanelActions }): J
           {basename(task.notebook)}
         </div>
       )}
-      {poller && <div className="jp-TokenhotTask-poller">{poller}</div>}
+      {note && <div className="jp-TokenhotTask-note">{note}</div>}
       {task.error && <div className="jp-TokenhotPanel-error">{task.error}</div>}
       <div className="jp-TokenhotTask-actions">
         <button disabled={!task.video_path} onClick={() => actions.openVideo(task)}>
@@ -219,24 +221,15 @@ function ModelsSection(props: { model: TokenhotModel; actions: IPanelActions }):
       )}
       <ul className="jp-TokenhotPanel-list">
         {shown.map(m => (
-          <ModelRow
-            key={m.id}
-            model={m}
-            liveLoaded={models?.live_loaded ?? false}
-            actions={props.actions}
-          />
+          <ModelRow key={m.id} model={m} actions={props.actions} />
         ))}
       </ul>
     </section>
   );
 }
 
-function ModelRow(props: {
-  model: IModelInfo;
-  liveLoaded: boolean;
-  actions: IPanelActions;
-}): JSX.Element {
-  const { model, liveLoaded, actions } = props;
+function ModelRow(props: { model: IModelInfo; actions: IPanelActions }): JSX.Element {
+  const { model, actions } = props;
   return (
     <li>
       <button
@@ -252,11 +245,6 @@ function ModelRow(props: {
             {badge}
           </span>
         ))}
-        {liveLoaded && !model.live && (
-          <span className="jp-TokenhotModel-badge" title="Not in the gateway's live list">
-            not live
-          </span>
-        )}
         {model.price && <span className="jp-TokenhotModel-price">{model.price}</span>}
       </button>
     </li>

@@ -20,9 +20,9 @@ from pathlib import Path
 
 import pytest
 
-try:
+if sys.version_info >= (3, 11):
     import tomllib
-except ImportError:  # Python 3.10: jupyterlab depends on tomli there
+else:  # jupyterlab depends on tomli before 3.11
     import tomli as tomllib
 
 pytestmark = pytest.mark.packaging
@@ -95,8 +95,8 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     tmp = tmp_path_factory.mktemp("wheel")
     env = _isolated_env(tmp, _path_without_node(tmp / "builder" / "bin"))
     python = _new_venv(tmp / "builder", env, *_hook_requirements())
-    cmd = [python, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-w", tmp, ROOT]
-    _run(cmd, env, tmp)
+    cmd: list[str | Path] = [python, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation"]
+    _run([*cmd, "-w", tmp, ROOT], env, tmp)
     (found,) = tmp.glob("tokenhot_jupyter-*.whl")
     return found
 
