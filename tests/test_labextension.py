@@ -61,12 +61,10 @@ def _isolated_env(tmp: Path, path: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("JUPYTER", "PYTHON"))}
     env.update(
         PATH=path,
-        HOME=str(tmp / "home"),
         JUPYTER_CONFIG_DIR=str(tmp / "config"),
         JUPYTER_DATA_DIR=str(tmp / "data"),
         JUPYTER_PLATFORM_DIRS="1",
         PIP_DISABLE_PIP_VERSION_CHECK="1",
-        PIP_CACHE_DIR=os.environ.get("PIP_CACHE_DIR", str(Path.home() / ".cache" / "pip")),
     )
     return env
 
