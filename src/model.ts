@@ -75,13 +75,9 @@ export class TokenhotModel implements IDisposable {
     return this._poll.refresh();
   }
 
-  /** The model list, fetched once (again with `reload`). */
-  models(reload = false): Promise<IModels> {
-    if (reload || !this._models) {
-      this._models = requestAPI<IModels>('models');
-      this._models.catch(() => (this._models = null));
-    }
-    return this._models;
+  /** The model list (the catalog merged with the gateway's live list). */
+  models(): Promise<IModels> {
+    return requestAPI<IModels>('models');
   }
 
   dispose(): void {
@@ -138,7 +134,6 @@ export class TokenhotModel implements IDisposable {
   private _since: number | null = null;
   private _serverNow = Date.now() / 1000;
   private _fetchedAt = Date.now();
-  private _models: Promise<IModels> | null = null;
   private _changed = new Signal<this, void>(this);
   private _taskFinished = new Signal<this, ITask>(this);
 }

@@ -62,7 +62,11 @@ export class TokenhotPanel extends ReactWidget {
               now={this.model.serverNow}
               actions={this.actions}
             />
-            <ModelsSection model={this.model} actions={this.actions} />
+            <ModelsSection
+              model={this.model}
+              keyState={keyState(this.model.status)}
+              actions={this.actions}
+            />
           </>
         )}
       </UseSignal>
@@ -173,18 +177,32 @@ function TaskRow(props: { task: ITask; now: number; actions: IPanelActions }): J
   );
 }
 
-function ModelsSection(props: { model: TokenhotModel; actions: IPanelActions }): JSX.Element {
+/** What the live model list depends on: the mode and the key in force. */
+function keyState(status: IStatus | null): string {
+  return status ? `${status.mode}/${status.key_source}` : '';
+}
+
+function ModelsSection(props: {
+  model: TokenhotModel;
+  keyState: string;
+  actions: IPanelActions;
+}): JSX.Element {
   const [models, setModels] = React.useState<IModels | null>(null);
   const [failure, setFailure] = React.useState<string | null>(null);
   const [query, setQuery] = React.useState('');
   const [kind, setKind] = React.useState<ModelKind | ''>('');
-  const load = (reload: boolean): void => {
-    props.model.models(reload).then(
+  const load = (): void => {
+    props.model.models().then(
       found => (setModels(found), setFailure(null)),
       (error: Error) => setFailure(error.message)
     );
   };
-  React.useEffect(() => load(false), []);
+  // Load once the status is known, and again when a key is set or forgotten.
+  React.useEffect(() => {
+    if (props.keyState) {
+      load();
+    }
+  }, [props.keyState]);
   const shown = (models?.models ?? []).filter(m => matches(m, query, kind));
   return (
     <section className="jp-TokenhotPanel-section">
@@ -209,7 +227,7 @@ function ModelsSection(props: { model: TokenhotModel; actions: IPanelActions }):
             </option>
           ))}
         </select>
-        <button title="Reload the model list" onClick={() => load(true)}>
+        <button title="Reload the model list" onClick={load}>
           ↻
         </button>
       </div>
