@@ -234,7 +234,7 @@ function ModelsSection(props: {
       {failure && <p className="jp-TokenhotPanel-error">{failure}</p>}
       {models && !models.live_loaded && (
         <p className="jp-TokenhotPanel-empty">
-          The gateway's live list did not load: catalog only.
+          Catalog only: the gateway's live list is not loaded (it needs a key).
         </p>
       )}
       <ul className="jp-TokenhotPanel-list">
