@@ -58,3 +58,9 @@ def test_the_server_config_enables_the_extension() -> None:
     config = ROOT / "jupyter-config" / "server-config" / "tokenhot_jupyter.json"
     data = json.loads(config.read_text())
     assert data == {"ServerApp": {"jpserver_extensions": {"tokenhot_jupyter": True}}}
+
+
+def test_the_labextension_paths_point_at_the_built_extension() -> None:
+    (entry,) = tokenhot_jupyter._jupyter_labextension_paths()
+    built = Path(tokenhot_jupyter.__file__).parent / entry["src"] / "package.json"
+    assert entry["dest"] == "tokenhot-jupyter" and built.is_file()

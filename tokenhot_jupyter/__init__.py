@@ -124,3 +124,8 @@ def unload_ipython_extension(ipython: Any) -> None:
 def _jupyter_server_extension_points() -> list[dict[str, str]]:
     """Where jupyter_server finds the server extension (only a server imports it)."""
     return [{"module": "tokenhot_jupyter._server"}]
+
+
+def _jupyter_labextension_paths() -> list[dict[str, str]]:
+    """Where ``jupyter labextension develop`` finds the built JupyterLab extension."""
+    return [{"src": "labextension", "dest": "tokenhot-jupyter"}]
