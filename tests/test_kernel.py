@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +69,33 @@ def test_errors_fail_the_cell_with_one_line(kernel: Kernel) -> None:
     assert errors[0]["content"]["traceback"][0].startswith("UnknownModelError:")
     reply, _ = kernel.run("%%chat --temperature warm\nHi")
     assert reply["content"]["status"] == "error" and reply["content"]["ename"] == "UsageError"
+
+
+def _update_of(msg_id: str) -> Callable[[dict[str, Any]], bool]:
+    return lambda m: (
+        m["msg_type"] == "update_display_data" and m["parent_header"].get("msg_id") == msg_id
+    )
+
+
+def test_interrupting_a_stream_says_one_line_every_time(
+    kernel: Kernel, tokenhot_simulator: Any
+) -> None:
+    tokenhot_simulator.token_delay = 0.2  # a story takes many seconds: the interrupt lands mid-way
+    for attempt in range(5):
+        msg_id = kernel.send("%%chat\nPlease write a long story " + "word " * 60, f"s{attempt}")
+        kernel.wait_for(_update_of(msg_id))  # the answer is streaming in
+        kernel.km.interrupt_kernel()
+        reply = kernel.reply(msg_id)["content"]
+        kernel.until_idle(msg_id)  # what wait_for and this read are all in the backlog
+        ours = [m for m in kernel.backlog if m["parent_header"].get("msg_id") == msg_id]
+        errors = [m["content"]["traceback"] for m in ours if m["msg_type"] == "error"]
+        assert reply["status"] == "error" and reply["ename"] == "Interrupted", reply
+        assert errors == [["KeyboardInterrupt: %%chat was interrupted."]]
+        printed = "".join(m["content"].get("text", "") for m in ours if m["msg_type"] == "stream")
+        assert "Traceback" not in printed and "RuntimeError" not in printed
+        kernel.backlog.clear()
+    after = kernel.ok("import gc; gc.collect(); print(40 + 2)")  # nothing left to finalize
+    assert "42" in str(after) and "Traceback" not in str(kernel.backlog)
 
 
 def test_video_returns_at_once_then_updates_its_own_cell(

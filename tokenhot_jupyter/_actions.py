@@ -9,6 +9,7 @@ merge their progress into one throttled output.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import queue
 import time
@@ -128,10 +129,11 @@ def _stream_into(
     stream = client.chat_stream(
         messages, model, system=req.system, images=req.images or None, **req.params
     )
-    for chunk in stream:
-        if chunk.result is not None:
-            return chunk.result  # type: ignore[no-any-return]
-        view.feed(chunk.text, chunk.reasoning)
+    with contextlib.closing(stream):  # now, not whenever an interrupt's traceback is freed
+        for chunk in stream:
+            if chunk.result is not None:
+                return chunk.result  # type: ignore[no-any-return]
+            view.feed(chunk.text, chunk.reasoning)
     return None
 
 
