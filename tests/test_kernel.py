@@ -12,12 +12,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import nbformat
 import pytest
 
 pytestmark = pytest.mark.kernel
 pytest.importorskip("ipykernel")
 
 from kernel_support import SETUP, Kernel  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _displays(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -145,3 +148,22 @@ def test_restart_then_attach(kernel: Kernel, tokenhot_simulator: Any) -> None:
     )
     _, messages = kernel.run("%tokenhot tasks")
     assert task_id in str(messages)
+
+
+def _stop_on_error(cell: Any) -> bool:
+    """What JupyterLab and Notebook 7 send (OutputArea.execute): a cell tagged
+    ``raises-exception`` asks the kernel to go on with the queued cells after it fails."""
+    return "raises-exception" not in cell.metadata.get("tags", [])
+
+
+def test_run_all_stops_at_the_teaching_demos_mistake(kernel: Kernel) -> None:
+    notebook = nbformat.read(ROOT / "notebooks" / "06-teaching-demo.ipynb", as_version=4)
+    code = [cell for cell in notebook.cells if cell.cell_type == "code"]
+    mistake = next(i for i, cell in enumerate(code) if "gpt-5.44" in cell.source)
+    assert "*Run All* stops at the mistake" in str(notebook.cells)
+    # Run All sends every cell at once; the kernel aborts the ones queued after a failure.
+    sent = [kernel.send(cell.source, cell.id, stop_on_error=_stop_on_error(cell)) for cell in code]
+    status = [kernel.reply(msg_id, timeout=60)["content"]["status"] for msg_id in sent]
+    assert status[:mistake] == ["ok"] * mistake
+    assert status[mistake] == "error"
+    assert status[mistake + 1 :] == ["aborted"] * (len(code) - mistake - 1), status
