@@ -500,7 +500,9 @@ def video(session: Session, screen: D.Screen, req: VideoRequest) -> Tracked:
     )  # fmt: skip
     estimate_video(session, req.model, params, reused)
     if reused:
-        note = f"Unchanged cell: showing task {tracked.task_id} again (--new makes a new one)."
+        note = (
+            f"Same request as before: showing task {tracked.task_id} again (--new makes a new one)."
+        )
         screen.show(D.note_bundle(note))
     tracked.display()
     return tracked

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import io
+import os
 import re
 import struct
 import zlib
@@ -119,7 +120,7 @@ def _from_path(path: Path, what: str) -> Media:
     if not path.is_file():
         raise InvalidInputError(
             f"No {what} file at {str(path)!r}.",
-            hint="Check the path (relative paths start at the notebook's folder), or pass a URL.",
+            hint=f"Check the path (relative paths start in {os.getcwd()}), or pass a URL.",
         )
     data = path.read_bytes()
     return Media(data, sniff_mime(data, _mime_from_name(path.name)), name=path.name)

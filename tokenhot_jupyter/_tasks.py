@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from . import _exceptions as E
-from ._cards import ACTIVE, Bundle, CardInfo, Phase, render
+from ._cards import ACTIVE, FOLLOW_UP, Bundle, CardInfo, Phase, render
 from ._client import Client
 from ._journal import Journal, TaskRow, fingerprint, safe_url
 from ._redact import redact
@@ -47,11 +47,11 @@ _STATUSES: frozenset[str] = frozenset({"queued", "running", "succeeded", "failed
 class WaitInterrupted(KeyboardInterrupt):
     """Ctrl-C / interrupt during ``--wait``; the task keeps polling in the background."""
 
-    def __init__(self, task_id: str) -> None:
+    def __init__(self, task_id: str, live: bool = True) -> None:
         self.task_id = task_id
         super().__init__(
-            f"Stopped waiting; {task_id} is still polling in the background and its card "
-            f"will update. %tokenhot attach {task_id} shows it again."
+            f"Stopped waiting; {task_id} is still polling in the background and "
+            f"{FOLLOW_UP[live]}. %tokenhot attach {task_id} shows it again."
         )
 
     def _render_traceback_(self) -> list[str]:
@@ -200,7 +200,7 @@ class Tracked:
             self.task_id, self.model, self.prompt, self.params, snap.task.status,
             snap.task.progress, max(0.0, end - self.created_at), self.created_at,
             snap.finished_at, snap.error, warning, _relative(snap.file),
-            str(snap.file) if snap.file else None,
+            str(snap.file) if snap.file else None, live=_can_update(),
         )  # fmt: skip
 
     def display(self) -> str:
@@ -223,7 +223,7 @@ class Tracked:
                 if end is not None and time.monotonic() >= end:
                     break
         except KeyboardInterrupt:
-            raise WaitInterrupted(self.task_id) from None
+            raise WaitInterrupted(self.task_id, _can_update()) from None
         return self.phase
 
     def raise_for_status(self) -> None:

@@ -262,7 +262,7 @@ def show_table(session: Session, screen: D.Screen) -> None:
     """No widgets here (terminal IPython): the task table and what to type instead."""
     screen.show({"text/plain": tasks_table(session.tasks().list())})
     hint = (
-        "The live monitor needs Jupyter widgets; %tokenhot attach ID shows a task's card, "
+        "The live monitor needs Jupyter widgets; %tokenhot attach ID shows a task again, "
         "%tokenhot cancel ID stops polling it."
     )
     screen.show(D.note_bundle(hint))
