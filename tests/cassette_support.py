@@ -30,6 +30,7 @@ _VOLATILE = (
     (re.compile(r"[\w./\\-]+\.(mp4|png|jpg|webp|wav)\b"), "<file>"),
     (re.compile(r' ?(<span style="[^"]*">)?· replayed(</span>)?'), ""),
     (re.compile(r"\((\d+ h )?(\d+ min )?\d+ s\)"), "(<elapsed>)"),  # a video card's age
+    (re.compile(r"made in (\d+ h )?(\d+ min )?\d+ s"), "made in <elapsed>"),  # how long it took
 )
 
 # Python-level sockets refuse to connect and names refuse to resolve; attempts are counted.

@@ -51,6 +51,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 SLOW = 60_000  # ms: JupyterLab's first load, a kernel start, a video task
+DEMO = Path(__file__).resolve().parents[1] / "notebooks" / "06-teaching-demo.ipynb"
 
 
 @dataclass
@@ -136,6 +137,7 @@ def _wait_for_server(port: int, token: str, proc: subprocess.Popen[bytes], log: 
 def lab(tmp_path: Path) -> Iterator[Lab]:
     """JupyterLab as a newcomer starts it, on a folder holding the three-cell notebook."""
     notebook = _write_notebook(tmp_path / "work")
+    shutil.copy(DEMO, notebook.parent)
     port, token = _free_port(), "browser-t0ken"
     args = [
         "--simulator-speed", str(SPEED), "--dir", str(notebook.parent), "--no-browser",
@@ -183,6 +185,16 @@ def _outputs(page: Page, index: int) -> Locator:
     return _cell(page, index).locator(".jp-OutputArea-output")
 
 
+def _wait_for_kernel(page: Page) -> None:
+    """Until the notebook's kernel is connected and idle; cells run before that are dropped.
+
+    The toolbar's execution indicator says "idle" while there is no kernel yet; the status
+    bar's kernel item says "No Kernel | Initializing", then "Python 3 (ipykernel) | Idle".
+    """
+    kernel = page.locator(".jp-StatusBar-TextItem[title^='Change kernel']")
+    expect(kernel).to_have_text(re.compile(r"ipykernel\) \| Idle$"), timeout=SLOW)
+
+
 def _run_all(page: Page) -> None:
     """Run ▸ Run All Cells, as a user would."""
     page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
@@ -225,8 +237,7 @@ def test_a_newcomer_runs_chat_video_and_a_plain_cell(browser: Browser, lab: Lab)
     page = browser.new_page(viewport={"width": 1280, "height": 1000})
     page.goto(lab.url)
     expect(_cell(page, 2)).to_be_visible(timeout=SLOW)
-    idle = page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']")
-    expect(idle).to_have_count(1, timeout=SLOW)
+    _wait_for_kernel(page)
     page.screenshot(path=lab.shots / "1-opened.png")
     _run_all(page)
     _check_chat_answer_is_inert(page)
@@ -289,3 +300,19 @@ def _check_saved_notebook(path: Path) -> None:
     chat = nbformat.reads(text, as_version=4).cells[0].outputs  # type: ignore[no-untyped-call]
     provenance = chat[-1].metadata.get("tokenhot", {})
     assert {"model": "gpt-5.4-mini"}.items() <= provenance.items(), provenance
+
+
+def test_run_all_stops_at_the_teaching_demos_mistake(browser: Browser, lab: Lab) -> None:
+    page = browser.new_page(viewport={"width": 1280, "height": 1000})
+    page.goto(lab.url.replace(lab.notebook.name, DEMO.name))
+    code = page.locator(".jp-NotebookPanel:visible .jp-Notebook .jp-CodeCell")
+    expect(code).to_have_count(7, timeout=SLOW)
+    _wait_for_kernel(page)
+    _run_all(page)
+    mistake, usage = code.nth(5), code.nth(6)
+    error = mistake.locator(".jp-OutputArea-output")
+    expect(error).to_contain_text("UnknownModelError", timeout=SLOW)
+    expect(usage.locator(".jp-InputPrompt")).not_to_have_text("[*]:", timeout=SLOW)  # settled
+    page.screenshot(path=lab.shots / "demo-stopped.png")
+    expect(usage.locator(".jp-InputPrompt")).to_have_text("[ ]:")  # aborted: it never ran
+    expect(usage.locator(".jp-OutputArea-output")).to_have_count(0)

@@ -8,15 +8,19 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import nbformat
 import pytest
 
 pytestmark = pytest.mark.kernel
 pytest.importorskip("ipykernel")
 
 from kernel_support import SETUP, Kernel  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _displays(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -70,6 +74,33 @@ def test_errors_fail_the_cell_with_one_line(kernel: Kernel) -> None:
     assert reply["content"]["status"] == "error" and reply["content"]["ename"] == "UsageError"
 
 
+def _update_of(msg_id: str) -> Callable[[dict[str, Any]], bool]:
+    return lambda m: (
+        m["msg_type"] == "update_display_data" and m["parent_header"].get("msg_id") == msg_id
+    )
+
+
+def test_interrupting_a_stream_says_one_line_every_time(
+    kernel: Kernel, tokenhot_simulator: Any
+) -> None:
+    tokenhot_simulator.token_delay = 0.2  # a story takes many seconds: the interrupt lands mid-way
+    for attempt in range(5):
+        msg_id = kernel.send("%%chat\nPlease write a long story " + "word " * 60, f"s{attempt}")
+        kernel.wait_for(_update_of(msg_id))  # the answer is streaming in
+        kernel.km.interrupt_kernel()
+        reply = kernel.reply(msg_id)["content"]
+        kernel.until_idle(msg_id)  # what wait_for and this read are all in the backlog
+        ours = [m for m in kernel.backlog if m["parent_header"].get("msg_id") == msg_id]
+        errors = [m["content"]["traceback"] for m in ours if m["msg_type"] == "error"]
+        assert reply["status"] == "error" and reply["ename"] == "Interrupted", reply
+        assert errors == [["KeyboardInterrupt: %%chat was interrupted."]]
+        printed = "".join(m["content"].get("text", "") for m in ours if m["msg_type"] == "stream")
+        assert "Traceback" not in printed and "RuntimeError" not in printed
+        kernel.backlog.clear()
+    after = kernel.ok("import gc; gc.collect(); print(40 + 2)")  # nothing left to finalize
+    assert "42" in str(after) and "Traceback" not in str(kernel.backlog)
+
+
 def test_video_returns_at_once_then_updates_its_own_cell(
     kernel: Kernel, tokenhot_simulator: Any
 ) -> None:
@@ -117,3 +148,23 @@ def test_restart_then_attach(kernel: Kernel, tokenhot_simulator: Any) -> None:
     )
     _, messages = kernel.run("%tokenhot tasks")
     assert task_id in str(messages)
+
+
+def _stop_on_error(cell: Any) -> bool:
+    """What JupyterLab and Notebook 7 send (OutputArea.execute): a cell tagged
+    ``raises-exception`` asks the kernel to go on with the queued cells after it fails."""
+    return "raises-exception" not in cell.metadata.get("tags", [])
+
+
+def test_run_all_stops_at_the_teaching_demos_mistake(kernel: Kernel) -> None:
+    # nbformat is untyped.
+    notebook = nbformat.read(ROOT / "notebooks" / "06-teaching-demo.ipynb", as_version=4)  # type: ignore[no-untyped-call]
+    code = [cell for cell in notebook.cells if cell.cell_type == "code"]
+    mistake = next(i for i, cell in enumerate(code) if "gpt-5.44" in cell.source)
+    assert "*Run All* stops at the mistake" in str(notebook.cells)
+    # Run All sends every cell at once; the kernel aborts the ones queued after a failure.
+    sent = [kernel.send(cell.source, cell.id, stop_on_error=_stop_on_error(cell)) for cell in code]
+    status = [kernel.reply(msg_id, timeout=60)["content"]["status"] for msg_id in sent]
+    assert status[:mistake] == ["ok"] * mistake
+    assert status[mistake] == "error"
+    assert status[mistake + 1 :] == ["aborted"] * (len(code) - mistake - 1), status

@@ -98,6 +98,25 @@ def test_question_mark_shows_help(shell: Shell, capsys: pytest.CaptureFixture[st
     assert "--max-tokens" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize(
+    ("magic", "first", "option"),
+    [("%%chat", "%%chat [-m MODEL]", "--model"), ("%%image", "%%image [-m MODEL]", "--size"),
+     ("%%video", "%%video [-m MODEL]", "--wait"), ("%%speak", "%%speak [-m MODEL]", "--voice"),
+     ("%transcribe", "%transcribe [-m MODEL]", "--translate"),
+     ("%tokenhot", "Manage the Tokenhot session.", "%tokenhot tasks")],
+)  # fmt: skip
+def test_every_help_starts_with_its_usage_and_has_no_markup(
+    shell: Shell, capsys: pytest.CaptureFixture[str], magic: str, first: str, option: str
+) -> None:
+    capsys.readouterr()
+    shell.ok(f"{magic}?")
+    out = capsys.readouterr().out
+    doc = out[out.index("Docstring:") :].splitlines()[1:]
+    assert doc[0].startswith(first), doc[:3]  # %%chat [-m MODEL] ..., not "::" then %chat
+    assert "::" not in [line.strip() for line in doc]  # IPython's reST marker, shown raw
+    assert option in out
+
+
 # --- %%chat -------------------------------------------------------------------------------
 
 
@@ -752,6 +771,38 @@ def test_terminal_gets_plain_text(shell: Shell, capsys: pytest.CaptureFixture[st
         shell.ip.display_pub = capturing
 
 
+def test_terminal_messages_speak_of_the_terminal(
+    shell: Shell, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from IPython.core.displaypub import DisplayPublisher
+
+    capturing = shell.ip.display_pub
+    # IPython is untyped.
+    shell.ip.display_pub = DisplayPublisher(shell=shell.ip)  # type: ignore[no-untyped-call]
+    try:
+        shell.ip.run_cell("%%video --duration 5\nA dog running")
+        tracked = shell.session.tasks().tracked()[-1]
+        waited = shell.ip.run_cell("%%video --duration 5 --wait --timeout 0.01\nA dog running")
+        shell.sim.clock.advance(600)
+        tracked.wait(timeout=20)
+        assert tracked.done
+        missing = shell.ip.run_cell("%%chat --image nosuchvariable\nWhat is it?")
+        out = capsys.readouterr().out
+    finally:
+        shell.ip.display_pub = capturing
+    said = out + str(waited.error_in_exec) + str(missing.error_in_exec)
+    assert "Saved to" in out and "made in" in out, out  # says what the time is
+    assert not re.search(r"(?i)notebook|card|\bcell", said), said
+
+
+def test_notebook_cards_say_how_they_update(shell: Shell) -> None:
+    shell.ok("%%video --duration 5\nA dog running")
+    card = shell.final()["data"]["text/plain"]
+    result = shell.run("%%video --duration 5 --wait --timeout 0.01\nA dog running")
+    assert "If this card stops updating" in card
+    assert "its card will update" in str(result.error_in_exec)
+
+
 def test_the_key_never_appears(shell: Shell) -> None:
     key = shell.sim.api_key
     shell.ok("%%chat\nHi")
@@ -930,7 +981,7 @@ def test_an_interrupted_chat_is_one_line(
 
 def test_an_undefined_variable_as_input_is_named_as_such(shell: Shell) -> None:
     result = shell.run("%%chat --image gradient\nWhat colours?")
-    assert "No notebook variable or file named 'gradient'" in str(result.error_in_exec)
+    assert "No variable or file named 'gradient'" in str(result.error_in_exec)
 
 
 # --- video tasks across folders and the task table -------------------------------------------

@@ -14,7 +14,8 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -70,9 +71,13 @@ def start_simulator(extra: Sequence[str] = ()) -> tuple[subprocess.Popen[str], s
     cmd = [sys.executable, "-m", "tokenhot_jupyter.simulator", "--port", "0", *extra]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None
-    base_url = proc.stdout.readline().strip()
+    try:
+        base_url = proc.stdout.readline().strip()
+    except BaseException:  # Ctrl-C while it starts: do not leave it running
+        _shut_down([proc])
+        raise
     if not base_url.startswith("http"):
-        proc.kill()
+        _shut_down([proc])
         raise SystemExit("The gateway simulator did not start; run it alone to see why: "
                          "python -m tokenhot_jupyter.simulator")  # fmt: skip
     return proc, base_url
@@ -109,10 +114,29 @@ def lab(args: argparse.Namespace) -> int:
     except TokenhotError as exc:  # e.g. a stored key other users can read
         print(exc, file=sys.stderr)
         return 2
+    children: list[subprocess.Popen[Any]] = []
+    for sig in _STOP_SIGNALS:
+        signal.signal(sig, _first_stop(children))
+    try:
+        return _serve(args, key, children)
+    except KeyboardInterrupt:
+        print(_STOPPING, file=sys.stderr, flush=True)
+        return 0
+    except _Terminated:
+        return 0
+    finally:
+        _shut_down(children)
+
+
+_STOPPING = "Stopping JupyterLab and the simulator (Ctrl-C again stops them at once)."
+STOP_TIMEOUT = 10.0  # seconds JupyterLab gets to shut its kernels down before it is killed
+
+
+def _serve(args: argparse.Namespace, key: str | None, children: list[subprocess.Popen[Any]]) -> int:
     env = dict(os.environ)
-    sim = None
     if args.simulate or key is None:
         sim, base_url = start_simulator(simulator_args(args))
+        children.append(sim)
         env = simulated_env(env, base_url, force=args.simulate)
         why = "--simulate" if args.simulate else "No API key is set"
         print(f"{why}: answers come from the local gateway simulator at {base_url}.")
@@ -126,29 +150,55 @@ def lab(args: argparse.Namespace) -> int:
     cmd = [sys.executable, "-m", "jupyterlab", f"--ServerApp.root_dir={folder}", *extra]
     if hasattr(os, "geteuid") and os.geteuid() == 0:  # containers and CI often run as root
         cmd.append("--ServerApp.allow_root=True")
-    signal.signal(signal.SIGTERM, _exit_on_sigterm)
-    server = subprocess.Popen(cmd, env=kernel_env(env))
+    children.insert(0, subprocess.Popen(cmd, env=kernel_env(env)))  # stopped first
+    return children[0].wait()
+
+
+class _Terminated(Exception):
+    """SIGTERM arrived (a service manager, a test): stop like Ctrl-C, quietly."""
+
+
+def _first_stop(children: list[subprocess.Popen[Any]]) -> Callable[[int, object], None]:
+    """The handler of the first Ctrl-C or SIGTERM: it arms the next one to kill ``children``."""
+
+    def stop(signum: int, frame: object) -> None:
+        for sig in _STOP_SIGNALS:  # before raising, so a quick second Ctrl-C finds it armed
+            signal.signal(sig, lambda *_: _kill(children))
+        raise KeyboardInterrupt if signum == signal.SIGINT else _Terminated
+
+    return stop
+
+
+def _shut_down(children: Sequence[subprocess.Popen[Any]]) -> None:
+    """Stop ``children`` and wait for them; a further Ctrl-C or SIGTERM kills them at once.
+
+    The signal handlers only kill, never raise: a second Ctrl-C cannot interrupt this
+    with a traceback or leave a child (the simulator) running.
+    """
+    live = [child for child in children if child.poll() is None]
+    main = threading.current_thread() is threading.main_thread()  # where handlers can be set
+    previous = {sig: signal.signal(sig, lambda *_: _kill(live)) for sig in _STOP_SIGNALS if main}
     try:
-        return server.wait()
-    except (KeyboardInterrupt, SystemExit):
-        return 0
+        for child in live:
+            child.terminate()
+        for child in live:
+            try:
+                child.wait(timeout=STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                _kill([child])
+                child.wait()
     finally:
-        for child in (server, sim):
-            _stop(child)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
-def _exit_on_sigterm(signum: int, frame: object) -> None:
-    raise SystemExit(0)
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
-def _stop(child: subprocess.Popen[Any] | None) -> None:
-    if child is None or child.poll() is not None:
-        return
-    child.terminate()
-    try:
-        child.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        child.kill()
+def _kill(children: Sequence[subprocess.Popen[Any]]) -> None:
+    for child in children:
+        if child.poll() is None:
+            child.kill()
 
 
 def _has_module(name: str) -> bool:

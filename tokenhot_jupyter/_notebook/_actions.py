@@ -9,6 +9,7 @@ merge their progress into one throttled output.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import queue
 import time
 from collections.abc import Awaitable, Callable, Coroutine
@@ -136,10 +137,11 @@ def _stream_into(
     stream = client.chat_stream(
         messages, model, system=req.system, images=req.images or None, **req.params
     )
-    for chunk in stream:
-        if chunk.result is not None:
-            return chunk.result  # type: ignore[no-any-return]
-        view.feed(chunk.text, chunk.reasoning)
+    with contextlib.closing(stream):  # now, not whenever an interrupt's traceback is freed
+        for chunk in stream:
+            if chunk.result is not None:
+                return chunk.result  # type: ignore[no-any-return]
+            view.feed(chunk.text, chunk.reasoning)
     return None
 
 
@@ -515,7 +517,9 @@ def video(session: Session, screen: D.Screen, req: VideoRequest) -> Tracked:
     )  # fmt: skip
     estimate_video(session, req.model, params, reused)
     if reused:
-        note = f"Unchanged cell: showing task {tracked.task_id} again (--new makes a new one)."
+        note = (
+            f"Same request as before: showing task {tracked.task_id} again (--new makes a new one)."
+        )
         screen.show(D.note_bundle(note))
     tracked.display()
     return tracked

@@ -54,11 +54,23 @@ class CardInfo:
     src: str | None = None  # the video file, relative to the notebook's folder
     file: str | None = None  # the video file as shown in text/plain
     replayed: str | None = None  # the cassette the task's answers came from
+    live: bool = True  # rewritten in place (a notebook); False where each phase prints anew
 
 
 def render(phase: Phase, info: CardInfo) -> Bundle:
     """The card for ``phase``."""
     return _RENDERERS[phase](info)
+
+
+# How the rest of a task reaches the user: a notebook rewrites its card in place, a terminal
+# prints each new phase (CardInfo.live).
+_POLLING = {
+    True: "Polling in the background; other cells can run meanwhile. If this card stops "
+    "updating (after a kernel restart), run %tokenhot attach {task_id}",
+    False: "Polling in the background; you can go on working, and the result prints here "
+    "when it is ready. After a restart, %tokenhot attach {task_id} resumes it.",
+}
+FOLLOW_UP = {True: "its card will update", False: "its result prints when it is ready"}
 
 
 def live_card(info: CardInfo) -> Bundle:
@@ -68,10 +80,7 @@ def live_card(info: CardInfo) -> Bundle:
         f"{info.progress}%</progress> {info.progress}%"
     )
     body = f"{bar} · {_esc(info.status)} · {format_elapsed(info.elapsed)}"
-    note = (
-        "Polling in the background; other cells can run meanwhile. If this card stops "
-        f"updating (after a kernel restart), run %tokenhot attach {info.task_id}"
-    )
+    note = _POLLING[info.live].format(task_id=info.task_id)
     return _bundle(
         info, "polling", body, note, _plain(info, f"{info.status} {info.progress}%", note)
     )
@@ -79,7 +88,7 @@ def live_card(info: CardInfo) -> Bundle:
 
 def downloading_card(info: CardInfo) -> Bundle:
     """The task succeeded and its video is being saved."""
-    note = "The video is ready; saving it next to the notebook."
+    note = "The video is ready; saving it to the output folder."
     return _bundle(info, "downloading", "downloading…", note, _plain(info, "downloading", note))
 
 
@@ -91,7 +100,7 @@ def video_card(info: CardInfo) -> Bundle:
         'style="max-width:100%;display:block">'
         f'<a href="{_esc(src)}">{_esc(info.src or "")}</a></video>'
     )
-    note = f"Saved to {info.src or info.file} ({format_elapsed(info.elapsed)})."
+    note = f"Saved to {info.src or info.file} (made in {format_elapsed(info.elapsed)})."
     data, meta = _bundle(info, "done", player, note, _plain(info, "done", note))
     meta[META_KEY]["file"] = redact(info.src or info.file or "")
     return data, meta

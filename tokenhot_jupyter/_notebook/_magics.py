@@ -44,7 +44,7 @@ _MAGIC_KIND = {
     "%transcribe": "audio",
 }  # fmt: skip
 _VARS_HELP = (
-    "Put notebook variables into the prompt: {name} or {obj.attr} becomes its value "
+    "Put variables into the prompt: {name} or {obj.attr} becomes its value "
     "(one pass; unknown "
     "names stay as written). Write {{name}} for a literal {name}. JSON, code and LaTeX braces "
     "(\\frac{a}{b}, x^{n}, ${HOME}) are never touched."
@@ -103,9 +103,26 @@ class _Decorator(Protocol):
     def __call__(self, func: F, /) -> F: ...
 
 
-def magic_arguments() -> _Decorator:
-    """IPython's ``magic_arguments`` decorator, typed."""
-    return cast(_Decorator, _ma.magic_arguments())  # type: ignore[no-untyped-call]
+def magic_arguments(magic: str) -> _Decorator:
+    """IPython's ``magic_arguments`` decorator, typed; ``magic?`` starts with its usage."""
+    build = cast(_Decorator, _ma.magic_arguments())  # type: ignore[no-untyped-call]
+
+    def decorate(func: F) -> F:
+        func = build(func)
+        func.__doc__ = _usage_first(func.__doc__ or "", magic)
+        return func
+
+    return decorate
+
+
+def _usage_first(doc: str, magic: str) -> str:
+    """``%%chat [-m MODEL] ...`` instead of IPython's reST ``::`` block naming ``%chat``."""
+    usage, sep, rest = doc.removeprefix("::\n\n").partition("\n\n")
+    lines = usage.split("\n")
+    first = lines[0].strip().split(None, 1)  # ["%chat", "[-m MODEL] ..."]
+    indent = " " * (len(magic) + 1)
+    head = " ".join([magic, *first[1:]])
+    return "\n".join([head, *(indent + line.strip() for line in lines[1:])]) + sep + rest
 
 
 def argument(*args: Any, **kwargs: Any) -> _Decorator:
@@ -206,7 +223,7 @@ def _input(token: str | None, ns: dict[str, Any]) -> Any:
             return value
         if "." not in token and not os.path.exists(token):  # a bare name: an undefined variable
             raise UsageError(
-                f"No notebook variable or file named {token!r}: run the cell that defines it, "
+                f"No variable or file named {token!r}: define the variable first, "
                 "or give a path or URL."
             )
     return token
@@ -236,7 +253,7 @@ class TokenhotMagics(Magics):
     def _ns(self) -> dict[str, Any]:
         return self.shell.user_ns  # type: ignore[union-attr,no-any-return]
 
-    @magic_arguments()
+    @magic_arguments("%%chat")
     @argument(
         "-m", "--model", help="Model id; a comma-separated list (a,b,c) compares them side by side."
     )
@@ -251,7 +268,7 @@ class TokenhotMagics(Magics):
         action="append",
         help="An image for vision models: path, URL or variable (repeatable).",
     )
-    @argument("--thread", help="Conversation thread name (default: the notebook's default thread).")
+    @argument("--thread", help="Conversation thread name (default: this notebook's own thread).")
     @argument(
         "--new", action="store_true", help="Start the thread afresh (forget its earlier turns)."
     )
@@ -298,7 +315,7 @@ class TokenhotMagics(Magics):
             f"{line}\n{cell}",
         )  # fmt: skip
 
-    @magic_arguments()
+    @magic_arguments("%%image")
     @argument("-m", "--model", help="Model id; a comma-separated list compares them side by side.")
     @argument("--size", help="Image size or aspect ratio, e.g. 1024x1024, 2K, 16:9 (per model).")
     @argument("-n", type=int, help="How many images (default 1).")
@@ -338,7 +355,7 @@ class TokenhotMagics(Magics):
             _inputs(args.input, self._ns), _input(args.mask, self._ns), params,
         )  # fmt: skip
 
-    @magic_arguments()
+    @magic_arguments("%%video")
     @argument("-m", "--model", help="Video model id.")
     @argument("--duration", type=int, help="Seconds of video (per model).")
     @argument("--resolution", help="Resolution, e.g. 720p, 1080p (per model).")
@@ -372,7 +389,7 @@ class TokenhotMagics(Magics):
             tracked = _actions.video(self.session, self.screen, request)
             self._keep(args.out, tracked)
             if args.wait:
-                _wait(tracked, timeout)
+                _wait(tracked, timeout, self.screen.rich)
 
     def _video_request(self, args: Any, line: str, cell: str) -> VideoRequest:
         from ._actions import VideoRequest
@@ -387,7 +404,7 @@ class TokenhotMagics(Magics):
             args.new, f"{line}\n{cell}",
         )  # fmt: skip
 
-    @magic_arguments()
+    @magic_arguments("%%speak")
     @argument("-m", "--model", help="Speech model id.")
     @argument("--voice", help="Voice name (per model, e.g. Kore, alloy).")
     @argument("-o", "--out", help="Keep the WAV bytes in this variable.")
@@ -410,7 +427,7 @@ class TokenhotMagics(Magics):
             )
         self._keep(args.out, wav)
 
-    @magic_arguments()
+    @magic_arguments("%transcribe")
     @argument("source", help="Audio file path, URL, or a variable holding bytes or a path.")
     @argument("-m", "--model", help="Transcription model (default whisper-1).")
     @argument("--translate", action="store_true", help="Translate the speech into English.")
@@ -593,17 +610,21 @@ class TokenhotMagics(Magics):
         self.screen.show(D.note_bundle(note))
 
 
-def _wait(tracked: Tracked, timeout: float | None) -> None:
-    """``--wait``: block, then fail the cell unless the video is done (Run All must stop)."""
+def _wait(tracked: Tracked, timeout: float | None, live: bool) -> None:
+    """``--wait``: block, then fail the cell unless the video is done (Run All must stop).
+
+    ``live``: the card updates in place (a notebook), not printed anew (a terminal).
+    """
     tracked.wait(timeout)
     tracked.raise_for_status()
     if not tracked.done:
         from .._exceptions import TaskTimeoutError
+        from ._cards import FOLLOW_UP
 
         waited = "waiting" if timeout is None else f"--timeout {timeout:g} s"
         raise TaskTimeoutError(
             f"The {tracked.model} task {tracked.task_id} is still {tracked.task.status} after "
-            f"{waited}; it goes on polling in the background and its card will update.",
+            f"{waited}; it goes on polling in the background and {FOLLOW_UP[live]}.",
             task_id=tracked.task_id,
             model=tracked.model,
             hint=f"%tokenhot attach {tracked.task_id} shows it again; %tokenhot tasks lists it.",

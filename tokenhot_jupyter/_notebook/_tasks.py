@@ -35,7 +35,17 @@ from .._runtime import runtime
 from .._store._journal import Journal, Origin, TaskRow, fingerprint, safe_url
 from .._store._leases import Keeper
 from .._types import VideoStatus, VideoTask
-from ._cards import ACTIVE, Bundle, CardInfo, Phase, TaskLine, TaskStatus, render, tasks_table
+from ._cards import (
+    ACTIVE,
+    FOLLOW_UP,
+    Bundle,
+    CardInfo,
+    Phase,
+    TaskLine,
+    TaskStatus,
+    render,
+    tasks_table,
+)
 
 log = logging.getLogger("tokenhot_jupyter")
 Callback = Callable[["Tracked"], object]
@@ -55,14 +65,14 @@ _STATUSES: frozenset[str] = frozenset({"queued", "running", "succeeded", "failed
 class WaitInterrupted(KeyboardInterrupt):
     """Ctrl-C / interrupt during ``--wait``; the task keeps polling in the background."""
 
-    def __init__(self, task_id: str, *, shown: bool = True) -> None:
+    def __init__(self, task_id: str, *, shown: bool = True, live: bool = True) -> None:
         self.task_id = task_id
         super().__init__(
-            f"Stopped waiting; {task_id} is still polling in the background and its card "
-            f"will update. %tokenhot attach {task_id} shows it again."
+            f"Stopped waiting; {task_id} is still polling in the background and "
+            f"{FOLLOW_UP[live]}. %tokenhot attach {task_id} shows it again."
             if shown
             else f"Interrupted; the task {task_id} was created and is polling in the "
-            f"background. %tokenhot attach {task_id} shows its card."
+            f"background. %tokenhot attach {task_id} shows it."
         )
 
     def _render_traceback_(self) -> list[str]:
@@ -216,7 +226,7 @@ class Tracked:
             self.task_id, self.model, self.prompt, self.params, snap.task.status,
             snap.task.progress, max(0.0, end - self.created_at), self.created_at,
             snap.finished_at, snap.error, warning, src, str(snap.file) if snap.file else None,
-            self._seen.cassette if self._seen else None,
+            self._seen.cassette if self._seen else None, live=_can_update(),
         )  # fmt: skip
 
     def display(self) -> str:
@@ -239,7 +249,7 @@ class Tracked:
                 if end is not None and time.monotonic() >= end:
                     break
         except KeyboardInterrupt:
-            raise WaitInterrupted(self.task_id) from None
+            raise WaitInterrupted(self.task_id, live=_can_update()) from None
         return self.phase
 
     def raise_for_status(self) -> None:

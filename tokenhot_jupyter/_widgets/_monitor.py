@@ -210,7 +210,11 @@ class TaskMonitor:
 def show_table(session: Session, screen: D.Screen) -> None:
     """No widgets here (terminal IPython): the task table and what to type instead."""
     screen.show({"text/plain": session.tasks().table()["text/plain"]})
-    screen.show(D.note_bundle("The live monitor needs Jupyter widgets; above is the task table."))
+    hint = (
+        "The live monitor needs Jupyter widgets; above is the task table. %tokenhot attach ID "
+        "shows a task again, %tokenhot cancel ID stops polling it."
+    )
+    screen.show(D.note_bundle(hint))
 
 
 def show_monitor(session: Session, screen: D.Screen) -> TaskMonitor | None:
