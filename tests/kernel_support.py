@@ -14,7 +14,7 @@ from typing import Any
 
 from jupyter_client.manager import KernelManager
 
-TIMEOUT = 20.0
+TIMEOUT = 60.0  # generous: a reply on a loaded machine, never a speed check
 
 
 class Kernel:

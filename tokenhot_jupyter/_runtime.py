@@ -90,8 +90,9 @@ class Runtime:
             job.start()
             return job.future.result()
         except BaseException:
-            job.stop()
-            _wait_out(job.future)
+            if not job.future.done():  # interrupted, not failed: stop it and let it unwind
+                job.stop()
+                _wait_out(job.future)
             raise
 
     async def call(self, coro: Coroutine[Any, Any, T]) -> T:
@@ -104,8 +105,9 @@ class Runtime:
             job.start()
             return await asyncio.shield(done)
         except BaseException:
-            job.stop()
-            await asyncio.wait([done], timeout=UNWIND_TIMEOUT)
+            if not done.done():  # cancelled, not failed: stop it and let it unwind
+                job.stop()
+                await asyncio.wait([done], timeout=UNWIND_TIMEOUT)
             raise
 
     def iterate(self, agen: AsyncIterator[T]) -> Iterator[T]:
