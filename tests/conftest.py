@@ -22,17 +22,28 @@ _SHELL_PREFIXES = ("TOKENHOT_", "JPY_SESSION_NAME")
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Make sure the simulator plugin is active."""
+    """Make sure the simulator plugin is active; keep every test out of the user's own home.
+
+    ``TOKENHOT_HOME`` holds the task journal, the usage ledger and a stored API key: a test
+    must never read a real key (and send it to the simulator) or write into a real ledger.
+    """
     if not config.pluginmanager.has_plugin("tokenhot_simulator"):
         config.pluginmanager.import_plugin("tokenhot_jupyter.simulator.pytest_plugin")
 
 
 @pytest.fixture(autouse=True)
-def _no_settings_from_the_shell(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Clear ``TOKENHOT_*`` and ``JPY_SESSION_NAME``: a test that needs one sets it itself."""
+def _no_settings_from_the_shell(
+    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Clear ``TOKENHOT_*`` and ``JPY_SESSION_NAME``: a test that needs one sets it itself.
+
+    ``TOKENHOT_HOME`` points at a fresh folder: it holds the task journal, the usage ledger
+    and a stored API key, and a test must never read a real key or write a real ledger.
+    """
     # monkeypatch edits os.environ, so subprocesses and kernels a test starts inherit this too.
     for name in [name for name in os.environ if name.startswith(_SHELL_PREFIXES)]:
         monkeypatch.delenv(name)
+    monkeypatch.setenv("TOKENHOT_HOME", str(tmp_path_factory.mktemp("tokenhot-home")))
 
 
 @pytest.fixture

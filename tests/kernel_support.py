@@ -14,7 +14,7 @@ from typing import Any
 
 from jupyter_client.manager import KernelManager
 
-TIMEOUT = 20.0
+TIMEOUT = 60.0  # generous: a reply on a loaded machine, never a speed check
 
 
 class Kernel:
@@ -27,9 +27,9 @@ class Kernel:
         self.client.wait_for_ready(timeout=60)
         self.backlog: list[dict[str, Any]] = []
 
-    def send(self, code: str, cell_id: str | None = None) -> str:
+    def send(self, code: str, cell_id: str | None = None, *, stop_on_error: bool = True) -> str:
         content = {"code": code, "silent": False, "store_history": True, "user_expressions": {},
-                   "allow_stdin": False, "stop_on_error": True}  # fmt: skip
+                   "allow_stdin": False, "stop_on_error": stop_on_error}  # fmt: skip
         msg = self.client.session.msg(
             "execute_request", content, metadata={"cellId": cell_id or uuid.uuid4().hex}
         )

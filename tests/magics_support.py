@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 ENV_NAMES = (
@@ -48,7 +50,7 @@ class Shell:
 
     @property
     def session(self) -> Any:
-        from tokenhot_jupyter._magics import session_of
+        from tokenhot_jupyter._notebook._magics import session_of
 
         return session_of(self.ip)
 
@@ -58,6 +60,7 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     for name in ENV_NAMES:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("TOKENHOT_HOME", str(tmp_path / "home"))
+    monkeypatch.setattr("tokenhot_jupyter._store._credentials._login_key", None)
     monkeypatch.chdir(tmp_path)
     return tmp_path
 
@@ -89,3 +92,49 @@ def shell(
         ip.config.pop("Tokenhot", None)  # %config writes into the shell's config too
         ip.display_pub = original
         os.environ.pop("TOKENHOT_API_KEY", None)
+
+
+class Gate(httpx.AsyncBaseTransport):
+    """Holds every POST until ``parties`` of them are in flight at once, then lets all through.
+
+    Requests sent one after another never fill the gate: the first one fails with a
+    TimeoutError (not an httpx error, so no retry can refill the gate). So a test proves
+    that requests overlap without timing anything.
+    """
+
+    def __init__(self, parties: int, timeout: float = 30.0) -> None:
+        self.parties, self.timeout = parties, timeout
+        self.arrived = 0
+        self._inner = httpx.AsyncHTTPTransport()
+        self._full: asyncio.Event | None = None  # made on the loop that uses it
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.method == "POST":
+            self._full = self._full or asyncio.Event()
+            self.arrived += 1
+            if self.arrived >= self.parties:
+                self._full.set()
+            await asyncio.wait_for(self._full.wait(), self.timeout)
+        return await self._inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+@pytest.fixture
+def gate(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[int], Gate]]:
+    """``gate(n)``: the shared connection pool behind a `Gate` of ``n`` parties."""
+    from tokenhot_jupyter._runtime import runtime
+
+    clients: list[httpx.AsyncClient] = []
+
+    def install(parties: int) -> Gate:
+        gate = Gate(parties)
+        clients.append(httpx.AsyncClient(transport=gate, follow_redirects=True))
+        monkeypatch.setattr(runtime, "http", lambda: clients[-1])
+        return gate
+
+    yield install
+    monkeypatch.undo()
+    for client in clients:
+        runtime.run(client.aclose())

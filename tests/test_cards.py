@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from tokenhot_jupyter import _cards
-from tokenhot_jupyter._cards import (
+from tokenhot_jupyter._notebook import _cards
+from tokenhot_jupyter._notebook._cards import (
     CardInfo,
     Phase,
     TaskLine,
@@ -125,12 +125,6 @@ def test_format_elapsed(seconds: float, text: str) -> None:
     assert format_elapsed(seconds) == text
 
 
-def test_excerpt_flattens_and_cuts() -> None:
-    assert _cards.excerpt("a\n  b") == "a b"
-    cut = _cards.excerpt("x" * 300)
-    assert len(cut) == _cards.PROMPT_EXCERPT and cut.endswith("…")
-
-
 NOW = 1_700_000_000.0
 
 
@@ -221,7 +215,7 @@ def test_a_pending_line_not_polled_here_says_so() -> None:
 
 
 def test_cards_import_no_ipython() -> None:
-    code = "import sys, tokenhot_jupyter._cards; print('IPython' in sys.modules)"
+    code = "import sys, tokenhot_jupyter._notebook._cards; print('IPython' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 

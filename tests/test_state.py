@@ -12,7 +12,8 @@ import pytest
 from traitlets import TraitError
 from traitlets.config import Config, Configurable
 
-from tokenhot_jupyter import _state as S
+from tokenhot_jupyter._notebook import _state as S
+from tokenhot_jupyter._store._credentials import SIMULATOR_KEY
 from tokenhot_jupyter._types import Usage
 
 pytest_plugins = ("magics_support",)
@@ -155,32 +156,48 @@ def test_save_failure_is_a_configuration_error(session: S.Session, clean_env: Pa
 def test_simulated_detection(session: S.Session, monkeypatch: pytest.MonkeyPatch) -> None:
     assert not session.simulated()  # the public gateway, no key
     monkeypatch.setenv("TOKENHOT_BASE_URL", "http://127.0.0.1:8765")
-    assert session.simulated() and session.api_key() == S.SIMULATOR_KEY
+    assert session.simulated() and session.api_key() == SIMULATOR_KEY
     monkeypatch.setenv("TOKENHOT_API_KEY", "sk-real")
     assert not session.simulated() and session.api_key() == "sk-real"
-    monkeypatch.setenv("TOKENHOT_SIMULATED", "1")
-    assert session.simulated()
+    monkeypatch.setenv("TOKENHOT_SIMULATED", "1")  # the launcher's simulator, but a real key
+    assert not session.simulated() and session.client().base_url == "https://api.tokenhot.ai"
+    monkeypatch.setenv("TOKENHOT_SIMULATED", "always")  # --simulate
+    assert session.simulated() and session.api_key() == SIMULATOR_KEY
+    assert session.client().base_url == "http://127.0.0.1:8765"
 
 
-def test_client_rebuilt_when_the_environment_changes(
+def test_client_follows_the_environment_and_timeout(
     session: S.Session, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     first = session.client()
     assert session.client() is first
     monkeypatch.setenv("TOKENHOT_BASE_URL", "http://127.0.0.1:1234")
-    assert session.client() is not first and session.client().base_url == "http://127.0.0.1:1234"
+    assert session.client() is first and first.base_url == "http://127.0.0.1:1234"
+    session.config.timeout = 12
+    assert session.client() is not first
 
 
 def test_login_sets_this_process_only(session: S.Session, monkeypatch: pytest.MonkeyPatch) -> None:
     from tokenhot_jupyter import ConfigurationError, InvalidInputError
     from tokenhot_jupyter._redact import redact
+    from tokenhot_jupyter._store import _credentials
 
+    monkeypatch.setattr(_credentials, "_login_key", None)
     monkeypatch.setenv("TOKENHOT_SIMULATED", "1")
     monkeypatch.setenv("TOKENHOT_BASE_URL", "http://127.0.0.1:9")
-    session.login("  sk-statesecret123456  ")
-    assert os.environ["TOKENHOT_API_KEY"] == "sk-statesecret123456"
-    assert "TOKENHOT_SIMULATED" not in os.environ and "TOKENHOT_BASE_URL" not in os.environ
+    creds = session.login("  sk-statesecret123456  ")
+    assert "TOKENHOT_API_KEY" not in os.environ, "not an environment variable: nothing inherits it"
+    assert (creds.key, creds.source, creds.simulated) == ("sk-statesecret123456", "login", False)
+    assert session.client().base_url == "https://api.tokenhot.ai", (
+        "the launcher's simulator no more"
+    )
     assert "sk-statesecret123456" not in redact("oops sk-statesecret123456")
+    monkeypatch.setenv("TOKENHOT_API_KEY", "sk-fromtheenvironment")
+    assert session.api_key() == "sk-fromtheenvironment", "login comes last"
+    monkeypatch.delenv("TOKENHOT_API_KEY")
+    monkeypatch.setenv("TOKENHOT_SIMULATED", "always")
+    session.login("sk-statesecret123456")  # logging in leaves --simulate's simulator
+    assert "TOKENHOT_SIMULATED" not in os.environ and "TOKENHOT_BASE_URL" not in os.environ
     with pytest.raises(InvalidInputError):
         session.login("   ")
     with pytest.raises(ConfigurationError):

@@ -14,19 +14,19 @@ import ipywidgets as W
 import pytest
 
 from tokenhot_jupyter import ModelPicker, TaskMonitor
-from tokenhot_jupyter._state import Session
+from tokenhot_jupyter._notebook._state import Session
 from tokenhot_jupyter._widgets._common import UseLog
 from tokenhot_jupyter._widgets._monitor import TaskView
 from tokenhot_jupyter._widgets._picker import badge_label, matches
 
 if TYPE_CHECKING:
-    from magics_support import Shell
+    from magics_support import Gate, Shell
 
 pytest_plugins = ("magics_support",)
 VIDEO = "doubao-seedance-2.0-fast"
 
 
-def _wait_for(predicate: Callable[[], bool], timeout: float = 15.0) -> None:
+def _wait_for(predicate: Callable[[], bool], timeout: float = 30.0) -> None:
     end = time.monotonic() + timeout
     while not predicate():
         assert time.monotonic() < end, "timed out"
@@ -321,15 +321,16 @@ def test_try_it_compares_side_by_side_with_errors_in_their_column(
     assert shell.session.threads.of(shell.session.notebook) == []  # no notebook turn taken
 
 
-def test_try_it_runs_models_concurrently(picker: ModelPicker, shell: Shell) -> None:
+def test_try_it_runs_models_concurrently(
+    picker: ModelPicker, shell: Shell, gate: Callable[[int], Gate]
+) -> None:
     _compare(picker.chat, "gpt-5.4-mini", "gpt-5", "claude-opus-4-6")
     picker.try_it.prompt.value = "Warm up"
-    picker.try_it.run().result(timeout=30)
-    shell.sim.faults.add("slow=1.0", path="/v1/chat/completions", method="POST", times=-1)
-    shell.sim.faults.add("slow=1.0", path="/v1/messages", method="POST", times=-1)
-    started = time.monotonic()
-    picker.try_it.run().result(timeout=30)
-    assert time.monotonic() - started < 2.5  # one after another takes 3 s or more
+    picker.try_it.run().result(timeout=60)
+    all_at_once = gate(3)  # the three requests get through only when all three are in flight
+    picker.try_it.run().result(timeout=60)
+    html = picker.try_it.output.outputs[-1]["data"]["text/html"]
+    assert all_at_once.arrived == 3 and "failed" not in html, html
 
 
 def test_try_it_one_model_streams_like_chat(picker: ModelPicker, shell: Shell) -> None:
@@ -345,6 +346,39 @@ def test_try_it_one_model_streams_like_chat(picker: ModelPicker, shell: Shell) -
     assert len(picker.try_it.output.outputs) == 1  # streamed in place, not appended
 
 
+def test_try_it_shows_dollars_as_text_in_one_answer_and_in_columns(
+    picker: ModelPicker, shell: Shell
+) -> None:
+    from jupyter_maths import mathjax, typeset
+    from markdown_it import MarkdownIt
+
+    render = MarkdownIt("commonmark").render
+    picker.try_it.prompt.value = "A bat and a ball cost $1.10. The bat costs $1.00 more."
+    picker.chat.models.value = "gpt-5.4-mini"
+    picker.try_it.run().result(timeout=30)
+    seen = typeset(picker.try_it.output.outputs[-1]["data"]["text/markdown"], render)
+    assert seen.maths == [] and "cost $1.10. The bat costs $1.00 more." in seen.text
+    _compare(picker.chat, "gpt-5.4-mini", "claude-opus-4-6")
+    picker.try_it.run().result(timeout=30)
+    columns = mathjax(picker.try_it.output.outputs[-1]["data"]["text/html"])
+    assert columns.maths == [] and columns.text.count("The bat costs $1.00 more.") == 2
+
+
+def test_try_it_shows_a_picture_in_a_reply_as_a_link(picker: ModelPicker, shell: Shell) -> None:
+    from markdown_it import MarkdownIt
+
+    picker.try_it.prompt.value = "Look ![chart](https://evil.example/leak.png?d=1)"
+    picker.chat.models.value = "gpt-5.4-mini"
+    picker.try_it.run().result(timeout=30)
+    rendered = MarkdownIt("commonmark").render(
+        picker.try_it.output.outputs[-1]["data"]["text/markdown"]
+    )
+    assert "<img" not in rendered and ">image: chart</a>" in rendered
+    _compare(picker.chat, "gpt-5.4-mini", "claude-opus-4-6")
+    picker.try_it.run().result(timeout=30)
+    assert "<img" not in picker.try_it.output.outputs[-1]["data"]["text/html"]
+
+
 def test_try_it_images_and_kinds_it_cannot_try(picker: ModelPicker, shell: Shell) -> None:
     picker.tabs.selected_index = 1
     _compare(picker.image, "gpt-image-2", "dall-e-2")
@@ -355,11 +389,11 @@ def test_try_it_images_and_kinds_it_cannot_try(picker: ModelPicker, shell: Shell
     picker.tabs.selected_index = 2  # video
     assert picker.try_it.run_button.disabled and "chat and image" in picker.try_it.status.value
     before = len(shell.sim.requests)
-    picker.try_it.run().result(timeout=5)
+    picker.try_it.run().result(timeout=30)
     assert len(shell.sim.requests) == before
     picker.tabs.selected_index = 0
     picker.try_it.prompt.value = "  "
-    picker.try_it.run().result(timeout=5)
+    picker.try_it.run().result(timeout=30)
     assert "Write a prompt" in picker.try_it.status.value
 
 

@@ -3,6 +3,24 @@
 ``%load_ext tokenhot_jupyter`` registers the magics; ``Client`` / ``AsyncClient`` speak
 every endpoint family of the gateway.  Names are imported lazily, so loading the extension
 costs little and nothing touches the network, disk or environment at import time.
+
+The package has layers, and each module imports only from its own layer and the layers
+below it (``tests/test_layers.py`` enforces this, imports inside functions included, and
+that no import cycle appears)::
+
+    tokenhot_jupyter/__init__.py   the face: lazy names, %load_ext; __main__ is the launcher
+    _notebook/  _widgets/          notebook layer: magics, actions, the kernel session,
+                                   display, cards, background tasks (IPython, ipywidgets)
+    _server/                       Jupyter server extension (jupyter_server, tornado)
+    _client.py, _http.py, ...      client layer: HTTP, catalog, endpoint families, media,
+                                   errors, configuration (stdlib and httpx only)
+    _store/                        beside it, the files under TOKENHOT_HOME that kernels,
+                                   the server and the CLI share: task journal, usage
+                                   ledger, stored key (the client reads the stored key)
+    simulator/                     the offline gateway (stdlib only, imports none of ours)
+
+The notebook layer and the server extension never import each other; the client layer and
+the store never import IPython, ipywidgets, traitlets or jupyter_server.
 """
 
 from __future__ import annotations
@@ -13,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 from ._version import __version__
 
 if TYPE_CHECKING:
+    from ._cassette import Cassette
     from ._catalog import Model
     from ._client import AsyncClient, Client
     from ._exceptions import (
@@ -21,6 +40,9 @@ if TYPE_CHECKING:
         APITimeoutError,
         AuthenticationError,
         BadRequestError,
+        CassetteError,
+        CassetteFormatError,
+        CassetteMissError,
         ConfigurationError,
         InsufficientQuotaError,
         InvalidInputError,
@@ -45,6 +67,7 @@ if TYPE_CHECKING:
 
 _LAZY = {
     "AsyncClient": "_client",
+    "Cassette": "_cassette",
     "Client": "_client",
     "Model": "_catalog",
     "ModelPicker": "_widgets",
@@ -59,7 +82,8 @@ _LAZY = {
 }
 _ERRORS = (
     "APIConnectionError", "APIStatusError", "APITimeoutError", "AuthenticationError",
-    "BadRequestError", "ConfigurationError", "InsufficientQuotaError", "InvalidInputError",
+    "BadRequestError", "CassetteError", "CassetteFormatError", "CassetteMissError",
+    "ConfigurationError", "InsufficientQuotaError", "InvalidInputError",
     "ModelUnavailableError", "NotAnAPIResponseError", "NotFoundError", "PermissionDeniedError",
     "RateLimitError", "RequestTooLargeError", "ResultUnavailableError", "ServerError",
     "StreamIncompleteError", "TaskFailedError", "TaskMaybeCreatedError", "TaskTimeoutError",
@@ -85,13 +109,23 @@ def __dir__() -> list[str]:
 
 def load_ipython_extension(ipython: Any) -> None:
     """``%load_ext tokenhot_jupyter``: register the magics."""
-    from ._magics import register
+    from ._notebook._magics import register
 
     register(ipython)
 
 
 def unload_ipython_extension(ipython: Any) -> None:
     """``%unload_ext tokenhot_jupyter``: stop background work and remove the magics."""
-    from ._magics import unregister
+    from ._notebook._magics import unregister
 
     unregister(ipython)
+
+
+def _jupyter_server_extension_points() -> list[dict[str, str]]:
+    """Where jupyter_server finds the server extension (only a server imports it)."""
+    return [{"module": "tokenhot_jupyter._server"}]
+
+
+def _jupyter_labextension_paths() -> list[dict[str, str]]:
+    """Where ``jupyter labextension develop`` finds the built JupyterLab extension."""
+    return [{"src": "labextension", "dest": "tokenhot-jupyter"}]

@@ -1,7 +1,9 @@
 """``python -m tokenhot_jupyter``: open JupyterLab with the magics ready.
 
-Without ``TOKENHOT_API_KEY`` the local gateway simulator serves every answer, and the
-magics show a banner saying so.
+With no key anywhere (neither ``TOKENHOT_API_KEY`` nor a key stored from the Tokenhot
+panel) the local gateway simulator serves every answer, and the magics show a banner saying
+so, until a key is stored from the panel: kernels then use the real gateway at their next
+request.
 """
 
 from __future__ import annotations
@@ -12,13 +14,15 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from ._config import ENV_API_KEY, ENV_BASE_URL
+from ._exceptions import TokenhotError
+from ._store._credentials import ENV_SIMULATED, find_key
 
-SIMULATED_FLAG = "TOKENHOT_SIMULATED"
 DEMO_SPEED = 10.0  # a 5 s video (about 90 simulated seconds) is ready in about 9 s
 
 
@@ -67,9 +71,13 @@ def start_simulator(extra: Sequence[str] = ()) -> tuple[subprocess.Popen[str], s
     cmd = [sys.executable, "-m", "tokenhot_jupyter.simulator", "--port", "0", *extra]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None
-    base_url = proc.stdout.readline().strip()
+    try:
+        base_url = proc.stdout.readline().strip()
+    except BaseException:  # Ctrl-C while it starts: do not leave it running
+        _shut_down([proc])
+        raise
     if not base_url.startswith("http"):
-        proc.kill()
+        _shut_down([proc])
         raise SystemExit("The gateway simulator did not start; run it alone to see why: "
                          "python -m tokenhot_jupyter.simulator")  # fmt: skip
     return proc, base_url
@@ -80,13 +88,20 @@ def kernel_env(env: dict[str, str]) -> dict[str, str]:
     env = dict(env)
     if env.get("PYTHONSTARTUP") and "TOKENHOT_USER_PYTHONSTARTUP" not in env:
         env["TOKENHOT_USER_PYTHONSTARTUP"] = env["PYTHONSTARTUP"]
-    env["PYTHONSTARTUP"] = str(Path(__file__).with_name("_startup.py"))
+    env["PYTHONSTARTUP"] = str(Path(__file__).parent / "_notebook" / "_startup.py")
     return env
 
 
-def simulated_env(env: dict[str, str], base_url: str) -> dict[str, str]:
-    """Point the client at a simulator and flag the session as simulated."""
-    return {**env, ENV_BASE_URL: base_url, ENV_API_KEY: "sk-simulator", SIMULATED_FLAG: "1"}
+def simulated_env(env: dict[str, str], base_url: str, *, force: bool = False) -> dict[str, str]:
+    """Point kernels and the server at a simulator while no key is in force (always: ``force``).
+
+    No key is put in the environment: kernels send the simulator's stand-in themselves, and
+    a key stored from the panel (or a login) takes over at the next request unless forced.
+    """
+    env = {**env, ENV_BASE_URL: base_url, ENV_SIMULATED: "always" if force else "1"}
+    if force:
+        env.pop(ENV_API_KEY, None)  # --simulate: the real key stays out of this session
+    return env
 
 
 def lab(args: argparse.Namespace) -> int:
@@ -94,41 +109,96 @@ def lab(args: argparse.Namespace) -> int:
     if not _has_module("jupyterlab"):
         print('JupyterLab is not installed: pip install "tokenhot-jupyter[lab]"', file=sys.stderr)
         return 2
+    try:
+        key, _ = find_key()
+    except TokenhotError as exc:  # e.g. a stored key other users can read
+        print(exc, file=sys.stderr)
+        return 2
+    children: list[subprocess.Popen[Any]] = []
+    for sig in _STOP_SIGNALS:
+        signal.signal(sig, _first_stop(children))
+    try:
+        return _serve(args, key, children)
+    except KeyboardInterrupt:
+        print(_STOPPING, file=sys.stderr, flush=True)
+        return 0
+    except _Terminated:
+        return 0
+    finally:
+        _shut_down(children)
+
+
+_STOPPING = "Stopping JupyterLab and the simulator (Ctrl-C again stops them at once)."
+STOP_TIMEOUT = 10.0  # seconds JupyterLab gets to shut its kernels down before it is killed
+
+
+def _serve(args: argparse.Namespace, key: str | None, children: list[subprocess.Popen[Any]]) -> int:
     env = dict(os.environ)
-    sim = None
-    if args.simulate or not env.get(ENV_API_KEY, "").strip():
+    if args.simulate or key is None:
         sim, base_url = start_simulator(simulator_args(args))
-        env = simulated_env(env, base_url)
-        print(f"No {ENV_API_KEY} set: answers come from the local gateway simulator at {base_url}.")
-        print(f"Set {ENV_API_KEY} (or run %tokenhot login in a notebook) to use the real gateway.")
+        children.append(sim)
+        env = simulated_env(env, base_url, force=args.simulate)
+        why = "--simulate" if args.simulate else "No API key is set"
+        print(f"{why}: answers come from the local gateway simulator at {base_url}.")
+        if not args.simulate:
+            print(
+                "Set a key with 'Tokenhot: Set API key…' in JupyterLab (or set "
+                f"{ENV_API_KEY}) to use the real gateway."
+            )
     folder = args.dir or ("notebooks" if Path("notebooks").is_dir() else ".")
     extra = [a for a in args.jupyter_args if a != "--"]
     cmd = [sys.executable, "-m", "jupyterlab", f"--ServerApp.root_dir={folder}", *extra]
     if hasattr(os, "geteuid") and os.geteuid() == 0:  # containers and CI often run as root
         cmd.append("--ServerApp.allow_root=True")
-    signal.signal(signal.SIGTERM, _exit_on_sigterm)
-    server = subprocess.Popen(cmd, env=kernel_env(env))
+    children.insert(0, subprocess.Popen(cmd, env=kernel_env(env)))  # stopped first
+    return children[0].wait()
+
+
+class _Terminated(Exception):
+    """SIGTERM arrived (a service manager, a test): stop like Ctrl-C, quietly."""
+
+
+def _first_stop(children: list[subprocess.Popen[Any]]) -> Callable[[int, object], None]:
+    """The handler of the first Ctrl-C or SIGTERM: it arms the next one to kill ``children``."""
+
+    def stop(signum: int, frame: object) -> None:
+        for sig in _STOP_SIGNALS:  # before raising, so a quick second Ctrl-C finds it armed
+            signal.signal(sig, lambda *_: _kill(children))
+        raise KeyboardInterrupt if signum == signal.SIGINT else _Terminated
+
+    return stop
+
+
+def _shut_down(children: Sequence[subprocess.Popen[Any]]) -> None:
+    """Stop ``children`` and wait for them; a further Ctrl-C or SIGTERM kills them at once.
+
+    The signal handlers only kill, never raise: a second Ctrl-C cannot interrupt this
+    with a traceback or leave a child (the simulator) running.
+    """
+    live = [child for child in children if child.poll() is None]
+    main = threading.current_thread() is threading.main_thread()  # where handlers can be set
+    previous = {sig: signal.signal(sig, lambda *_: _kill(live)) for sig in _STOP_SIGNALS if main}
     try:
-        return server.wait()
-    except (KeyboardInterrupt, SystemExit):
-        return 0
+        for child in live:
+            child.terminate()
+        for child in live:
+            try:
+                child.wait(timeout=STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                _kill([child])
+                child.wait()
     finally:
-        for child in (server, sim):
-            _stop(child)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
-def _exit_on_sigterm(signum: int, frame: object) -> None:
-    raise SystemExit(0)
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
-def _stop(child: subprocess.Popen[Any] | None) -> None:
-    if child is None or child.poll() is not None:
-        return
-    child.terminate()
-    try:
-        child.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        child.kill()
+def _kill(children: Sequence[subprocess.Popen[Any]]) -> None:
+    for child in children:
+        if child.poll() is None:
+            child.kill()
 
 
 def _has_module(name: str) -> bool:

@@ -397,6 +397,19 @@ DEFAULTS: dict[Kind, str] = {
 TRANSCRIBE_DEFAULT = "whisper-1"
 
 
+_PRICE_UNITS = {"image": "image", "video": "second", "whisper": "minute of audio"}
+
+
+def price_text(model: Model) -> str | None:
+    """The list price in words (an estimate), e.g. ``$1.25 / $10 per 1M tokens in/out``."""
+    if not model.price:
+        return None
+    if model.kind == "chat" and len(model.price) >= 2:
+        return f"${model.price[0]:g} / ${model.price[1]:g} per 1M tokens in/out"
+    unit = _PRICE_UNITS.get(model.family) or _PRICE_UNITS.get(model.kind) or "1M characters"
+    return f"${model.price[0]:g} per {unit}"
+
+
 # --- the guesses (one place) --------------------------------------------------------------
 
 

@@ -9,33 +9,32 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import sys
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator, Sequence
-from typing import Any, Concatenate, ParamSpec, TypeVar
+from typing import Any, Concatenate, Literal, ParamSpec, TypeVar
 
 import httpx
 
-from . import _audio, _video
+from . import _audio, _cassette, _video
 from . import _exceptions as E
+from ._cassette import Cassette
 from ._catalog import DEFAULTS, TRANSCRIBE_DEFAULT, Catalog, Kind, Model
 from ._chat import ChatCall, to_messages
-from ._config import (
-    DEFAULT_MAX_RETRIES,
-    DEFAULT_TIMEOUT,
-    DEFAULT_VIDEO_DEADLINE,
-    resolve_api_key,
-    resolve_base_url,
-)
+from ._config import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT, DEFAULT_VIDEO_DEADLINE
 from ._http import Session, Sleep, json_body
 from ._images import ImageCall, check_size, load_inputs
 from ._media import load_media
 from ._redact import mask_key, register_secret
 from ._runtime import runtime
+from ._store._credentials import resolve
 from ._types import ChatChunk, ChatResult, ImageResult, Transcript, VideoTask
 
 log = logging.getLogger("tokenhot_jupyter")
+# A folder, an open Cassette, None (TOKENHOT_CASSETTE decides) or False (none, whatever it says).
+CassetteArg = str | os.PathLike[str] | Cassette | Literal[False] | None
 P = ParamSpec("P")
 T = TypeVar("T")
 LIVE_TTL = 600.0
@@ -47,7 +46,12 @@ _task_models: dict[str, str] = {}  # task id → model id, so get_video(id) need
 
 
 class AsyncClient:
-    """The Tokenhot gateway, as coroutines."""
+    """The Tokenhot gateway, as coroutines.
+
+    Without ``api_key`` and ``base_url`` the credentials are resolved again at every request
+    (argument → ``TOKENHOT_API_KEY`` → the stored key → ``%tokenhot login``; see
+    `_credentials.resolve`), so a key stored from the JupyterLab panel is used at once.
+    """
 
     def __init__(
         self,
@@ -60,25 +64,41 @@ class AsyncClient:
         live_models: bool = True,
         sleep: Sleep | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
+        cassette: CassetteArg = None,
+        cassette_mode: str | None = None,
     ) -> None:
         if max_retries < 0:
             raise E.InvalidInputError("max_retries must be 0 or more.")
         if not timeout > 0:
             raise E.InvalidInputError("timeout must be more than 0 seconds.")
-        key = resolve_api_key(api_key)
-        register_secret(key)  # before anything else could put it in a message
-        self._session = Session(
-            key,
-            resolve_base_url(base_url),
+        self._args = (api_key, base_url)
+        self._fixed = api_key is not None and base_url is not None
+        creds = resolve(api_key, base_url)
+        register_secret(creds.key)  # before anything else could put it in a message
+        self._http = Session(
+            creds.key,
+            creds.base_url,
             float(timeout),
             max_retries,
             backoff,
             transport=transport,
+            cassette=_cassette.resolve(cassette, cassette_mode),
         )
         if sleep is not None:
-            self._session.sleep = sleep
+            self._http.sleep = sleep
         self._live_models = live_models
         self._catalog = Catalog()
+
+    @property
+    def _session(self) -> Session:
+        """The HTTP session, with the credentials in force now (cheap: env and one stat)."""
+        session = self._http
+        if not self._fixed:
+            creds = resolve(*self._args)
+            if (creds.key, creds.base_url) != (session.api_key, session.base_url):
+                register_secret(creds.key)
+                session.api_key, session.base_url = creds.key, creds.base_url
+        return session
 
     @property
     def base_url(self) -> str:
@@ -89,6 +109,11 @@ class AsyncClient:
     def has_key(self) -> bool:
         """Whether an API key is configured."""
         return self._session.api_key is not None
+
+    @property
+    def cassette(self) -> Cassette | None:
+        """The cassette this client records into or replays from, if any."""
+        return self._session.cassette
 
     def __repr__(self) -> str:
         key = mask_key(self._session.api_key)
@@ -481,10 +506,13 @@ class Client:
         live_models: bool = True,
         sleep: Sleep | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
+        cassette: CassetteArg = None,
+        cassette_mode: str | None = None,
     ) -> None:
         self._async = AsyncClient(
             api_key, base_url, timeout=timeout, max_retries=max_retries, backoff=backoff,
-            live_models=live_models, sleep=sleep, transport=transport,
+            live_models=live_models, sleep=sleep, transport=transport, cassette=cassette,
+            cassette_mode=cassette_mode,
         )  # fmt: skip
 
     @property
@@ -496,6 +524,11 @@ class Client:
     def has_key(self) -> bool:
         """Whether an API key is configured."""
         return self._async.has_key
+
+    @property
+    def cassette(self) -> Cassette | None:
+        """The cassette this client records into or replays from, if any."""
+        return self._async.cassette
 
     @property
     def aio(self) -> AsyncClient:

@@ -18,11 +18,14 @@ TokenhotError
  │    ├── ModelUnavailableError    503 model_not_found
  │    ├── ServerError              other 5xx
  │    └── NotAnAPIResponseError    HTML or other non-JSON where JSON was due
- └── VideoTaskError               a video task went wrong after it was created
-      ├── TaskFailedError           the task ended in failure (refunded by the gateway)
-      ├── TaskMaybeCreatedError     the create request may have reached the gateway
-      ├── TaskTimeoutError          our own deadline passed; the task may still finish
-      └── ResultUnavailableError    the result could not be downloaded (expired URL, ...)
+ ├── VideoTaskError               a video task went wrong after it was created
+ │    ├── TaskFailedError           the task ended in failure (refunded by the gateway)
+ │    ├── TaskMaybeCreatedError     the create request may have reached the gateway
+ │    ├── TaskTimeoutError          our own deadline passed; the task may still finish
+ │    └── ResultUnavailableError    the result could not be downloaded (expired URL, ...)
+ └── CassetteError                record/replay: the cassette cannot answer
+      ├── CassetteMissError         replay met a request that was never recorded
+      └── CassetteFormatError       the cassette is missing, corrupt or of another format
 
 Every message is one or two short sentences: what happened, for which model, the
 gateway's request id, and what to do.  IPython shows ``_render_traceback_`` instead of a
@@ -44,6 +47,9 @@ __all__ = [
     "APITimeoutError",
     "AuthenticationError",
     "BadRequestError",
+    "CassetteError",
+    "CassetteFormatError",
+    "CassetteMissError",
     "ConfigurationError",
     "InsufficientQuotaError",
     "InvalidInputError",
@@ -261,3 +267,22 @@ class ResultUnavailableError(VideoTaskError):
     """The finished result could not be downloaded."""
 
     hint = "Result URLs expire about 24 h after the task ends; download results promptly."
+
+
+class CassetteError(TokenhotError):
+    """A record/replay cassette cannot answer a request."""
+
+
+class CassetteMissError(CassetteError):
+    """Replay mode met a request the cassette does not hold; nothing was sent."""
+
+    hint = (
+        "Record it (%tokenhot record PATH, or TOKENHOT_CASSETTE_MODE=record), or use auto mode "
+        "(%tokenhot replay PATH --auto, or TOKENHOT_CASSETTE_MODE=auto) to record what is missing."
+    )
+
+
+class CassetteFormatError(CassetteError):
+    """The cassette is missing, corrupt, or written in another format version."""
+
+    hint = "Record it again (%tokenhot record PATH)."

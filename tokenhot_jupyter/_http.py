@@ -21,6 +21,8 @@ from typing import Any, Literal
 import httpx
 
 from . import _exceptions as E
+from ._cassette import Cassette
+from ._cassette_transport import CassetteTransport
 from ._config import MAX_BODY_BYTES
 from ._envelopes import error_from_response, is_retryable_status
 from ._net import direct_transport
@@ -51,6 +53,7 @@ class Session:
     backoff: float = 1.0
     sleep: Sleep = field(default=asyncio.sleep, repr=False)
     transport: httpx.AsyncBaseTransport | None = field(default=None, repr=False)
+    cassette: Cassette | None = field(default=None, repr=False)
     _own_http: httpx.AsyncClient | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -58,12 +61,22 @@ class Session:
         guard_logs()  # httpx logs every URL at INFO; a key in one must not reach a log
 
     def http(self) -> httpx.AsyncClient:
-        """The shared pool, or a private client over a custom transport (tests)."""
-        if self.transport is None:
+        """The shared pool, or a private client over a custom transport (tests) or a cassette."""
+        if self.transport is None and self.cassette is None:
             return runtime.http()
         if self._own_http is None:
-            self._own_http = httpx.AsyncClient(transport=self.transport, follow_redirects=True)
+            transport = self.transport
+            if self.cassette is not None:  # records or replays what the inner way would send
+                transport = CassetteTransport(
+                    self.cassette, self._send_live, self.base_url, self.api_key
+                )
+            self._own_http = httpx.AsyncClient(transport=transport, follow_redirects=True)
         return self._own_http
+
+    async def _send_live(self, request: httpx.Request) -> httpx.Response:
+        if self.transport is not None:
+            return await self.transport.handle_async_request(request)
+        return await runtime.http().send(request, stream=True)
 
     def _build(
         self, method: str, url: str, headers: dict[str, str], timeout: float | None, **kwargs: Any
@@ -87,7 +100,7 @@ class Session:
         """The transport a gateway request may go straight to (None: through the client)."""
         if not url.startswith(self.base_url + "/"):
             return None  # file hosts may redirect or set cookies: the client handles those
-        return self.transport or direct_transport(runtime.http())
+        return direct_transport(self.http())  # the pool's, a test's, or the cassette's
 
     async def _transmit(self, request: httpx.Request, *, stream: bool) -> httpx.Response:
         """One attempt, straight over the transport for the gateway (see `_build`).
@@ -124,12 +137,13 @@ class Session:
         """Request headers; the key goes only to the gateway host, never to file hosts."""
         headers = {"User-Agent": f"tokenhot-jupyter/{__version__}", "Accept": "application/json"}
         if url.startswith(self.base_url + "/"):
-            if not self.api_key:
+            if self.api_key:
+                headers["Authorization"] = f"Bearer {self.api_key}"
+            elif self.cassette is None or self.cassette.mode == "record":  # a replay needs none
                 raise E.ConfigurationError(
                     "No API key is set.",
                     hint="Set TOKENHOT_API_KEY, pass api_key=..., or run %tokenhot login.",
                 )
-            headers["Authorization"] = f"Bearer {self.api_key}"
         headers.update(extra or {})
         return headers
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import binascii
 import io
+import os
 import re
 import struct
 import zlib
@@ -263,7 +264,7 @@ def _from_path(path: Path, what: str) -> Media:
     if not path.is_file():
         raise InvalidInputError(
             f"No {what} file at {str(path)!r}.",
-            hint="Check the path (relative paths start at the notebook's folder), or pass a URL.",
+            hint=f"Check the path (relative paths start in {os.getcwd()}), or pass a URL.",
         )
     source = f"file {str(path)!r}"
     check_media_size(path.stat().st_size, what, source)  # before reading: it may be huge

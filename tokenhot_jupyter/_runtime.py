@@ -81,22 +81,39 @@ class Runtime:
         return asyncio.run_coroutine_threadsafe(coro, self.loop)
 
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
-        """Run ``coro`` on the private loop and wait for it (Ctrl-C / interrupt cancels it)."""
+        """Run ``coro`` on the private loop and wait for it (Ctrl-C / interrupt cancels it).
+
+        After an interrupt this returns only once ``coro`` has unwound, so nothing it was in
+        the middle of (an async generator's ``__anext__``) is still running when the caller's
+        own cleanup starts.
+        """
         if self.in_loop_thread():
             coro.close()
             raise RuntimeError(_IN_LOOP)
-        future = self.submit(coro)
+        job = _Job(self.loop, coro)
         try:
-            return future.result()
+            job.start()
+            return job.future.result()
         except BaseException:
-            future.cancel()
+            if not job.future.done():  # interrupted, not failed: stop it and let it unwind
+                job.stop()
+                _wait_out(job.future)
             raise
 
     async def call(self, coro: Coroutine[Any, Any, T]) -> T:
-        """Await ``coro`` from any event loop, running it on the private loop."""
+        """Await ``coro`` from any event loop, running it on the private loop (as `run`)."""
         if self.in_loop_thread():
             return await coro
-        return await asyncio.wrap_future(self.submit(coro))
+        job = _Job(self.loop, coro)
+        done = asyncio.wrap_future(job.future)
+        try:
+            job.start()
+            return await asyncio.shield(done)
+        except BaseException:
+            if not done.done():  # cancelled, not failed: stop it and let it unwind
+                job.stop()
+                await asyncio.wait([done], timeout=UNWIND_TIMEOUT)
+            raise
 
     def iterate(self, agen: AsyncIterator[T]) -> Generator[T, None, None]:
         """Iterate an async generator from synchronous code, item by item.
@@ -250,13 +267,10 @@ class _Pipe(Generic[T]):
 
 
 async def _pump(source: AsyncIterator[T], pipe: _Pipe[T]) -> None:
-    try:
-        async for item in source:
-            pipe.put(item)
-    finally:
-        aclose = getattr(source, "aclose", None)
-        if aclose is not None:
-            await aclose()
+    # However this ends (exhausted, failed, cancelled inside ``__anext__``), the source has
+    # ended with it: nothing is left to close here.
+    async for item in source:
+        pipe.put(item)
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:
@@ -268,6 +282,70 @@ def _running_loop() -> asyncio.AbstractEventLoop | None:
 
 async def _anext(agen: AsyncIterator[T]) -> T:
     return await agen.__anext__()
+
+
+async def _aclose(agen: Any) -> None:
+    await agen.aclose()
+
+
+class _Job(Generic[T]):
+    """A coroutine for the private loop that any thread can stop at any moment, then wait out.
+
+    Built on ``call_soon_threadsafe`` rather than ``run_coroutine_threadsafe``: the latter's
+    future reports "cancelled" at once, while the coroutine is still unwinding, and a stop
+    that lands while the job is being handed over must not be lost. ``future`` ends only
+    when the coroutine has.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, T]) -> None:
+        self._loop = loop
+        self._coro = coro
+        self._task: asyncio.Task[T] | None = None
+        self.future: concurrent.futures.Future[T] = concurrent.futures.Future()
+
+    def start(self) -> None:
+        """Hand the coroutine to the loop."""
+        self._loop.call_soon_threadsafe(self._begin)
+
+    def stop(self) -> None:
+        """Cancel the coroutine, whether it has started or not."""
+        self._loop.call_soon_threadsafe(self._cancel)
+
+    def _begin(self) -> None:
+        self._task = self._loop.create_task(self._coro)
+        self._task.add_done_callback(self._settle)
+
+    def _cancel(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+        elif not self.future.done():  # stopped before start() got through: the loop is FIFO
+            self._coro.close()
+            self.future.cancel()
+
+    def _settle(self, task: asyncio.Task[T]) -> None:
+        if task.cancelled():
+            self.future.cancel()
+        elif (exc := task.exception()) is not None:
+            self.future.set_exception(exc)
+        else:
+            self.future.set_result(task.result())
+
+
+def _wait_out(future: concurrent.futures.Future[Any]) -> None:
+    """Wait (bounded) for a stopped job to end.
+
+    A second Ctrl-C meanwhile is absorbed: the first one is already on its way to the caller.
+    """
+    end = time.monotonic() + UNWIND_TIMEOUT
+    while True:
+        try:
+            future.exception(timeout=max(0.0, end - time.monotonic()))
+        except KeyboardInterrupt:
+            if time.monotonic() < end:
+                continue
+        except (concurrent.futures.CancelledError, concurrent.futures.TimeoutError):
+            pass
+        return
 
 
 class _suppress:

@@ -93,7 +93,10 @@ class ChatChunk:
         return self.result is not None
 
 
-_EXT = {"image/png": ".png", "image/jpeg": ".jpg", "image/webp": ".webp", "image/gif": ".gif"}
+_EXT = {
+    "image/png": ".png", "image/jpeg": ".jpg", "image/webp": ".webp", "image/gif": ".gif",
+    "image/svg+xml": ".svg",
+}  # fmt: skip
 
 
 @dataclass(frozen=True)

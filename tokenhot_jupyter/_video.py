@@ -290,7 +290,7 @@ def created(response: httpx.Response, model: str) -> VideoTask:
     except (E.TokenhotError, AttributeError):
         raw, task_id = None, ""
     if task_id and isinstance(raw, Mapping):
-        return normalize(raw, task_id, model)
+        return replace(normalize(raw, task_id, model), poll_after=poll_hint(response.headers))
     found = _TASK_ID.search(response.content.decode("utf-8", "replace"))
     if found:
         log.warning("unreadable create reply for %s; recovered task id %s", model, found.group(0))

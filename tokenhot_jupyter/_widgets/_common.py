@@ -9,9 +9,9 @@ import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from .. import _display as D
 from .._exceptions import ConfigurationError
-from .._state import Session
+from .._notebook import _display as D
+from .._notebook._state import Session
 
 Output = dict[str, Any]  # one entry of an ipywidgets.Output's ``outputs``
 
@@ -29,7 +29,7 @@ def current_session() -> Session:
     manager = ip.extension_manager
     assert manager is not None  # every InteractiveShell has one
     manager.load_extension("tokenhot_jupyter")  # a no-op when loaded
-    from .._magics import session_of
+    from .._notebook._magics import session_of
 
     session = session_of(ip)
     assert session is not None  # loading the extension made it

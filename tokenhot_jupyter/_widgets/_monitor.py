@@ -17,11 +17,12 @@ from typing import Any
 
 import ipywidgets as W
 
-from .. import _display as D
-from .._cards import TaskLine, TaskStatus, excerpt, format_elapsed
 from .._exceptions import TokenhotError
-from .._state import Session
-from .._tasks import Source, Tracked, task_line
+from .._notebook import _display as D
+from .._notebook._cards import TaskLine, TaskStatus, format_elapsed
+from .._notebook._state import Session
+from .._notebook._tasks import Source, Tracked, task_line
+from .._store._journal import excerpt
 from ._common import OutputScreen, close_tree, current_session, show_widget
 
 _STYLE: dict[TaskStatus, str] = {
@@ -209,7 +210,11 @@ class TaskMonitor:
 def show_table(session: Session, screen: D.Screen) -> None:
     """No widgets here (terminal IPython): the task table and what to type instead."""
     screen.show({"text/plain": session.tasks().table()["text/plain"]})
-    screen.show(D.note_bundle("The live monitor needs Jupyter widgets; above is the task table."))
+    hint = (
+        "The live monitor needs Jupyter widgets; above is the task table. %tokenhot attach ID "
+        "shows a task again, %tokenhot cancel ID stops polling it."
+    )
+    screen.show(D.note_bundle(hint))
 
 
 def show_monitor(session: Session, screen: D.Screen) -> TaskMonitor | None:

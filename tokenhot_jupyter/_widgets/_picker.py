@@ -15,10 +15,10 @@ from typing import Any
 import ipywidgets as W
 import traitlets
 
-from .. import _display as D
 from .._catalog import FAMILIES, KINDS, Kind, Model
 from .._exceptions import TokenhotError
-from .._state import Session, _accepts
+from .._notebook import _display as D
+from .._notebook._state import Session, _accepts
 from ._common import UseLog, close_tree, current_session, show_widget
 from ._params import ParamControl
 from ._tryit import TRY_KINDS, TryIt
@@ -391,7 +391,7 @@ class ModelPicker:
 
 def show_fallback(session: Session, screen: D.Screen) -> None:
     """No widgets here (terminal IPython): the model table and how to choose by hand."""
-    from .. import _actions
+    from .._notebook import _actions
 
     rows, note = _actions.model_rows(session, None)
     headers = ("Model", "Kind", "Family", "Vendor", "Live", "List price (estimate)")

@@ -14,10 +14,10 @@ from concurrent.futures import Future
 
 import ipywidgets as W
 
-from .. import _display as D
 from .._catalog import Kind
 from .._exceptions import TokenhotError
-from .._state import Session, as_messages
+from .._notebook import _display as D
+from .._notebook._state import Session, as_messages
 from ._common import OutputScreen
 
 log = logging.getLogger("tokenhot_jupyter")
@@ -104,7 +104,7 @@ class TryIt:
             future.set_exception(failure)
 
     def _render(self, kind: Kind, models: list[str], prompt: str) -> None:
-        from .. import _actions
+        from .._notebook import _actions
 
         self.screen.clear()
         _actions.show_banner(self.session, self.screen)
@@ -117,7 +117,7 @@ class TryIt:
             self.screen.show(D.note_bundle(f"{type(exc).__name__}: {exc}", strong=True))
 
     def _chat(self, models: list[str], prompt: str) -> None:
-        from .. import _actions
+        from .._notebook import _actions
 
         params = self.session.params_for("chat", models, {})
         request = _actions.ChatRequest(models, prompt, params=params)
@@ -128,7 +128,7 @@ class TryIt:
             _actions.ask(self.session, self.screen, request, messages, 0)
 
     def _image(self, models: list[str], prompt: str) -> None:
-        from .. import _actions
+        from .._notebook import _actions
 
         params = self.session.params_for("image", models, {})
         size, n = params.pop("size", None), params.pop("n", 1)

@@ -11,35 +11,38 @@ environment only when a value is needed.
 from __future__ import annotations
 
 import hashlib
-import ipaddress
+import logging
 import os
 import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING, Any, Literal
 
 from traitlets import Float, Int, TraitError, Unicode, validate
 from traitlets.config import Configurable
 
-from ._catalog import DEFAULTS, KINDS, TRANSCRIBE_DEFAULT, Catalog, Kind, Model
-from ._config import ENV_API_KEY, ENV_BASE_URL, resolve_base_url
-from ._exceptions import ConfigurationError, InvalidInputError, TokenhotError
-from ._types import Usage
+from .._catalog import DEFAULTS, KINDS, TRANSCRIBE_DEFAULT, Catalog, Kind, Model
+from .._config import ENV_BASE_URL
+from .._exceptions import ConfigurationError, InvalidInputError, TokenhotError
+from .._types import Usage
 
 if TYPE_CHECKING:
-    from ._client import Client
+    from .._cassette import Cassette
+    from .._client import Client
+    from .._store._credentials import Credentials
+    from .._store._ledger import Ledger
     from ._tasks import TaskManager
+
+log = logging.getLogger("tokenhot_jupyter")
 
 ENV_MODEL: dict[str, str] = {
     kind: f"TOKENHOT_{kind.upper()}_MODEL" for kind in (*KINDS, "transcribe")
 }
 ENV_OUTPUT_DIR = "TOKENHOT_OUTPUT_DIR"
-ENV_SIMULATED = "TOKENHOT_SIMULATED"
+ENV_SESSION = "JPY_SESSION_NAME"  # the notebook's path, set by jupyter_server for its kernels
 DEFAULT_OUTPUT_DIR = "tokenhot_outputs"
-SIMULATOR_KEY = "sk-simulator"  # what our launcher gives kernels that talk to the simulator
 DEFAULT_THREAD = "default"
 
 
@@ -181,11 +184,19 @@ class Spend:
     priced: bool = True
 
 
-class Tally:
-    """The session's usage, per model; costs are estimates from list prices."""
+Sink = Callable[[str, str, "Usage | None", "float | None"], None]
 
-    def __init__(self) -> None:
+
+class Tally:
+    """The session's usage, per model; costs are estimates from list prices.
+
+    Every call counted here also goes to ``sink`` (the usage ledger shared by all kernels):
+    this is the one place where usage is recorded.
+    """
+
+    def __init__(self, sink: Sink | None = None) -> None:
         self.models: dict[str, Spend] = {}
+        self._sink = sink
 
     def add(self, model: str, kind: str, usage: Usage | None, cost: float | None) -> None:
         """Count one call."""
@@ -194,6 +205,8 @@ class Tally:
         spend.usage = spend.usage + (usage or Usage())
         spend.cost += cost or 0.0
         spend.priced = spend.priced and cost is not None
+        if self._sink is not None:
+            self._sink(model, kind, usage, cost)
 
     @property
     def total_cost(self) -> float:
@@ -243,16 +256,6 @@ class CellRef:
     calls: int = 0
 
 
-def _is_loopback(url: str) -> bool:
-    host = urlsplit(url).hostname or ""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def _accepts(model: Model, name: str, value: Any) -> bool:
     """Whether ``model`` has parameter ``name`` and ``value`` is allowed for it."""
     spec = model.param(name)
@@ -273,7 +276,7 @@ class Session:
         self.shell = shell
         self.config = Tokenhot(parent=shell)
         self.threads = Threads()
-        self.tally = Tally()
+        self.tally = Tally(self._to_ledger)
         self.cell = CellRef()
         self.banner_shown = False
         self.live_models: list[Model] = []
@@ -281,7 +284,11 @@ class Session:
         self._clock = clock
         self._client: Client | None = None
         self._client_env: tuple[str | None, ...] = ()
+        # %tokenhot record/replay: a cassette, False (stopped: none), None ($TOKENHOT_CASSETTE).
+        self.cassette: Cassette | Literal[False] | None = None
         self._tasks: TaskManager | None = None
+        self._ledger: Ledger | None = None
+        self._ledger_warned = False
 
     # cells and threads --------------------------------------------------------------------
 
@@ -304,8 +311,12 @@ class Session:
     @property
     def notebook(self) -> str:
         """Which notebook this kernel serves (Jupyter's session name, if it tells us)."""
-        name = self.shell.user_ns.get("__session__") or os.environ.get("JPY_SESSION_NAME")
-        return str(name or "default")
+        return self.notebook_path() or "default"
+
+    def notebook_path(self) -> str | None:
+        """The notebook's path as jupyter_server gave it to this kernel, if it did."""
+        name = self.shell.user_ns.get("__session__") or os.environ.get(ENV_SESSION)
+        return str(name) if name else None
 
     def thread(self, name: str | None) -> Thread:
         """A thread of this notebook."""
@@ -409,61 +420,89 @@ class Session:
 
     # the gateway ----------------------------------------------------------------------------
 
+    def credentials(self) -> Credentials:
+        """The key and gateway in force now (resolved afresh: see `_credentials.resolve`)."""
+        from .._store._credentials import Credentials, resolve  # not at %load_ext: it stays light
+
+        try:
+            return resolve()
+        except ConfigurationError:
+            return Credentials(None, "none", "", False)  # the call itself reports it
+
     def simulated(self) -> bool:
         """True when answers come from the local simulator, not the real gateway."""
-        if os.environ.get(ENV_SIMULATED, "").strip() == "1":
-            return True
-        if os.environ.get(ENV_API_KEY, "").strip():
-            return False
-        try:
-            return _is_loopback(resolve_base_url(None))
-        except ConfigurationError:
-            return False
+        return self.credentials().simulated
 
     def api_key(self) -> str | None:
-        """The key in use: $TOKENHOT_API_KEY, else the simulator's stand-in when simulated."""
-        key = os.environ.get(ENV_API_KEY, "").strip()
-        return key or (SIMULATOR_KEY if self.simulated() else None)
+        """The key in use, or the simulator's stand-in when simulated."""
+        return self.credentials().key
 
     def client(self) -> Client:
-        """The shared client, rebuilt when the key, base URL or timeout changed."""
-        env = (os.environ.get(ENV_API_KEY), os.environ.get(ENV_BASE_URL), str(self.config.timeout))
-        if self._client is None or env != self._client_env:
-            from ._client import Client
+        """The shared client (it follows the key in force at every request); a new one when
+        the timeout or the cassette changed."""
+        from .._cassette import ENV_CASSETTE, ENV_MODE
 
-            self._client = Client(self.api_key(), timeout=self.config.timeout)
+        env = (str(self.config.timeout), os.environ.get(ENV_CASSETTE), os.environ.get(ENV_MODE),
+               str(id(self.cassette)))  # fmt: skip
+        if self._client is None or env != self._client_env:
+            from .._client import Client
+
+            self._client = Client(timeout=self.config.timeout, cassette=self.cassette)
             self._client_env = env
         return self._client
 
-    def login(self, key: str) -> None:
-        """Use ``key`` for this kernel only (an environment variable of this process)."""
-        from ._config import resolve_api_key
-        from ._redact import register_secret
+    def login(self, key: str) -> Credentials:
+        """Use ``key`` in this kernel only, after any argument, environment or stored key."""
+        from .._store._credentials import ENV_SIMULATED, login
 
-        clean = resolve_api_key(key)
-        if clean is None:
+        if not (key or "").strip():
             raise InvalidInputError(
                 "No key was entered.", hint="Run %tokenhot login again and paste the key."
             )
-        register_secret(clean)
-        os.environ[ENV_API_KEY] = clean
-        if os.environ.pop(ENV_SIMULATED, None) is not None:
-            # Our launcher pointed this kernel at the simulator; a real key means the real gateway.
+        login(key)
+        if os.environ.get(ENV_SIMULATED, "").strip().lower() == "always":
+            # `--simulate` pointed this kernel at the simulator; logging in means the gateway.
+            os.environ.pop(ENV_SIMULATED, None)
             os.environ.pop(ENV_BASE_URL, None)
-        self._client = None
+        return self.credentials()
+
+    def _to_ledger(self, model: str, kind: str, usage: Usage | None, cost: float | None) -> None:
+        """Append one call to the usage ledger; a ledger that cannot be written only warns."""
+        from .._store._ledger import Call
+
+        call = Call(model=model, kind=kind, usage=usage, cost=cost, simulated=self.simulated(),
+                    notebook=self.notebook_path())  # fmt: skip
+        try:
+            self.ledger().append(call)
+        except TokenhotError as exc:
+            if not self._ledger_warned:  # once per session: the calls themselves still work
+                log.warning("usage not recorded: %s", exc)
+                self._ledger_warned = True
+
+    def ledger(self) -> Ledger:
+        """The usage ledger of every kernel (``%tokenhot usage --today/--all``)."""
+        from .._store._ledger import Ledger
+
+        if self._ledger is None:
+            self._ledger = Ledger()
+        return self._ledger
 
     def tasks(self) -> TaskManager:
         """The video task manager (journal and background polling), made on first use."""
         if self._tasks is None:
-            from ._journal import Journal
+            from .._store._journal import Journal
+            from .._store._leases import Keeper
             from ._tasks import TaskManager
 
+            journal = Journal()
             self._tasks = TaskManager(
                 self.client,
-                Journal(),
+                journal,
                 self.output_dir,
                 poll_interval=self.config.video_poll_interval,
                 deadline=self.config.video_deadline,
+                leases=Keeper(journal, "kernel"),
+                notebook=self.notebook_path,
             )
         return self._tasks
 

@@ -16,14 +16,14 @@ import sqlite3
 import sys
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from ._exceptions import ConfigurationError
-from ._redact import redact
+from .._exceptions import ConfigurationError
+from .._redact import redact
 
 ENV_HOME = "TOKENHOT_HOME"
 APP_NAME = "tokenhot-jupyter"
@@ -52,6 +52,27 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX tasks_by_fingerprint ON tasks (fingerprint, created_at);
     CREATE INDEX tasks_by_created ON tasks (created_at);
     """,
+    # Who made a task (its notebook and output folder) and who polls it now (a lease).
+    """
+    CREATE TABLE task_origins (
+        task_id     TEXT PRIMARY KEY,
+        notebook    TEXT,
+        output_dir  TEXT,
+        host        TEXT NOT NULL DEFAULT '',
+        pid         INTEGER NOT NULL DEFAULT 0,
+        created_at  REAL NOT NULL
+    );
+    CREATE TABLE task_leases (
+        task_id     TEXT PRIMARY KEY,
+        holder      TEXT NOT NULL,
+        role        TEXT NOT NULL,
+        host        TEXT NOT NULL,
+        pid         INTEGER NOT NULL,
+        acquired_at REAL NOT NULL,
+        expires_at  REAL NOT NULL
+    );
+    CREATE INDEX tasks_by_updated ON tasks (updated_at);
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 UPDATABLE = frozenset({"status", "progress", "error", "file", "model", "cell_key"})
@@ -59,6 +80,8 @@ _COLUMNS = (
     "task_id, model, prompt, params, fingerprint, cell_key, base_url, created_at, status, "
     "progress, error, file, updated_at"
 )
+_ORIGIN = "task_id, notebook, output_dir, host, pid, created_at"
+_LEASE = "task_id, holder, role, host, pid, acquired_at, expires_at"
 
 
 @dataclass(frozen=True)
@@ -81,6 +104,49 @@ class TaskRow:
 
 
 Rows = list[TaskRow]  # named, because `Journal.list` shadows the builtin in its class body
+UNFINISHED = "status IN ('queued', 'running') OR (status = 'succeeded' AND file IS NULL)"
+
+
+def is_unfinished(row: TaskRow) -> bool:
+    """Still running at the gateway, or succeeded but not saved (the SQL of UNFINISHED)."""
+    return row.status in ("queued", "running") or (row.status == "succeeded" and not row.file)
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a task was made: the notebook (absolute path), its output folder, the process."""
+
+    task_id: str
+    notebook: str | None = None
+    output_dir: str | None = None
+    host: str = ""
+    pid: int = 0
+    created_at: float = 0.0
+
+
+@dataclass(frozen=True)
+class Lease:
+    """Who polls a task now: one holder at a time, until ``expires_at`` unless renewed."""
+
+    task_id: str
+    holder: str
+    role: str  # "kernel" or "server"
+    host: str
+    pid: int
+    acquired_at: float = 0.0
+    expires_at: float = 0.0
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A task with its origin and lease (the server's view of the journal)."""
+
+    row: TaskRow
+    origin: Origin | None
+    lease: Lease | None
+
+
+Entries = list[Entry]  # named for the same reason as Rows
 
 
 def default_home() -> Path:
@@ -283,6 +349,108 @@ class Journal:
             f"SELECT {_COLUMNS} FROM tasks ORDER BY created_at DESC, rowid DESC LIMIT ?", (limit,)
         )
 
+    def set_origin(self, origin: Origin) -> None:
+        """Record where a task was made (the first record of an id stays)."""
+        with self._transaction() as conn:
+            conn.execute(
+                f"INSERT OR IGNORE INTO task_origins ({_ORIGIN}) VALUES (?, ?, ?, ?, ?, ?)",
+                (origin.task_id, origin.notebook, origin.output_dir, origin.host, origin.pid,
+                 origin.created_at or time.time()),
+            )  # fmt: skip
+
+    def origin(self, task_id: str) -> Origin | None:
+        """Where ``task_id`` was made, if recorded."""
+        with self._guard() as conn:
+            found = conn.execute(
+                f"SELECT {_ORIGIN} FROM task_origins WHERE task_id = ?", (task_id,)
+            ).fetchone()
+        return Origin(*found) if found else None
+
+    def lease(self, task_id: str) -> Lease | None:
+        """The lease on ``task_id``, expired or not, if any."""
+        with self._guard() as conn:
+            found = conn.execute(
+                f"SELECT {_LEASE} FROM task_leases WHERE task_id = ?", (task_id,)
+            ).fetchone()
+        return Lease(*found) if found else None
+
+    def claim(self, lease: Lease, may_displace: Callable[[Lease], bool]) -> bool:
+        """Take or renew ``lease`` atomically; another holder goes only if ``may_displace(it)``."""
+        with self._transaction() as conn:
+            found = conn.execute(
+                f"SELECT {_LEASE} FROM task_leases WHERE task_id = ?", (lease.task_id,)
+            ).fetchone()
+            current = Lease(*found) if found else None
+            if current is not None and current.holder != lease.holder and not may_displace(current):
+                return False
+            acquired = current.acquired_at if current and current.holder == lease.holder else None
+            conn.execute(
+                f"INSERT OR REPLACE INTO task_leases ({_LEASE}) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (lease.task_id, lease.holder, lease.role, lease.host, lease.pid,
+                 acquired or lease.acquired_at, lease.expires_at),
+            )  # fmt: skip
+            if acquired is None:  # a new poller: readers of `changed` should see it
+                conn.execute(
+                    "UPDATE tasks SET updated_at = ? WHERE task_id = ?",
+                    (lease.acquired_at, lease.task_id),
+                )
+        return True
+
+    def release(self, task_id: str, holder: str) -> None:
+        """Give up ``holder``'s lease on ``task_id`` (someone else may poll it at once)."""
+        with self._transaction() as conn:
+            gone = conn.execute(
+                "DELETE FROM task_leases WHERE task_id = ? AND holder = ?", (task_id, holder)
+            ).rowcount
+            if gone:
+                conn.execute(
+                    "UPDATE tasks SET updated_at = ? WHERE task_id = ?", (time.time(), task_id)
+                )
+
+    def unfinished(self, limit: int = 200) -> Entries:
+        """Tasks still running at the gateway or not yet saved, newest first."""
+        return self._entries(f"WHERE ({UNFINISHED}) AND t.task_id NOT LIKE 'inflight-%'", (), limit)
+
+    def changed(
+        self, since: float | None = None, now: float | None = None, limit: int = 200
+    ) -> Entries:
+        """The newest tasks with their origins and leases; with ``since``, changed after it.
+
+        A lease that expired after ``since`` (and by ``now``) counts as a change: its task
+        lost its poller then.
+        """
+        if since is None:
+            return self._entries("", (), limit)
+        now = time.time() if now is None else now
+        return self._entries(
+            "WHERE t.updated_at > ? OR (l.expires_at > ? AND l.expires_at <= ?)",
+            (since, since, now),
+            limit,
+        )
+
+    def _entries(self, where: str, args: tuple[Any, ...], limit: int) -> Entries:
+        columns = ", ".join(
+            [*(f"t.{c.strip()}" for c in _COLUMNS.split(",")),
+             *(f"o.{c.strip()}" for c in _ORIGIN.split(",")),
+             *(f"l.{c.strip()}" for c in _LEASE.split(","))]
+        )  # fmt: skip
+        sql = (
+            f"SELECT {columns} FROM tasks t LEFT JOIN task_origins o ON o.task_id = t.task_id "
+            f"LEFT JOIN task_leases l ON l.task_id = t.task_id {where} "
+            "ORDER BY t.created_at DESC, t.rowid DESC LIMIT ?"
+        )
+        with self._guard() as conn:
+            found = conn.execute(sql, (*args, limit)).fetchall()
+        n, m = len(_COLUMNS.split(",")), len(_ORIGIN.split(","))
+        return [
+            Entry(
+                _row(r[:n]),
+                Origin(*r[n : n + m]) if r[n] is not None else None,
+                Lease(*r[n + m :]) if r[n + m] is not None else None,
+            )
+            for r in found
+        ]
+
     def close(self) -> None:
         """Close the connection (it reopens on next use)."""
         with self._lock:
@@ -405,3 +573,12 @@ def _load_params(text: Any) -> dict[str, Any]:
     except ValueError:
         return {}
     return loaded if isinstance(loaded, dict) else {}
+
+
+PROMPT_EXCERPT = 120  # characters of a task's prompt that lists and cards show
+
+
+def excerpt(text: str, limit: int = PROMPT_EXCERPT) -> str:
+    """``text`` on one line, cut to ``limit`` characters (how every reader shows a prompt)."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"

@@ -44,7 +44,7 @@ _MAGIC_KIND = {
     "%transcribe": "audio",
 }  # fmt: skip
 _VARS_HELP = (
-    "Put notebook variables into the prompt: {name} or {obj.attr} becomes its value "
+    "Put variables into the prompt: {name} or {obj.attr} becomes its value "
     "(one pass; unknown "
     "names stay as written). Write {{name}} for a literal {name}. JSON, code and LaTeX braces "
     "(\\frac{a}{b}, x^{n}, ${HOME}) are never touched."
@@ -84,8 +84,12 @@ class Interrupted(KeyboardInterrupt):
 
 @contextlib.contextmanager
 def _interruptible(magic: str) -> Iterator[None]:
+    """One-line interrupts; and the cassette notes whether this call's answers are replayed."""
+    from .._cassette import watching
+
     try:
-        yield
+        with watching():
+            yield
     except KeyboardInterrupt as exc:
         if hasattr(exc, "_render_traceback_"):  # already short (e.g. --wait's own message)
             raise
@@ -99,9 +103,26 @@ class _Decorator(Protocol):
     def __call__(self, func: F, /) -> F: ...
 
 
-def magic_arguments() -> _Decorator:
-    """IPython's ``magic_arguments`` decorator, typed."""
-    return cast(_Decorator, _ma.magic_arguments())  # type: ignore[no-untyped-call]
+def magic_arguments(magic: str) -> _Decorator:
+    """IPython's ``magic_arguments`` decorator, typed; ``magic?`` starts with its usage."""
+    build = cast(_Decorator, _ma.magic_arguments())  # type: ignore[no-untyped-call]
+
+    def decorate(func: F) -> F:
+        func = build(func)
+        func.__doc__ = _usage_first(func.__doc__ or "", magic)
+        return func
+
+    return decorate
+
+
+def _usage_first(doc: str, magic: str) -> str:
+    """``%%chat [-m MODEL] ...`` instead of IPython's reST ``::`` block naming ``%chat``."""
+    usage, sep, rest = doc.removeprefix("::\n\n").partition("\n\n")
+    lines = usage.split("\n")
+    first = lines[0].strip().split(None, 1)  # ["%chat", "[-m MODEL] ..."]
+    indent = " " * (len(magic) + 1)
+    head = " ".join([magic, *first[1:]])
+    return "\n".join([head, *(indent + line.strip() for line in lines[1:])]) + sep + rest
 
 
 def argument(*args: Any, **kwargs: Any) -> _Decorator:
@@ -202,7 +223,7 @@ def _input(token: str | None, ns: dict[str, Any]) -> Any:
             return value
         if "." not in token and not os.path.exists(token):  # a bare name: an undefined variable
             raise UsageError(
-                f"No notebook variable or file named {token!r}: run the cell that defines it, "
+                f"No variable or file named {token!r}: define the variable first, "
                 "or give a path or URL."
             )
     return token
@@ -232,7 +253,7 @@ class TokenhotMagics(Magics):
     def _ns(self) -> dict[str, Any]:
         return self.shell.user_ns  # type: ignore[union-attr,no-any-return]
 
-    @magic_arguments()
+    @magic_arguments("%%chat")
     @argument(
         "-m", "--model", help="Model id; a comma-separated list (a,b,c) compares them side by side."
     )
@@ -247,7 +268,7 @@ class TokenhotMagics(Magics):
         action="append",
         help="An image for vision models: path, URL or variable (repeatable).",
     )
-    @argument("--thread", help="Conversation thread name (default: the notebook's default thread).")
+    @argument("--thread", help="Conversation thread name (default: this notebook's own thread).")
     @argument(
         "--new", action="store_true", help="Start the thread afresh (forget its earlier turns)."
     )
@@ -294,7 +315,7 @@ class TokenhotMagics(Magics):
             f"{line}\n{cell}",
         )  # fmt: skip
 
-    @magic_arguments()
+    @magic_arguments("%%image")
     @argument("-m", "--model", help="Model id; a comma-separated list compares them side by side.")
     @argument("--size", help="Image size or aspect ratio, e.g. 1024x1024, 2K, 16:9 (per model).")
     @argument("-n", type=int, help="How many images (default 1).")
@@ -334,7 +355,7 @@ class TokenhotMagics(Magics):
             _inputs(args.input, self._ns), _input(args.mask, self._ns), params,
         )  # fmt: skip
 
-    @magic_arguments()
+    @magic_arguments("%%video")
     @argument("-m", "--model", help="Video model id.")
     @argument("--duration", type=int, help="Seconds of video (per model).")
     @argument("--resolution", help="Resolution, e.g. 720p, 1080p (per model).")
@@ -368,7 +389,7 @@ class TokenhotMagics(Magics):
             tracked = _actions.video(self.session, self.screen, request)
             self._keep(args.out, tracked)
             if args.wait:
-                _wait(tracked, timeout)
+                _wait(tracked, timeout, self.screen.rich)
 
     def _video_request(self, args: Any, line: str, cell: str) -> VideoRequest:
         from ._actions import VideoRequest
@@ -383,7 +404,7 @@ class TokenhotMagics(Magics):
             args.new, f"{line}\n{cell}",
         )  # fmt: skip
 
-    @magic_arguments()
+    @magic_arguments("%%speak")
     @argument("-m", "--model", help="Speech model id.")
     @argument("--voice", help="Voice name (per model, e.g. Kore, alloy).")
     @argument("-o", "--out", help="Keep the WAV bytes in this variable.")
@@ -406,7 +427,7 @@ class TokenhotMagics(Magics):
             )
         self._keep(args.out, wav)
 
-    @magic_arguments()
+    @magic_arguments("%transcribe")
     @argument("source", help="Audio file path, URL, or a variable holding bytes or a path.")
     @argument("-m", "--model", help="Transcription model (default whisper-1).")
     @argument("--translate", action="store_true", help="Translate the speech into English.")
@@ -432,7 +453,8 @@ class TokenhotMagics(Magics):
         """Manage the Tokenhot session.
 
         %tokenhot status              key set?, base URL, simulated?, reachable?, models
-        %tokenhot login               ask for the API key (kept in this kernel only)
+        %tokenhot login               ask for the API key (kept in this kernel only; an
+                                      environment or stored key comes first)
         %tokenhot models [KIND]       list models (chat, image, video, audio)
         %tokenhot use chat=M image=M video=M audio=M transcribe=M
         %tokenhot use chat.temperature=0.3 image.size=2K   parameter defaults (=default unsets)
@@ -442,6 +464,12 @@ class TokenhotMagics(Magics):
         %tokenhot cancel ID           stop polling a video task here
         %tokenhot history [--reset] [--thread NAME]
         %tokenhot usage [--reset]     tokens and estimated spend this session
+        %tokenhot usage --today|--all every kernel's calls, from the usage ledger
+        %tokenhot record PATH         record every gateway exchange into a cassette folder
+        %tokenhot record --stop       stop recording
+        %tokenhot replay PATH [--speed N] [--auto]   answer from a cassette, never the network
+                                      (--speed 0: as fast as possible; --auto: record misses)
+        %tokenhot replay --stop       back to the gateway
         """
         args = _parse_tokenhot(line or "status")
         with _interruptible("%tokenhot"):
@@ -457,12 +485,17 @@ class TokenhotMagics(Magics):
 
     def _cmd_login(self, args: Any) -> None:
         key = getpass.getpass("Tokenhot API key (kept in this kernel only): ")
-        self.session.login(key)
-        from ._redact import mask_key
+        creds = self.session.login(key)
+        from .._redact import mask_key
+        from ._actions import key_row
 
-        self.screen.show(
-            D.note_bundle(f"Key {mask_key(key.strip())} set for this kernel; nothing was saved.")
-        )
+        note = f"Key {mask_key(key.strip())} set for this kernel; nothing was saved."
+        if creds.source not in ("login", "none"):
+            note += (
+                f" It is not used while the key {key_row(self.session)} is in force "
+                "(environment and stored keys come first)."
+            )
+        self.screen.show(D.note_bundle(note))
 
     def _cmd_models(self, args: Any) -> None:
         from . import _actions
@@ -495,13 +528,13 @@ class TokenhotMagics(Magics):
         self.screen.show(D.note_bundle("Using " + ", ".join(chosen) + " for this session."))
 
     def _cmd_picker(self, args: Any) -> None:
-        from ._widgets import show_picker
+        from .._widgets import show_picker
 
         show_picker(self.session, self.screen)
 
     def _cmd_tasks(self, args: Any) -> None:
         if args.live:
-            from ._widgets import show_monitor
+            from .._widgets import show_monitor
 
             show_monitor(self.session, self.screen)
             return
@@ -534,24 +567,64 @@ class TokenhotMagics(Magics):
     def _cmd_usage(self, args: Any) -> None:
         from . import _actions
 
+        headers = ("Model", "Kind", "Calls", "Input tokens", "Output tokens", "Est. cost (USD)")
+        if args.today or args.all:
+            if args.reset:
+                raise UsageError(
+                    "--reset clears this session's count only; the ledger behind --today and "
+                    "--all keeps every kernel's calls."
+                )
+            rows, title = _actions.ledger_rows(self.session, today=args.today)
+            self.screen.show(D.table_bundle(headers, rows, title))
+            return
         if args.reset:
             self.session.tally.reset()
         rows = _actions.usage_rows(self.session)
-        headers = ("Model", "Kind", "Calls", "Input tokens", "Output tokens", "Est. cost (USD)")
         self.screen.show(D.table_bundle(headers, rows, "Usage this session (costs are estimates)"))
 
+    def _cmd_record(self, args: Any) -> None:
+        from . import _actions
 
-def _wait(tracked: Tracked, timeout: float | None) -> None:
-    """``--wait``: block, then fail the cell unless the video is done (Run All must stop)."""
+        if not args.stop and args.path is None:
+            raise UsageError("Write %tokenhot record PATH (a folder), or --stop.")
+        note = (
+            _actions.stop_cassette(self.session, "record")
+            if args.stop
+            else _actions.start_cassette(self.session, args.path, "record")
+        )
+        self.screen.show(D.note_bundle(note))
+
+    def _cmd_replay(self, args: Any) -> None:
+        from . import _actions
+
+        if not args.stop and args.path is None:
+            raise UsageError("Write %tokenhot replay PATH (a cassette folder), or --stop.")
+        if not args.speed >= 0:
+            raise UsageError(f"--speed needs 0 or more (0: as fast as can be), not {args.speed:g}.")
+        mode = "auto" if args.auto else "replay"
+        note = (
+            _actions.stop_cassette(self.session, "replay")
+            if args.stop
+            else _actions.start_cassette(self.session, args.path, mode, args.speed)
+        )
+        self.screen.show(D.note_bundle(note))
+
+
+def _wait(tracked: Tracked, timeout: float | None, live: bool) -> None:
+    """``--wait``: block, then fail the cell unless the video is done (Run All must stop).
+
+    ``live``: the card updates in place (a notebook), not printed anew (a terminal).
+    """
     tracked.wait(timeout)
     tracked.raise_for_status()
     if not tracked.done:
-        from ._exceptions import TaskTimeoutError
+        from .._exceptions import TaskTimeoutError
+        from ._cards import FOLLOW_UP
 
         waited = "waiting" if timeout is None else f"--timeout {timeout:g} s"
         raise TaskTimeoutError(
             f"The {tracked.model} task {tracked.task_id} is still {tracked.task.status} after "
-            f"{waited}; it goes on polling in the background and its card will update.",
+            f"{waited}; it goes on polling in the background and {FOLLOW_UP[live]}.",
             task_id=tracked.task_id,
             model=tracked.model,
             hint=f"%tokenhot attach {tracked.task_id} shows it again; %tokenhot tasks lists it.",
@@ -584,7 +657,19 @@ def _tokenhot_parser() -> MagicArgumentParser:
     history = sub.add_parser("history")
     history.add_argument("--reset", action="store_true")
     history.add_argument("--thread")
-    sub.add_parser("usage").add_argument("--reset", action="store_true")
+    usage = sub.add_parser("usage")
+    usage.add_argument("--reset", action="store_true")
+    when = usage.add_mutually_exclusive_group()
+    when.add_argument("--today", action="store_true")
+    when.add_argument("--all", action="store_true")
+    record = sub.add_parser("record")
+    record.add_argument("path", nargs="?")
+    record.add_argument("--stop", action="store_true")
+    replay = sub.add_parser("replay")
+    replay.add_argument("path", nargs="?")
+    replay.add_argument("--speed", type=float, default=1.0)
+    replay.add_argument("--auto", action="store_true")
+    replay.add_argument("--stop", action="store_true")
     return parser
 
 

@@ -10,23 +10,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import queue
 import time
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from .. import _cassette
+from .._catalog import Kind, price_text
+from .._client import AsyncClient, Client
+from .._exceptions import InvalidInputError, StreamIncompleteError, TokenhotError
+from .._media import load_media
+from .._redact import mask_key, redact
+from .._runtime import runtime
+from .._store._credentials import KeySource, store
+from .._types import ChatResult, Image, ImageResult, Transcript
 from . import _display as D
-from ._catalog import Kind, Model
-from ._client import AsyncClient, Client
-from ._config import ENV_API_KEY
-from ._exceptions import StreamIncompleteError, TokenhotError
-from ._media import load_media
-from ._redact import mask_key, redact
-from ._runtime import runtime
 from ._state import Session, Turn, as_messages, chat_cost, unit_cost
-from ._types import ChatResult, Image, ImageResult, Transcript
 
 if TYPE_CHECKING:
     from ._tasks import Tracked
@@ -73,6 +73,7 @@ def show_banner(session: Session, screen: D.Screen) -> None:
 
 
 def _meta(session: Session, kind: str, **fields: Any) -> dict[str, Any]:
+    fields |= _cassette.provenance()  # replayed: true and the cassette's name
     return D.provenance(kind=kind, simulated=session.simulated() or None, **fields)
 
 
@@ -146,8 +147,10 @@ def _stream_into(
             timeout, first = view.wait()
             chunks = stream.take(timeout, first=first)
             result = next((c.result for c in chunks if c.result is not None), None)
-            text = "".join(c.text for c in chunks)
-            view.feed(text, "".join(c.reasoning for c in chunks))
+            with view.batch(send=result is None):  # with the result, the final output is next
+                for chunk in chunks:
+                    if chunk.result is None:
+                        view.feed(chunk.text, chunk.reasoning)
             if result is not None:
                 return result  # type: ignore[no-any-return]
     return None
@@ -288,7 +291,9 @@ def compare_chat(
             column.text = payload.text
             cost = chat_cost(payload.model, payload.usage)
             session.tally.add(payload.model, "chat", payload.usage, cost)
-            column.stats = D.Stats(payload.model, payload.latency, payload.usage, cost)
+            column.stats = D.Stats(
+                payload.model, payload.latency, payload.usage, cost, turns_sent=turns
+            )
 
     async def work(put: Callable[[Event], None]) -> None:
         await _each(
@@ -351,13 +356,13 @@ def image(session: Session, screen: D.Screen, req: ImageRequest) -> ImageResult 
     )
     paths = _save_images(session, result)
     cost = _image_cost(session, result)
-    stats = D.Stats(result.model, result.latency, result.usage, cost)
-    for index, (image_, path) in enumerate(paths, 1):
-        data, meta = D.image_bundle(image_, path, f"{stats.line()} · {index}/{len(paths)}")
+    notes = D.picture_notes(paths)
+    stats = D.Stats(result.model, result.latency, result.usage, cost, extra=notes)
+    for image_, path in paths:
+        data, meta = D.image_bundle(image_, path)
         meta.update(_image_meta(session, req, result, cost, path))
         screen.show(data, meta)
-    if result.text:
-        screen.show(D.chat_bundle(result.text))
+    screen.show(D.chat_bundle(result.text, stats.line()))  # the chat answer's footer
     return result
 
 
@@ -406,8 +411,9 @@ def compare_images(session: Session, screen: D.Screen, req: ImageRequest) -> dic
             return
         column.images = _save_images(session, payload)
         cost = _image_cost(session, payload)
+        notes = D.picture_notes(column.images, paths=False)
         column.stats = D.Stats(
-            payload.model, payload.latency, payload.usage, cost, extra=[payload.text]
+            payload.model, payload.latency, payload.usage, cost, extra=[*notes, payload.text]
         )
 
     async def one(index: int, model: str, put: Callable[[Event], None]) -> None:
@@ -522,7 +528,9 @@ def video(session: Session, screen: D.Screen, req: VideoRequest) -> Tracked:
     )  # fmt: skip
     estimate_video(session, req.model, params, reused)
     if reused:
-        note = f"Unchanged cell: showing task {tracked.task_id} again (--new makes a new one)."
+        note = (
+            f"Same request as before: showing task {tracked.task_id} again (--new makes a new one)."
+        )
         screen.show(D.note_bundle(note))
     tracked.display()
     return tracked
@@ -534,7 +542,7 @@ def video_inputs(image: Any, video: Any) -> tuple[dict[str, Any], str]:
     Variables (PIL images, arrays, files) become bytes here, so an unchanged cell hashes the
     same and reuses its task instead of paying for a new one.
     """
-    from ._journal import digest_inputs
+    from .._store._journal import digest_inputs
 
     params: dict[str, Any] = {}
     for name, value in (("image", image), ("video", video)):
@@ -548,7 +556,7 @@ def estimate_video(session: Session, model: str, params: dict[str, Any], reused:
     """Count a new task's estimated price (per second of video) in the session tally."""
     if reused:
         return
-    from ._catalog import Catalog
+    from .._catalog import Catalog
 
     known = Catalog().models.get(model)
     spec = known.param("duration") if known else None
@@ -559,16 +567,11 @@ def estimate_video(session: Session, model: str, params: dict[str, Any], reused:
 def status_rows(session: Session) -> list[tuple[str, str]]:
     """``%tokenhot status``: key, gateway, simulated, reachable, default models, output folder."""
     client = session.client()
-    key = os.environ.get(ENV_API_KEY, "").strip()
-    stand_in = (
-        "not set (the simulator needs none)"
-        if session.simulated()
-        else "not set: run %tokenhot login"
-    )
     rows = [
-        ("API key", mask_key(key) if key else stand_in),
+        ("API key", key_row(session)),
         ("Base URL", client.base_url),
         ("Simulated", f"yes: {D.SIMULATED_BANNER}" if session.simulated() else "no"),
+        ("Cassette", client.cassette.status() if client.cassette else "none"),
         ("Reachable", _probe(session)),
     ]
     rows += [
@@ -578,8 +581,35 @@ def status_rows(session: Session) -> list[tuple[str, str]]:
     return [*rows, ("Output folder", session.display_path(session.output_dir()))]
 
 
+_SOURCES: dict[KeySource, str] = {
+    "argument": "given as an argument",
+    "environment": "from TOKENHOT_API_KEY",
+    "stored": "stored from the Tokenhot panel",
+    "login": "from %tokenhot login, this kernel only",
+}
+
+
+def key_row(session: Session) -> str:
+    """Which key is in force and where it comes from (masked: its last four characters)."""
+    creds = session.credentials()
+    if creds.simulated:
+        return "not set (the simulator needs none)"
+    if creds.key is None:
+        cassette = session.client().cassette
+        if cassette is not None and cassette.mode == "replay":
+            return "not needed: replaying a cassette"
+        return "not set: run %tokenhot login, or set it in the Tokenhot panel of JupyterLab"
+    where = _SOURCES.get(creds.source, creds.source)
+    if creds.source == "stored":
+        where += f" ({store().path})"
+    return f"{mask_key(creds.key)}, {where}"
+
+
 def _probe(session: Session) -> str:
     """Ask the gateway for its model list, with a short timeout and no cached answer."""
+    cassette = session.client().cassette
+    if cassette is not None and cassette.mode == "replay":
+        return "not asked: replaying a cassette, nothing goes to the network"
     probe = Client(
         session.api_key(),
         session.client().base_url,
@@ -595,6 +625,40 @@ def _probe(session: Session) -> str:
     return f"yes ({time.monotonic() - started:.2f} s, {len(session.live_models)} models listed)"
 
 
+def start_cassette(session: Session, path: str, mode: str, speed: float = 1.0) -> str:
+    """``%tokenhot record PATH`` / ``replay PATH``: every new request goes through it."""
+    cassette = _cassette.open_cassette(path, mode, speed=speed, restart=True)
+    session.cassette = cassette
+    if mode == "record":
+        return (
+            f"Recording every gateway exchange of this kernel into {cassette.path} until "
+            "%tokenhot record --stop (response headers by allowlist, never the key)."
+        )
+    what = "what is not recorded goes to the gateway and is added" if mode == "auto" else (
+        "nothing goes to the network; a request that was not recorded fails"
+    )  # fmt: skip
+    return f"Replaying {cassette.path} ({cassette.size} exchanges, speed {speed:g}): {what}."
+
+
+def stop_cassette(session: Session, mode: str) -> str:
+    """``%tokenhot record --stop`` / ``replay --stop``: new requests go to the gateway."""
+    cassette = session.cassette or None
+    recording = cassette is not None and cassette.mode == "record"
+    if cassette is None or recording != (mode == "record"):
+        doing = cassette.status() if cassette else "no cassette is in use"
+        raise InvalidInputError(f"Nothing to stop with %tokenhot {mode} --stop: {doing}.")
+    session.cassette = False
+    if not recording:
+        return f"Stopped replaying {cassette.path}; requests go to the gateway again."
+    cassette.prune()
+    size = cassette.disk_size()
+    return (
+        f"Stopped recording: {cassette.recorded} exchanges in {cassette.path} "
+        f"({size / 1024:.0f} KB). Commit it with the notebook; %tokenhot replay "
+        f"{cassette.path} plays it back without a key."
+    )
+
+
 def model_rows(session: Session, kind: Kind | None) -> tuple[list[list[str]], str]:
     """``%tokenhot models [kind]``: the live list merged with the catalog (or the catalog alone)."""
     note = ""
@@ -604,20 +668,11 @@ def model_rows(session: Session, kind: Kind | None) -> tuple[list[list[str]], st
     except TokenhotError as exc:
         models = session.client().models(kind, live=False)
         note = f"The gateway did not answer ({exc}); this is the built-in catalog."
-    rows = [[m.id, m.kind, m.family, m.vendor, "yes" if m.live else "", _price(m)] for m in models]
+    rows = [
+        [m.id, m.kind, m.family, m.vendor, "yes" if m.live else "", price_text(m) or ""]
+        for m in models
+    ]
     return rows, note
-
-
-_UNITS = {"image": "image", "video": "second", "whisper": "minute of audio"}
-
-
-def _price(model: Model) -> str:
-    if not model.price:
-        return ""
-    if model.kind == "chat" and len(model.price) >= 2:
-        return f"${model.price[0]:g} / ${model.price[1]:g} per 1M tokens in/out"
-    unit = _UNITS.get(model.family) or _UNITS.get(model.kind) or "1M characters"
-    return f"${model.price[0]:g} per {unit}"
 
 
 def history_rows(session: Session, thread: str | None) -> list[list[str]]:
@@ -645,3 +700,21 @@ def usage_rows(session: Session) -> list[list[str]]:
     total = session.tally
     calls = sum(s.calls for s in total.models.values())
     return [*rows, ["total", "", str(calls), "", "", f"{total.total_cost:.6f}"]]
+
+
+def ledger_rows(session: Session, today: bool) -> tuple[list[list[str]], str]:
+    """``%tokenhot usage --today/--all``: every kernel's calls from the ledger, and a title."""
+    ledger = session.ledger()
+    simulated = session.simulated()
+    day = ledger.today() if today else None
+    rows = [
+        [t.name, t.kind, str(t.requests), f"{t.input_tokens:,}", f"{t.output_tokens:,}",
+         f"{t.cost:.6f}" + (" (partly unpriced)" if t.unpriced else "")]
+        for t in ledger.by_model(simulated=simulated, day=day)
+    ]  # fmt: skip
+    total = ledger.total(simulated=simulated, day=day)
+    rows.append(["total", "", str(total.requests), f"{total.input_tokens:,}",
+                 f"{total.output_tokens:,}", f"{total.cost:.6f}"])  # fmt: skip
+    when = f"today ({day})" if day else "all time"
+    calls = "simulated calls" if simulated else "live calls"
+    return rows, f"Usage {when}, every kernel, {calls} (costs are estimates)"

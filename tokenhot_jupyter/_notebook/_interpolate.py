@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._exceptions import InvalidInputError
+from .._exceptions import InvalidInputError
 
 _NAME = r"[A-Za-z_]\w*(?:\.[A-Za-z]\w*)*"
 _PATTERN = re.compile(r"\{\{(" + _NAME + r")\}\}|\{(" + _NAME + r")\}")

@@ -9,14 +9,14 @@ import os
 def _load() -> None:
     from IPython import get_ipython
 
-    import tokenhot_jupyter
+    from tokenhot_jupyter._notebook._magics import register
 
     shell = get_ipython()
     if shell is not None:
         # Not through the extension manager: then a notebook's own `%load_ext
         # tokenhot_jupyter` loads quietly (registering twice is a no-op) instead of
         # printing "already loaded" as its first output.
-        tokenhot_jupyter.load_ipython_extension(shell)
+        register(shell)
 
 
 _load()

@@ -11,6 +11,7 @@ that showed the card.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import contextvars
 import logging
@@ -27,13 +28,25 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, cast
 
-from . import _exceptions as E
-from ._cards import ACTIVE, Bundle, CardInfo, Phase, TaskLine, TaskStatus, render, tasks_table
-from ._client import Client
-from ._journal import Journal, TaskRow, fingerprint, safe_url
-from ._redact import redact
-from ._runtime import runtime
-from ._types import VideoStatus, VideoTask
+from .. import _exceptions as E
+from .._cassette import current as current_seen
+from .._client import Client
+from .._redact import redact
+from .._runtime import runtime
+from .._store._journal import Journal, Origin, TaskRow, fingerprint, safe_url
+from .._store._leases import Keeper
+from .._types import VideoStatus, VideoTask
+from ._cards import (
+    ACTIVE,
+    FOLLOW_UP,
+    Bundle,
+    CardInfo,
+    Phase,
+    TaskLine,
+    TaskStatus,
+    render,
+    tasks_table,
+)
 
 log = logging.getLogger("tokenhot_jupyter")
 Callback = Callable[["Tracked"], object]
@@ -55,14 +68,14 @@ _STATUSES: frozenset[str] = frozenset({"queued", "running", "succeeded", "failed
 class WaitInterrupted(KeyboardInterrupt):
     """Ctrl-C / interrupt during ``--wait``; the task keeps polling in the background."""
 
-    def __init__(self, task_id: str, *, shown: bool = True) -> None:
+    def __init__(self, task_id: str, *, shown: bool = True, live: bool = True) -> None:
         self.task_id = task_id
         super().__init__(
-            f"Stopped waiting; {task_id} is still polling in the background and its card "
-            f"will update. %tokenhot attach {task_id} shows it again."
+            f"Stopped waiting; {task_id} is still polling in the background and "
+            f"{FOLLOW_UP[live]}. %tokenhot attach {task_id} shows it again."
             if shown
             else f"Interrupted; the task {task_id} was created and is polling in the "
-            f"background. %tokenhot attach {task_id} shows its card."
+            f"background. %tokenhot attach {task_id} shows it."
         )
 
     def _render_traceback_(self) -> list[str]:
@@ -155,6 +168,7 @@ class Tracked:
         self.created_at = row.created_at
         self.client = client
         self.journal_warning = journal_warning
+        self.output_dir: Path | None = None  # where its video goes (None: the manager's folder)
         self._manager = manager
         self._snapshot = snapshot
         self._lock = threading.RLock()
@@ -164,6 +178,7 @@ class Tracked:
         self._journaled = (row.status, row.progress, row.error, row.file)
         self._drawn: tuple[Snapshot, str | None] | None = None  # what the cards last showed
         self._unsaved: tuple[str | None, dict[str, Any]] | None = None  # (marker, row) to journal
+        self._seen = current_seen()  # the magic's record; its pollers note replays into it
         if snapshot.phase not in ACTIVE:
             self._finished.set()
 
@@ -218,6 +233,7 @@ class Tracked:
             self.task_id, self.model, self.prompt, self.params, snap.task.status,
             snap.task.progress, max(0.0, end - self.created_at), self.created_at,
             snap.finished_at, snap.error, warning, src, str(snap.file) if snap.file else None,
+            self._seen.cassette if self._seen else None, live=_can_update(),
         )  # fmt: skip
 
     def display(self) -> str:
@@ -240,7 +256,7 @@ class Tracked:
                 if end is not None and time.monotonic() >= end:
                     break
         except KeyboardInterrupt:
-            raise WaitInterrupted(self.task_id) from None
+            raise WaitInterrupted(self.task_id, live=_can_update()) from None
         return self.phase
 
     def raise_for_status(self) -> None:
@@ -343,17 +359,23 @@ class TaskManager:
         output_dir: Callable[[], Path],
         poll_interval: float = 10.0,
         deadline: float = 1800.0,
+        leases: Keeper | None = None,
+        notebook: Callable[[], str | None] = lambda: None,
     ) -> None:
         self.journal = journal
         self.poll_interval = poll_interval
         self.deadline = deadline
         self.min_update_interval = MIN_UPDATE_INTERVAL
+        self.leases = leases  # None: poll every task followed here, as before leases existed
         self._client_factory = client_factory
         self._output_dir = output_dir
+        self._notebook = notebook
         self._lock = threading.RLock()
         self._tracked: dict[str, Tracked] = {}
         self._subscribers: list[Callback] = []
         self._semaphore: tuple[asyncio.AbstractEventLoop, asyncio.Semaphore] | None = None
+        if leases is not None:  # a kernel that exits lets the server take over at once
+            atexit.register(leases.release_all)
 
     # --- the API the magics call ------------------------------------------------------------
 
@@ -383,13 +405,26 @@ class TaskManager:
             if warning is not None:
                 tracked._unsaved = (marker, fields)  # the poller tries again
             self._register(tracked)
-            self._start(tracked, min(FIRST_POLL_DELAY, self.poll_interval))
+            self._own(tracked)
+            first = task.poll_after if task.poll_after is not None else FIRST_POLL_DELAY
+            self._start(tracked, min(first, self.poll_interval))  # the server's hint knows best
         if held:
             raise WaitInterrupted(tracked.task_id, shown=False)
         return tracked, False
 
-    def attach(self, task_id: str, *, model: str | None = None) -> Tracked:
-        """Follow a task again (also after a restart); ``model`` adopts an unjournalled id."""
+    def attach(
+        self,
+        task_id: str,
+        *,
+        model: str | None = None,
+        client: Client | None = None,
+        output_dir: Path | None = None,
+    ) -> Tracked:
+        """Follow a task again (also after a restart); ``model`` adopts an unjournalled id.
+
+        ``client`` and ``output_dir`` override the manager's for this task (the server polls
+        each task at its own gateway and saves it where its notebook would have).
+        """
         task_id = (task_id or "").strip()
         with self._lock:
             known = self._tracked.get(task_id)
@@ -403,11 +438,13 @@ class TaskManager:
                 hint="Check your account's task log for the task.",
             )
         row = self.journal.get(task_id) if task_id else None
-        client = self._client_factory()
+        client = client or self._client_factory()
         if row is None:
             row = self._adopt(task_id, model, client)
-        tracked = Tracked(self, row, client, _restored(row, self._saved_here(row)))
+        tracked = Tracked(self, row, client, _restored(row, self._saved_here(row, output_dir)))
+        tracked.output_dir = output_dir
         self._register(tracked)
+        self._own(tracked)
         if tracked.phase in ACTIVE:
             self._start(tracked, 0.0)
         return tracked
@@ -478,6 +515,9 @@ class TaskManager:
                 log.warning("some video pollers did not stop within %.0f s", STOP_TIMEOUT)
         with self._lock:
             self._subscribers.clear()
+        if self.leases is not None:
+            self.leases.release_all()
+            atexit.unregister(self.leases.release_all)
 
     # --- creating and restoring -------------------------------------------------------------
 
@@ -594,6 +634,19 @@ class TaskManager:
             task_id=task_id, model=model, prompt="", base_url=client.base_url
         )
 
+    def _own(self, tracked: Tracked) -> None:
+        """Journal where the task was made (first record wins), for the server's takeover."""
+        if self.leases is None:
+            return
+        folder = tracked.output_dir or self._output_dir()
+        origin = Origin(
+            tracked.task_id, self._notebook(), str(folder), self.leases.host, self.leases.pid
+        )
+        try:
+            self.journal.set_origin(origin)
+        except E.TokenhotError as exc:
+            log.warning("origin of %s not journalled: %s", tracked.task_id, exc)
+
     def _register(self, tracked: Tracked) -> None:
         with self._lock:
             self._tracked[tracked.task_id] = tracked
@@ -602,7 +655,7 @@ class TaskManager:
     def _resume(self, tracked: Tracked) -> None:
         """Poll again after a timeout, stop or error, or when the saved file is not here."""
         if tracked.phase == "done":
-            local = self._local_copy(tracked.task_id, tracked.file)
+            local = self._local_copy(tracked.task_id, tracked.file, tracked.output_dir)
             if local is not None and local != tracked.file:
                 self._moved(tracked, local)
                 tracked._apply(file=local)
@@ -615,26 +668,28 @@ class TaskManager:
 
     # --- the saved video belongs beside the notebook that shows it ---------------------------
 
-    def _target(self, task_id: str) -> Path:
+    def _target(self, task_id: str, folder: Path | None = None) -> Path:
         """Where this kernel keeps the video of ``task_id`` (its notebook's output folder)."""
-        return (self._output_dir() / f"{task_id}.mp4").resolve()
+        return ((folder or self._output_dir()) / f"{task_id}.mp4").resolve()
 
-    def _saved_here(self, row: TaskRow) -> Path | None:
+    def _saved_here(self, row: TaskRow, folder: Path | None = None) -> Path | None:
         """A journalled success's video in this output folder (copied there if need be)."""
         if row.status != "succeeded":
             return None
-        local = self._local_copy(row.task_id, Path(row.file) if row.file else None)
+        local = self._local_copy(row.task_id, Path(row.file) if row.file else None, folder)
         if local is not None and row.file != str(local):
             self._moved_row(row.task_id, local)
         return local
 
-    def _local_copy(self, task_id: str, saved: Path | None) -> Path | None:
+    def _local_copy(
+        self, task_id: str, saved: Path | None, folder: Path | None = None
+    ) -> Path | None:
         """The video in this output folder: already there, copied there, or None (download).
 
         A player's link is relative to the notebook, so a task reused from a notebook in
         another folder gets its file copied here; the task itself is never paid for twice.
         """
-        target = self._target(task_id)
+        target = self._target(task_id, folder)
         if target.exists():
             return target
         if saved is None or not saved.exists():
@@ -698,6 +753,13 @@ class TaskManager:
     async def _follow(self, tracked: Tracked, first_delay: float) -> None:
         """Poll until the task ends, then download it; every outcome lands on the card."""
         try:
+            await self._follow_leased(tracked, first_delay)
+        finally:
+            if self.leases is not None:  # quick and synchronous: also runs when cancelled
+                self.leases.release(tracked.task_id)
+
+    async def _follow_leased(self, tracked: Tracked, first_delay: float) -> None:
+        try:
             task = await self._poll(tracked, first_delay)
             if task is None:
                 return
@@ -716,14 +778,13 @@ class TaskManager:
         started = time.monotonic()
         beat = _beat(self.poll_interval)
         wake = _on_beat(started + delay, beat)
-        while True:
+        held = await self._hold(tracked, wake - started)
+        while held is not None:
             await asyncio.sleep(max(0.0, wake - time.monotonic()))
             delay = self.poll_interval
             try:
                 async with self._slots():
-                    task = await tracked.client.aio.get_video(
-                        tracked.task_id, tracked.model or None
-                    )
+                    task = await self._fetch(tracked, held)
             except TRANSIENT as exc:
                 log.debug("poll of %s failed, will retry: %s", tracked.task_id, exc)
                 tracked._apply(warning=f"The last poll failed ({exc}); still trying.")
@@ -744,6 +805,10 @@ class TaskManager:
                 return None
             # The schedule sets the pace, not how long this poll took.
             wake = _on_beat(max(wake + delay, time.monotonic()), beat)
+            held = await self._hold(tracked, max(0.0, wake - time.monotonic()))
+        log.debug("%s is polled elsewhere now; stopped here", tracked.task_id)
+        tracked._apply(phase="stopped")
+        return None
 
     def _slots(self) -> asyncio.Semaphore:
         """At most `POLL_SLOTS` polls at once (per loop: the runtime's may be a new one)."""
@@ -752,12 +817,36 @@ class TaskManager:
             self._semaphore = (loop, asyncio.Semaphore(POLL_SLOTS))
         return self._semaphore[1]
 
+    async def _hold(self, tracked: Tracked, delay: float) -> bool | None:
+        """Renew our lease for the next sleep: True to poll the gateway, False to read the
+        journal (another live process polls it), None to stop (a server that lost it)."""
+        if self.leases is None:
+            return True
+        try:
+            held = await asyncio.to_thread(self.leases.hold, tracked.task_id, delay)
+        except E.TokenhotError as exc:  # no journal, no lease: a kernel polls anyway
+            log.warning("lease on %s not renewed: %s", tracked.task_id, exc)
+            held = self.leases.role == "kernel"
+        if held or self.leases.role == "kernel":
+            return held
+        return None
+
+    async def _fetch(self, tracked: Tracked, held: bool) -> VideoTask:
+        """The task from the gateway, or (while another process polls it) from the journal."""
+        if not held:
+            row = await asyncio.to_thread(self.journal.get, tracked.task_id)
+            if row is not None and row.status in ("queued", "running"):
+                tracked._journaled = (row.status, row.progress, row.error, row.file)
+                status = cast(VideoStatus, row.status)
+                return VideoTask(row.task_id, row.model, status, row.progress)
+        return await tracked.client.aio.get_video(tracked.task_id, tracked.model or None)
+
     async def _download(self, tracked: Tracked, task: VideoTask) -> None:
         tracked._apply(phase="downloading", task=task, warning=None)
         await self._journal(tracked, status="succeeded", progress=100)
         try:
             data = await tracked.client.aio.download_video(task, tracked.model or None)
-            path = await asyncio.to_thread(self._save, tracked.task_id, data)
+            path = await asyncio.to_thread(self._save, tracked.task_id, data, tracked.output_dir)
         except E.TokenhotError as exc:
             error = str(exc)
             if isinstance(exc, E.ResultUnavailableError):
@@ -776,8 +865,8 @@ class TaskManager:
         await self._journal(tracked, file=str(path), error=None)
         tracked._apply(phase="done", file=path)
 
-    def _save(self, task_id: str, data: bytes) -> Path:
-        return _place(self._target(task_id), lambda partial: partial.write_bytes(data))
+    def _save(self, task_id: str, data: bytes, folder: Path | None = None) -> Path:
+        return _place(self._target(task_id, folder), lambda partial: partial.write_bytes(data))
 
     async def _journal(self, tracked: Tracked, **fields: Any) -> None:
         """Write changed fields off the loop thread (another kernel may hold the lock)."""

@@ -5,16 +5,34 @@ mime type: ``<`` and ``&`` are escaped outside fenced code, inline code that hol
 becomes an escaped ``<code>`` element, the words ``javascript``, ``vbscript`` and
 ``livescript`` are broken, and a link or link definition whose target (decoded the way a
 renderer might) is not ``http(s)://``, ``mailto:`` or ``#`` loses its ``]`` to an entity,
-so it stays readable text.  Frontends differ in how they sanitise Markdown (JupyterLab
-does, nbconvert and others may not), so we never rely on them.  Every text is redacted
-(`_redact.redact`) before it goes into a bundle.  Terminals get readable ``text/plain``.
+so it stays readable text.  A reply's pictures are never fetched: ``![alt](url)`` becomes
+the link ``[image: alt](url)`` and any other ``![`` loses its ``!`` to an entity (pictures
+the gateway returns as results are shown as usual).  Frontends differ in how they
+sanitise Markdown (JupyterLab does, nbconvert and others may not), so we never rely on
+them.  Every text is redacted (`_redact.redact`) before it goes into a bundle.
+Terminals get readable ``text/plain``.
+
+Dollar signs are text unless they are maths.  JupyterLab typesets every ``$...$`` pair it
+finds (its Markdown step hides them from the parser, then MathJax reads every text node
+of Markdown and HTML outputs alike, and Markdown's ``\\$`` does not stop it), so prices
+would turn into maths.  `_math.find_math` decides with pandoc's rule: an opening ``$``
+has a non-space on its right, a closing ``$`` a non-space on its left and no digit or
+letter after it, ``US$5``-style prefixes and amounts followed by words are text;
+``$$...$$``, ``\\(...\\)``, ``\\[...\\]`` and ``\\begin...\\end`` blocks are maths.  A dollar
+that is text is written as `DOLLAR` (``<span>&#36;</span>``): the entity hides it from
+Jupyter's Markdown step and the element keeps MathJax from pairing it; its look and its
+copied text are a plain ``$``.  Maths is written the way JupyterLab's finder takes it
+(``\\\\(`` for ``\\(``), with ``<`` as ``\\lt`` and CSS ``url(`` broken so it fetches nothing.
 """
 
 from __future__ import annotations
 
 import base64
+import bisect
+import contextlib
 import datetime as _dt
 import html
+import itertools
 import math
 import re
 import string
@@ -22,19 +40,23 @@ import sys
 import time
 import unicodedata
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Literal
 
 from IPython.core.displaypub import DisplayPublisher
 
-from ._redact import redact, redact_tree
-from ._types import Image, Usage
+from .._math import BACKSLASH, DOLLAR, Piece, find_math, html_text
+from .._redact import redact, redact_tree
+from .._svg import inert_svg
+from .._types import Image, Usage
 
 Bundle = dict[str, Any]
 PROVENANCE = "tokenhot"
 SIMULATED_BANNER = "answers are simulated"
 AUDIO_EMBED_LIMIT = 8 * 1024 * 1024  # larger WAVs are linked by path, not inlined
+SVG = "image/svg+xml"
+PICTURE_LIMIT = 512  # px: the longest side a picture is shown at (its saved file keeps all)
 
 # --- inert Markdown ---------------------------------------------------------------------
 
@@ -51,7 +73,22 @@ _LINK_END = re.compile(r"\][ \t]*[(:]")  # ](target) and [label]: target (lenien
 _SAFE_TARGETS = ("http://", "https://", "mailto:", "#")
 _TARGET_LIMIT = 2048  # longer targets that do not plainly start safe are not decoded
 _PUNCT = set("\\`*_[]|~$^")  # what inline Markdown (and Jupyter's math) could act on
+_LITERAL = {"<": "&lt;", "&": "&amp;", "$": DOLLAR, "\\": BACKSLASH}
+# Maths as written for each renderer: Jupyter's Markdown finder takes \\( \\), MathJax in
+# HTML \( \); environments carry their own \begin and \end.
+_MD_DELIMITERS = {
+    "$": ("$", "$"), "$$": ("$$", "$$"), "(": ("\\\\(", "\\\\)"), "[": ("\\\\[", "\\\\]"),
+    "env": ("", ""),
+}  # fmt: skip
+_HTML_DELIMITERS = _MD_DELIMITERS | {"(": ("\\(", "\\)"), "[": ("\\[", "\\]")}
+# Maths that would make the browser fetch: CSS inside \style or \bbox, an image in Markdown.
+_MATH_FETCH = re.compile(r"(?i)(?:url|image-set|image|cross-fade)(?=\s*\()|!(?=\[)")
+_ENTITY_LIKE = re.compile(r"&(?=#?\w+;)")
 _ESCAPES = {"<": "&lt;", "&": "&amp;"}  # \x in prose: the entity shows x (\] stays: LaTeX)
+_ESCAPABLE = frozenset(string.punctuation)  # what a backslash escapes in Markdown
+# Code spans with these are written as <code> with entities: Jupyter's maths finder reads
+# a $ or \\( inside a backtick span as maths.
+_CODE_NEEDS_HTML = re.compile(r"[<&\]$\\]")
 
 
 @dataclass
@@ -64,20 +101,24 @@ class _Fence:
 def inert_markdown(text: str) -> str:
     """Markdown that renders the model's text but can never carry live HTML or script."""
     lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
-    out: list[str] = []
+    rows: list[tuple[bool, str]] = []  # (prose?, line): prose is made inert, code kept
     fence: _Fence | None = None
     certain = True  # False once we cannot tell whether a renderer is inside a fence
     for line in lines:
         if not certain:
-            out.append(_prose(line))
+            rows.append((True, line))
         elif fence is None:
             fence = _open_fence(line)
-            out.append(_fence_line(line) if fence else _prose(line))
+            rows.append((False, _fence_line(line)) if fence else (True, line))
         else:
             verdict = _inside(fence, line)
             certain = verdict != "unknown"
-            out.append(line if certain else _prose(line))
+            rows.append((not certain, line))
             fence = fence if verdict == "code" else None
+    out: list[str] = []
+    for prose, group in itertools.groupby(rows, key=lambda row: row[0]):
+        block = [line for _, line in group]
+        out += _prose_block(block) if prose else block
     if fence is not None and certain:
         out.append(fence.char * fence.length)
     return "\n".join(out)
@@ -118,16 +159,58 @@ def _inside(fence: _Fence, line: str) -> str:
     return "code"
 
 
-def _prose(line: str) -> str:
+def _prose_block(lines: list[str]) -> list[str]:
+    """Consecutive prose lines made inert; maths is found across them (it may span lines)."""
+    starts = list(itertools.accumulate((len(line) + 1 for line in lines), initial=0))
+    code = {
+        starts[n] + a: starts[n] + b for n, line in enumerate(lines) for a, b in _code_ranges(line)
+    }
+    text = "\n".join(lines)
+    marks: list[dict[int, tuple[int, str]]] = [{} for _ in lines]
+    for piece in find_math(text, code):
+        first = bisect.bisect_right(starts, piece.start) - 1
+        written = _math_markdown(text, piece).split("\n")
+        for n, part in enumerate(written, first):  # a piece keeps its line breaks
+            begin = max(piece.start - starts[n], 0)
+            marks[n][begin] = (min(piece.end - starts[n], len(lines[n])), part)
+    return [_prose(line, found) for line, found in zip(lines, marks, strict=True)]
+
+
+def _code_ranges(line: str) -> list[tuple[int, int]]:
+    """Where `_prose` will see code spans in ``line`` (it walks the line the same way)."""
+    ranges: list[tuple[int, int]] = []
+    i = 0
+    while i < len(line):
+        if line[i] == "\\" and line[i + 1 : i + 2] in _ESCAPABLE:
+            i += 2
+        elif line[i] == "`":
+            run, close = _code_close(line, i)
+            if close is not None:
+                ranges.append((i, close + run))
+            i = i + run if close is None else close + run
+        else:
+            i += 1
+    return ranges
+
+
+def _prose(line: str, marks: Mapping[int, tuple[int, str]] | None = None) -> str:
+    """One line of prose made inert; ``marks`` replace maths and dollar signs found earlier."""
+    marks = marks or {}
     out: list[str] = []
     words: list[str] = []  # prose since the last code span
+    brackets: dict[int, int] | None = None  # found once, at the line's first "!["
     i = 0
     while i < len(line):
         char, following = line[i], line[i + 1 : i + 2]
-        if char == "\\" and following in _ESCAPES:
+        if i in marks:
+            out.append(_inert_words("".join(words)))
+            words = []
+            i, piece = marks[i]
+            out.append(piece)
+        elif char == "\\" and following in _ESCAPES:
             words.append(_ESCAPES[following])
             i += 2
-        elif char == "\\" and following and following in string.punctuation:
+        elif char == "\\" and following and following in _ESCAPABLE:
             words.append(char + following)  # an escaped backtick opens no code span
             i += 2
         elif char == "`":
@@ -135,11 +218,39 @@ def _prose(line: str) -> str:
             words = []
             piece, i = _code_span(line, i)
             out.append(piece)
+        elif char == "!" and following == "[":
+            brackets = _bracket_pairs(line) if brackets is None else brackets
+            words.append(_image_start(line, i, brackets))
+            i += 2
         else:
             words.append(_escape_char(char))
             i += 1
     out.append(_inert_words("".join(words)))
     return _inert_links("".join(out))
+
+
+def _image_start(line: str, start: int, brackets: dict[int, int]) -> str:
+    """What replaces the ``![`` of a Markdown image: a picture in a reply would be fetched.
+
+    ``![alt](url)`` and ``![alt][ref]`` become the link ``[image: alt](url)``; any other
+    ``![`` keeps its ``!`` as an entity, which no renderer reads as the start of an image.
+    """
+    close = brackets.get(start + 1)
+    if close is not None and line[close + 1 : close + 2] in ("(", "["):
+        return "[image: " if close > start + 2 else "[image"
+    return "&#33;["
+
+
+def _bracket_pairs(line: str) -> dict[int, int]:
+    """Each ``[`` of the line and the ``]`` that closes it (escaped ones do not count)."""
+    pairs: dict[int, int] = {}
+    stack: list[int] = []
+    for match in re.finditer(r"\\.|[\[\]]", line):
+        if match.group(0) == "[":
+            stack.append(match.start())
+        elif match.group(0) == "]" and stack:
+            pairs[stack.pop()] = match.start()
+    return pairs
 
 
 def _escape_char(char: str) -> str:
@@ -165,7 +276,8 @@ def _inert_links(line: str) -> str:
     out: list[str] = []
     last = 0
     for match in _LINK_END.finditer(line):
-        if not safe_target(line[match.end() :]):
+        # A target past this length is unsafe anyway: reading no further keeps this linear.
+        if not safe_target(line[match.end() : match.end() + 2 * _TARGET_LIMIT]):
             start = match.start()
             escaped = _backslashes_before(line, start) % 2  # \] shows ] as &#93; does
             out.append(line[last : start - escaped] + "&#93;")
@@ -207,19 +319,23 @@ def _invisible(char: str) -> bool:
 
 
 def _code_span(line: str, start: int) -> tuple[str, int]:
-    end = start
-    while end < len(line) and line[end] == "`":
-        end += 1
-    run = end - start
-    close = _closing_run(line, end, run)
+    run, close = _code_close(line, start)
     if close is None:
-        return line[start:end], end
-    content = line[end:close]
-    if not re.search(r"[<&\]]", content) and not _BAD_WORD.search(content):
+        return line[start : start + run], start + run
+    content = line[start + run : close]
+    if not _CODE_NEEDS_HTML.search(content) and not _BAD_WORD.search(content):
         return line[start : close + run], close + run
     if content.startswith(" ") and content.endswith(" ") and content.strip():
         content = content[1:-1]
     return "<code>" + _code_literal(content) + "</code>", close + run
+
+
+def _code_close(line: str, start: int) -> tuple[int, int | None]:
+    """The length of the backtick run at ``start`` and where its closing run starts."""
+    end = start
+    while end < len(line) and line[end] == "`":
+        end += 1
+    return end - start, _closing_run(line, end, end - start)
 
 
 def _code_literal(content: str) -> str:
@@ -237,10 +353,41 @@ def _closing_run(line: str, start: int, run: int) -> int | None:
 
 def md_literal(text: str) -> str:
     """Text that Markdown shows verbatim: HTML-escaped, punctuation as numeric entities."""
-    return "".join(
-        "&lt;" if c == "<" else "&amp;" if c == "&" else f"&#{ord(c)};" if c in _PUNCT else c
-        for c in text
-    )
+    return "".join(_LITERAL.get(c) or (f"&#{ord(c)};" if c in _PUNCT else c) for c in text)
+
+
+# --- maths and dollar signs (the rule is in `_math`) -------------------------------------------
+
+
+def _math_markdown(text: str, piece: Piece) -> str:
+    """A piece found by `find_math`, written for a Markdown renderer and Jupyter's finder."""
+    if piece.kind == "text":
+        return "%24" if _in_address(text, piece.start) else DOLLAR
+    if piece.kind == "defuse":
+        return BACKSLASH
+    opener, closer = _MD_DELIMITERS[piece.kind]
+    body = _defused_math(piece.content(text)).replace("<", "\\lt ")  # never an HTML tag
+    return opener + _break_words(_ENTITY_LIKE.sub("&amp;", body)) + closer
+
+
+def _math_html(text: str, piece: Piece) -> str:
+    """The same piece for an HTML output, where MathJax reads the text itself."""
+    if piece.kind in ("text", "defuse"):
+        return DOLLAR if piece.kind == "text" else BACKSLASH
+    opener, closer = _HTML_DELIMITERS[piece.kind]
+    body = _break_words(_defused_math(piece.content(text)))
+    return opener + html.escape(body, quote=False) + closer
+
+
+def _defused_math(body: str) -> str:
+    """Maths that cannot fetch: CSS functions get a thin space, ``![`` an empty group."""
+    return _MATH_FETCH.sub(lambda m: "!{}" if m.group(0) == "!" else m.group(0) + "\\,", body)
+
+
+def _in_address(text: str, index: int) -> bool:
+    """True when ``index`` is inside a web address or link target (a $ there stays in it)."""
+    token = text[max(text.rfind(c, 0, index) for c in " \t\n") + 1 : index]
+    return "://" in token or "](" in token
 
 
 # --- small formatting helpers --------------------------------------------------------------
@@ -273,6 +420,12 @@ def tokens(usage: Usage | None) -> str:
     return text + (f" ({usage.reasoning_tokens} reasoning)" if usage.reasoning_tokens else "")
 
 
+def _replayed_from() -> str | None:
+    from .._cassette import replayed_from  # here, not at import: loading the magics stays cheap
+
+    return replayed_from()
+
+
 @dataclass
 class Stats:
     """What one call cost: shown in footers and column headers, kept in metadata."""
@@ -283,13 +436,16 @@ class Stats:
     cost: float | None = None
     turns_sent: int | None = None
     extra: list[str] = field(default_factory=list)
+    # Read where the call was made, so every footer of a replayed answer says so.
+    replayed: str | None = field(default_factory=_replayed_from)
 
     def line(self) -> str:
         """One short line such as ``gpt-5 · 1.20 s · 10 in / 20 out tokens · ≈$0.001 est.``."""
         parts = [self.model, seconds(self.latency), tokens(self.usage), money(self.cost)]
         if self.turns_sent is not None:
             parts.insert(1, _turns(self.turns_sent))
-        return " · ".join(p for p in [*parts, *self.extra] if p)
+        mark = ["replayed"] if self.replayed else []
+        return " · ".join(p for p in [*parts, *self.extra, *mark] if p)
 
 
 def _turns(n: int) -> str:
@@ -338,15 +494,13 @@ def table_bundle(headers: Sequence[str], rows: Sequence[Sequence[Any]], title: s
     """A small escaped HTML table with an aligned plain-text twin."""
     headers, title = [redact(str(h)) for h in headers], redact(title)
     cells = [[redact(str(c)) for c in row] for row in rows]
-    head = "".join(f"<th style='text-align:left'>{html.escape(h)}</th>" for h in headers)
+    head = "".join(f"<th style='text-align:left'>{html_text(h)}</th>" for h in headers)
     body = "".join(
-        "<tr>"
-        + "".join(f"<td style='text-align:left'>{html.escape(c)}</td>" for c in row)
-        + "</tr>"
+        "<tr>" + "".join(f"<td style='text-align:left'>{html_text(c)}</td>" for c in row) + "</tr>"
         for row in cells
     )
     caption = (
-        f"<caption style='text-align:left'><b>{html.escape(title)}</b></caption>" if title else ""
+        f"<caption style='text-align:left'><b>{html_text(title)}</b></caption>" if title else ""
     )
     table = f"<table>{caption}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
     return {"text/html": table, "text/plain": _plain_table(headers, cells, title)}
@@ -417,8 +571,8 @@ def grid_bundle(columns: Sequence[Column]) -> Bundle:
     columns = [_redacted(c) for c in columns]
     width = f"{100 // max(1, len(columns))}%"
     head = "".join(
-        f"<th style='{_CELL};width:{width}'>{html.escape(c.model)}<br>"
-        f"<small style='font-weight:normal'>{html.escape(redact(c.header()))}</small></th>"
+        f"<th style='{_CELL};width:{width}'>{html_text(c.model)}<br>"
+        f"<small style='font-weight:normal'>{html_text(redact(c.header()))}</small></th>"
         for c in columns
     )
     body = "".join(f"<td style='{_CELL}'>{_column_body(c)}</td>" for c in columns)
@@ -448,22 +602,24 @@ def _redacted(column: Column) -> Column:
 
 
 _COLUMN = "font-size:0.92em;line-height:1.45;overflow-wrap:anywhere"
-_INLINE = (  # emphasis must start and end on a character that is not space or "*"
-    (re.compile(r"`([^`]+)`"), r"<code>\1</code>"),
+_CODE_SPAN = re.compile(r"`([^`]+)`")
+_EMPHASIS = (  # emphasis must start and end on a character that is not space or "*"
     (re.compile(r"\*\*([^\s*](?:.*?[^\s*])?)\*\*"), r"<b>\1</b>"),
     (re.compile(r"(?<![\w*])\*([^\s*](?:.*?[^\s*])?)\*(?![\w*])"), r"<i>\1</i>"),
 )
+_HELD = re.compile("\ue000(\\d+)\ue001")  # a placeholder for markup set aside
 
 
 def markdown_html(text: str) -> str:
     """A small, safe Markdown-to-HTML for comparison columns (no raw HTML, no links).
 
     Everything is escaped first; the only markup added is tags without attributes
-    (paragraphs, headings, lists, code blocks, code, bold, italic), so a reply can never
-    bring its own HTML, script or link along.
+    (paragraphs, headings, lists, code blocks, code, bold, italic) and the dollar-sign
+    spans of `html_text`, so a reply can never bring its own HTML, script or link along.
+    Maths follows the rule in `_math`, as in single answers.
     """
     blocks: list[str] = []
-    lines = html.escape(text).split("\n")
+    lines = re.sub("[\ue000\ue001]", "\ufffd", text).split("\n")  # placeholders are ours
     i = 0
     while i < len(lines):
         i = _md_block(lines, i, blocks)
@@ -478,7 +634,8 @@ def _md_block(lines: list[str], i: int, out: list[str]) -> int:
             (j for j in range(i + 1, len(lines)) if lines[j].strip()[:3] in ("```", "~~~")),
             len(lines),
         )
-        out.append(f"<pre style='{_PRE}'><code>" + "\n".join(lines[i + 1 : end]) + "</code></pre>")
+        code = html.escape("\n".join(lines[i + 1 : end]))
+        out.append(f"<pre style='{_PRE}'><code>{code}</code></pre>")
         return end + 1
     heading = re.match(r"^(#{1,6})\s+(.*)$", line)
     if heading:
@@ -496,10 +653,11 @@ def _md_block(lines: list[str], i: int, out: list[str]) -> int:
         return i
     para = []
     while i < len(lines) and lines[i].strip() and not _md_starts_block(lines[i]):
-        para.append(_md_inline(lines[i]))
+        para.append(lines[i])
         i += 1
-    if para:
-        out.append("<p style='margin:0.3em 0'>" + "<br>".join(para) + "</p>")
+    if para:  # one paragraph at a time, so that maths may run over its lines
+        body = _md_inline("\n".join(para)).replace("\n", "<br>")
+        out.append(f"<p style='margin:0.3em 0'>{body}</p>")
         return i
     return i + 1
 
@@ -509,24 +667,47 @@ def _md_starts_block(line: str) -> bool:
 
 
 def _md_inline(text: str) -> str:
-    for pattern, replacement in _INLINE:
-        text = pattern.sub(replacement, text)
-    return text
+    """Code spans and maths set aside, the rest escaped, then bold and italic."""
+    held: list[str] = []
+    code = {m.start(): m.end() for m in _CODE_SPAN.finditer(text)}
+    pieces = [(a, b, f"<code>{html.escape(text[a + 1 : b - 1])}</code>") for a, b in code.items()]
+    pieces += [(p.start, p.end, _math_html(text, p)) for p in find_math(text, code)]
+    out, last = [], 0
+    for start, end, markup in sorted(pieces):
+        held.append(markup)
+        out += [html_text(text[last:start]), f"\ue000{len(held) - 1}\ue001"]
+        last = end
+    line = "".join(out) + html_text(text[last:])
+    for pattern, replacement in _EMPHASIS:
+        line = pattern.sub(replacement, line)
+    return _HELD.sub(lambda m: held[int(m.group(1))], line)
 
 
 def _column_body(column: Column) -> str:
     parts = [f"<div style='{_COLUMN}'>{markdown_html(column.text)}</div>"] if column.text else []
     for image, path in column.images:
-        alt = html.escape(path or column.model, quote=True)
-        parts.append(
-            f"<img src='data:{image.mime};base64,{_b64(image.data)}' alt='{alt}' "
-            "style='max-width:100%'>"
-        )
+        parts.append(_column_image(image, path or column.model))
     if column.error:
         parts.append(f"<pre style='{_PRE};color:#c33'>⚠ {html.escape(column.error)}</pre>")
     if not parts:
         parts.append("<i>waiting…</i>")
     return "".join(parts)
+
+
+def _column_image(image: Image, alt: str) -> str:
+    data = image.data
+    if image.mime == SVG:
+        svg = inert_svg(data)
+        if svg is None:
+            return f"<i>{html_text(alt)}: not an SVG picture we can show safely</i>"
+        data = svg.encode()
+    alt = html.escape(alt, quote=True)
+    width = display_width(image)
+    size = f" width='{width}'" if width else ""
+    return (
+        f"<img src='data:{image.mime};base64,{_b64(data)}' alt='{alt}'{size} "
+        "style='max-width:100%;height:auto'>"
+    )
 
 
 def grid_plain(columns: Sequence[Column]) -> str:
@@ -548,18 +729,87 @@ def _b64(data: bytes) -> str:
 
 
 def image_bundle(image: Image, path: str, caption: str = "") -> tuple[Bundle, dict[str, Any]]:
-    """One picture as ``image/*`` data with a text fallback naming the saved file."""
+    """One picture as ``image/*`` data with a text fallback naming the saved file.
+
+    A large picture is shown at most `PICTURE_LIMIT` pixels wide and tall (the ``width``
+    the frontend reads from the metadata).  An SVG is sent as its text (frontends render
+    ``image/svg+xml`` from text, not base64), rebuilt by `_svg.inert_svg` so that it runs
+    and fetches nothing.
+    """
     plain = f"[image {image.mime}, {len(image.data):,} bytes, saved to {redact(path)}]"
     if caption:
         plain = f"{redact(caption)}\n{plain}"
-    return {image.mime: _b64(image.data), "text/plain": plain}, {image.mime: {"path": path}}
+    if image.mime != SVG:
+        width = display_width(image)
+        shown = {"path": path} | ({"width": width} if width else {})
+        return {image.mime: _b64(image.data), "text/plain": plain}, {image.mime: shown}
+    svg = inert_svg(image.data)
+    if svg is None:
+        return {
+            "text/plain": f"{plain}\n(not shown: it is not an SVG picture we can show safely)"
+        }, {}
+    return {SVG: svg, "text/plain": plain}, {SVG: {"path": path}}
+
+
+def picture_notes(pictures: Sequence[tuple[Image, str]], *, paths: bool = True) -> list[str]:
+    """Footer facts about saved pictures: their sizes, and where they were saved."""
+    sizes = dict.fromkeys(
+        f"{w}×{h}" for w, h in filter(None, (pixel_size(i.data) for i, _ in pictures))
+    )
+    saved = [f"saved to {', '.join(p for _, p in pictures)}"] if paths and pictures else []
+    return [", ".join(sizes), *saved]
+
+
+def display_width(image: Image) -> int | None:
+    """The width to show ``image`` at so no side exceeds `PICTURE_LIMIT` (None: as it is)."""
+    size = pixel_size(image.data)
+    if size is None or max(size) <= PICTURE_LIMIT:
+        return None
+    return max(1, round(size[0] * PICTURE_LIMIT / max(size)))
+
+
+def pixel_size(data: bytes) -> tuple[int, int] | None:
+    """Width and height read from a PNG, GIF, JPEG or WebP header (None when unknown)."""
+    if data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR":
+        return _int(data, 16, 4), _int(data, 20, 4)
+    if data[:4] == b"GIF8":
+        return _int(data, 6, 2, "little"), _int(data, 8, 2, "little")
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return _webp_size(data)
+    return _jpeg_size(data) if data[:2] == b"\xff\xd8" else None
+
+
+def _int(data: bytes, at: int, length: int, order: Literal["big", "little"] = "big") -> int:
+    return int.from_bytes(data[at : at + length], order)
+
+
+def _webp_size(data: bytes) -> tuple[int, int] | None:
+    chunk = data[12:16]
+    if chunk == b"VP8 " and len(data) >= 30:
+        return _int(data, 26, 2, "little") & 0x3FFF, _int(data, 28, 2, "little") & 0x3FFF
+    if chunk == b"VP8L" and len(data) >= 25:
+        bits = _int(data, 21, 4, "little")
+        return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
+    if chunk == b"VP8X" and len(data) >= 30:
+        return _int(data, 24, 3, "little") + 1, _int(data, 27, 3, "little") + 1
+    return None
+
+
+def _jpeg_size(data: bytes) -> tuple[int, int] | None:
+    i = 2
+    while i + 9 <= len(data) and data[i] == 0xFF:
+        marker = data[i + 1]
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):  # a frame header
+            return _int(data, i + 7, 2), _int(data, i + 5, 2)
+        i += 2 + _int(data, i + 2, 2)
+    return None
 
 
 def audio_bundle(wav: bytes, path: str, relative_src: str, caption: str = "") -> Bundle:
     """An ``<audio controls>`` player (inline WAV when small, else the saved file)."""
     caption = redact(caption)
     src = f"data:audio/wav;base64,{_b64(wav)}" if len(wav) <= AUDIO_EMBED_LIMIT else relative_src
-    label = f"<div><small>{html.escape(caption)}</small></div>" if caption else ""
+    label = f"<div><small>{html_text(caption)}</small></div>" if caption else ""
     player = f"<audio controls src='{html.escape(src, quote=True)}'></audio>{label}"
     plain = f"[audio {len(wav):,} bytes ({wav_seconds(wav):.1f} s), saved to {path}]"
     return {"text/html": player, "text/plain": plain + (f"\n{caption}" if caption else "")}
@@ -707,6 +957,8 @@ class ChatView:
         self._size = 0
         self._thinking = 0
         self.shown = False  # whether any of the answer's words have been sent yet
+        self._sent = (0, 0)  # (text, reasoning) characters when the last update went
+        self._holding = False  # inside `batch`: deltas are gathered, not yet rendered
         self.live: Live | None = None
         if screen.rich and stream:
             waiting = chat_bundle("", pending=f"{model} is thinking…")
@@ -743,9 +995,24 @@ class ChatView:
             self._size += len(text)
         self._thinking += len(reasoning)
         if self.live is not None:
-            self.refresh()
+            if not self._holding:
+                self.refresh()
         elif self._stream and text:
             self._write_words()
+
+    @contextlib.contextmanager
+    def batch(self, *, send: bool = True) -> Iterator[None]:
+        """Deltas fed inside go out together, in one render (each alone when unthrottled).
+
+        ``send=False``: the batch itself sends nothing (the final output follows at once).
+        """
+        self._holding = self.live is not None and self.live.interval > 0
+        try:
+            yield
+        finally:
+            self._holding = False
+        if send:
+            self.refresh()
 
     def due_in(self) -> float:
         """Seconds until the next live update may go (0 while it may go now)."""
@@ -755,13 +1022,16 @@ class ChatView:
 
     def wait(self) -> tuple[float | None, bool]:
         """How a reader should wait for more: (at most this long, wake at the next delta)."""
-        if self.live is None:
-            return None, True  # a terminal shows every delta as it comes
+        if self.live is None or not self._unsent():
+            return None, True  # a terminal shows every delta; with nothing held back, wait
         return self.due_in(), not self.shown
+
+    def _unsent(self) -> bool:
+        return (self._size, self._thinking) != self._sent
 
     def refresh(self) -> None:
         """Render and send what has arrived if an update is due; otherwise do nothing."""
-        if self.live is None:
+        if self.live is None or not self._unsent():
             return
         first = not self.shown and _whole_words(self.text) != ""
         if not first and self.due_in() > 0:
@@ -769,6 +1039,7 @@ class ChatView:
         words = _whole_words(self.text)  # a key still arriving is not shown in part
         self.live.send(chat_bundle(words, pending=self._pending(words)))
         self.shown = self.shown or bool(words)
+        self._sent = (self._size, self._thinking)
 
     def _pending(self, shown: str) -> str:
         if shown:

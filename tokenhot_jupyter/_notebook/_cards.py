@@ -15,13 +15,12 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import quote
 
-from ._journal import compact
-from ._redact import redact, redact_tree
+from .._redact import redact, redact_tree
+from .._store._journal import compact, excerpt
 
 Bundle = tuple[dict[str, str], dict[str, Any]]
 Phase = Literal["polling", "downloading", "done", "failed", "timeout", "stopped", "error"]
 ACTIVE: frozenset[Phase] = frozenset({"polling", "downloading"})
-PROMPT_EXCERPT = 120
 META_KEY = "tokenhot"
 # A prompt's "$5 and $6" is money: the classes MathJax 3 (JupyterLab 4, Notebook 7) and
 # MathJax 2 (classic tools) skip, so a card or table is never typeset as maths.
@@ -54,11 +53,24 @@ class CardInfo:
     warning: str | None = None  # something the user must know, e.g. the journal failed
     src: str | None = None  # the video file, relative to the notebook's folder
     file: str | None = None  # the video file as shown in text/plain
+    replayed: str | None = None  # the cassette the task's answers came from
+    live: bool = True  # rewritten in place (a notebook); False where each phase prints anew
 
 
 def render(phase: Phase, info: CardInfo) -> Bundle:
     """The card for ``phase``."""
     return _RENDERERS[phase](info)
+
+
+# How the rest of a task reaches the user: a notebook rewrites its card in place, a terminal
+# prints each new phase (CardInfo.live).
+_POLLING = {
+    True: "Polling in the background; other cells can run meanwhile. If this card stops "
+    "updating (after a kernel restart), run %tokenhot attach {task_id}",
+    False: "Polling in the background; you can go on working, and the result prints here "
+    "when it is ready. After a restart, %tokenhot attach {task_id} resumes it.",
+}
+FOLLOW_UP = {True: "its card will update", False: "its result prints when it is ready"}
 
 
 def live_card(info: CardInfo) -> Bundle:
@@ -73,10 +85,7 @@ def live_card(info: CardInfo) -> Bundle:
     )
     when = _since(info)
     body = f"{bar} · {_esc(info.status)} · {_esc(when)}"
-    note = (
-        "Polling in the background; other cells can run meanwhile. If this card stops "
-        f"updating (after a kernel restart), run %tokenhot attach {info.task_id}"
-    )
+    note = _POLLING[info.live].format(task_id=info.task_id)
     plain = _plain(info, f"{info.status} {info.progress}%", note, when=when)
     return _bundle(info, "polling", body, note, plain)
 
@@ -90,7 +99,7 @@ def _since(info: CardInfo) -> str:
 
 def downloading_card(info: CardInfo) -> Bundle:
     """The task succeeded and its video is being saved."""
-    note = "The video is ready; saving it next to the notebook."
+    note = "The video is ready; saving it to the output folder."
     return _bundle(info, "downloading", "downloading…", note, _plain(info, "downloading", note))
 
 
@@ -102,7 +111,7 @@ def video_card(info: CardInfo) -> Bundle:
         'style="max-width:100%;display:block">'
         f'<a href="{_esc(src)}">{_esc(info.src or "")}</a></video>'
     )
-    note = f"Saved to {info.src or info.file} ({format_elapsed(info.elapsed)})."
+    note = f"Saved to {info.src or info.file} (made in {format_elapsed(info.elapsed)})."
     data, meta = _bundle(info, "done", player, note, _plain(info, "done", note))
     meta[META_KEY]["file"] = redact(info.src or info.file or "")
     return data, meta
@@ -170,6 +179,8 @@ def metadata(info: CardInfo, phase: Phase) -> dict[str, Any]:
     }
     if info.error:
         fields["error"] = info.error
+    if info.replayed:
+        fields |= {"replayed": True, "cassette": info.replayed}
     return {META_KEY: redact_tree(fields)}
 
 
@@ -177,7 +188,7 @@ def _bundle(info: CardInfo, phase: Phase, body: str, note: str, plain: str) -> B
     head = (
         f"<b>{_ICONS[phase]} {_esc(info.model)}</b> "
         f'<code style="{_MUTED}">{_esc(info.task_id)}</code>'
-    )
+    ) + (f' <span style="{_MUTED}">· replayed</span>' if info.replayed else "")
     parts = [head, f"<div>{body}</div>"]
     if info.prompt:
         parts.append(f'<div style="{_MUTED}">{_esc(excerpt(info.prompt))}</div>')
@@ -191,7 +202,8 @@ def _bundle(info: CardInfo, phase: Phase, body: str, note: str, plain: str) -> B
 
 def _plain(info: CardInfo, status: str, *notes: str, when: str | None = None) -> str:
     when = format_elapsed(info.elapsed) if when is None else when
-    lines = [f"{info.model} video {info.task_id}: {status} ({when})"]
+    mark = " · replayed" if info.replayed else ""
+    lines = [f"{info.model} video {info.task_id}: {status} ({when}){mark}"]
     if info.prompt:
         lines.append(f"  prompt: {excerpt(info.prompt)}")
     lines.extend(f"  {note}" for note in notes)
@@ -200,12 +212,6 @@ def _plain(info: CardInfo, status: str, *notes: str, when: str | None = None) ->
 
 def _esc(text: str) -> str:
     return html.escape(redact(str(text)), quote=True)
-
-
-def excerpt(text: str, limit: int = PROMPT_EXCERPT) -> str:
-    """``text`` on one line, cut to ``limit`` characters."""
-    flat = " ".join(text.split())
-    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
 def format_elapsed(seconds: float) -> str:

@@ -1,0 +1,137 @@
+"""A small SQLite file under ``TOKENHOT_HOME`` that many kernels share.
+
+WAL mode with a busy timeout, every write its own ``BEGIN IMMEDIATE`` transaction, the
+schema brought up to date by append-only migrations, and every SQLite failure turned into
+one ConfigurationError that says what to do.  Standard library only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, ClassVar
+
+from .._exceptions import ConfigurationError
+from ._journal import BUSY_TIMEOUT, ENV_HOME, _is_corrupt, default_home
+
+
+class Database:
+    """One shared SQLite file; subclasses name it and list their migrations."""
+
+    FILE_NAME: ClassVar[str]
+    WHAT: ClassVar[str]  # how messages name the file, e.g. "usage ledger"
+    MIGRATIONS: ClassVar[tuple[str, ...]]  # migration n takes version n to n + 1; append only
+    SYNCHRONOUS: ClassVar[str] = "NORMAL"  # WAL + NORMAL: durable across crashes of a process
+
+    def __init__(self, path: Path | None = None, *, timeout: float = BUSY_TIMEOUT) -> None:
+        self._path = Path(path) if path is not None else None
+        self._timeout = timeout
+        self._lock = threading.Lock()
+        self._conn: sqlite3.Connection | None = None
+
+    @property
+    def path(self) -> Path:
+        """The database file (resolved from the environment on first use)."""
+        if self._path is None:
+            self._path = default_home() / self.FILE_NAME
+        return self._path
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({str(self.path)!r})"
+
+    def close(self) -> None:
+        """Close the connection (it reopens on next use)."""
+        with self._lock:
+            self._drop_connection()
+
+    def _rows(self, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        with self._guard() as conn:
+            return conn.execute(sql, args).fetchall()
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._guard() as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.rollback()
+                raise
+            conn.commit()
+
+    @contextlib.contextmanager
+    def _guard(self) -> Iterator[sqlite3.Connection]:
+        """Hold the lock and turn SQLite failures into one clear ConfigurationError."""
+        with self._lock:
+            try:
+                yield self._connection()
+            except sqlite3.Error as exc:
+                self._drop_connection()
+                raise self._error(exc) from None
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._conn is None:
+            self._conn = self._open()
+        return self._conn
+
+    def _drop_connection(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(sqlite3.Error):
+                self._conn.close()
+            self._conn = None
+
+    def _open(self) -> sqlite3.Connection:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise sqlite3.OperationalError(f"cannot create folder: {exc.strerror or exc}") from None
+        conn = sqlite3.connect(
+            self.path, timeout=self._timeout, isolation_level=None, check_same_thread=False
+        )
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute(f"PRAGMA synchronous={self.SYNCHRONOUS}")
+            migrate(conn, self.MIGRATIONS)
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _error(self, exc: sqlite3.Error) -> ConfigurationError:
+        reason = str(exc) or type(exc).__name__
+        if _is_corrupt(reason):
+            return ConfigurationError(
+                f"The {self.WHAT} {self.path} is damaged ({reason}).",
+                hint=f"Move it aside (e.g. rename it to {self.path.name}.bad) and run again.",
+            )
+        if "newer" in reason:
+            return ConfigurationError(
+                f"The {self.WHAT} {self.path} {reason}.",
+                hint=f"Upgrade tokenhot-jupyter, or set {ENV_HOME} to another folder.",
+            )
+        return ConfigurationError(
+            f"The {self.WHAT} {self.path} cannot be used ({reason}).",
+            hint=f"Make that folder writable, or set {ENV_HOME} to a writable folder.",
+        )
+
+
+def migrate(conn: sqlite3.Connection, migrations: tuple[str, ...]) -> None:
+    """Bring the schema up to ``len(migrations)``; one process migrates while others wait."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+        found = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()[0] or 0
+        if found > len(migrations):
+            raise sqlite3.OperationalError(f"was written by a newer version (schema {found})")
+        for version in range(found, len(migrations)):
+            for statement in migrations[version].split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            conn.execute("INSERT INTO schema_version (version) VALUES (?)", (version + 1,))
+    except BaseException:
+        conn.rollback()
+        raise
+    conn.commit()
