@@ -30,6 +30,7 @@ from tokenhot_jupyter import _exceptions as E
 from tokenhot_jupyter._notebook import _tasks
 from tokenhot_jupyter._notebook._tasks import TaskManager, Tracked, WaitInterrupted, task_line
 from tokenhot_jupyter._store._journal import Journal, TaskRow
+from tokenhot_jupyter._store._leases import Keeper
 
 MODEL = "sora-2"
 PROMPT = "A paper boat on a rainy street"
@@ -281,6 +282,28 @@ def test_at_most_a_few_polls_run_at_once(
     made = [create(manager, prompt=f"{PROMPT} {i}")[0] for i in range(6)]
     until(lambda: polled >= {t.task_id for t in made})
     assert most[0] == 2
+
+
+def test_leases_of_tasks_due_together_are_renewed_in_one_transaction(
+    sim: Any, tmp_path: Path, workdir: Path
+) -> None:
+    journal_path = tmp_path / "home" / "tasks.sqlite3"
+    keeper = Keeper(Journal(journal_path), "kernel")
+    batches: list[int] = []
+    hold_all = keeper.hold_all
+
+    def counting(delays: dict[str, float]) -> dict[str, bool]:
+        batches.append(len(delays))
+        return hold_all(delays)
+
+    keeper.hold_all = counting  # type: ignore[method-assign]
+    mgr = make_manager(sim, journal_path, leases=keeper)
+    try:
+        made = [create(mgr, prompt=f"{PROMPT} {i}")[0] for i in range(5)]
+        until(lambda: max(batches, default=0) > 1)
+        assert all(t.phase == "polling" for t in made)
+    finally:
+        mgr.shutdown()
 
 
 def test_rerun_reuses_unless_new(sim: Any, manager: TaskManager) -> None:

@@ -57,7 +57,7 @@ STOPPED = "stopped"  # the journal status of a task whose polling the user cance
 STALE_CREATE = 900.0  # a create waits one request timeout at most; an older marker lost its reply
 FIRST_POLL_DELAY = 5.0  # the create reply is fresh; the gateway's first refresh takes ~15 s
 POLL_BEAT = 2.0  # seconds: polls fall on whole multiples of this (see `_on_beat`)
-POLL_SLOTS = 16  # polls at once: within the pool's kept-alive connections, so none is opened anew
+POLL_SLOTS = 4  # polls at once: httpcore's pool costs grow with the square of its connections
 MIN_UPDATE_INTERVAL = 1.0  # seconds between in-place card updates that only move the bar
 STOP_TIMEOUT = 5.0
 # Poll errors worth another try at the next interval (the client already retried them).
@@ -374,6 +374,7 @@ class TaskManager:
         self._tracked: dict[str, Tracked] = {}
         self._subscribers: list[Callback] = []
         self._semaphore: tuple[asyncio.AbstractEventLoop, asyncio.Semaphore] | None = None
+        self._renewing: _Renewals | None = None
         if leases is not None:  # a kernel that exits lets the server take over at once
             atexit.register(leases.release_all)
 
@@ -782,6 +783,11 @@ class TaskManager:
         while held is not None:
             await asyncio.sleep(max(0.0, wake - time.monotonic()))
             delay = self.poll_interval
+            # Renewed as the beat wakes (not after each poll): the tasks that fall due together
+            # renew in one journal transaction; the lease covers this poll and the next sleep.
+            held = await self._hold(tracked, delay + beat)
+            if held is None:
+                break
             try:
                 async with self._slots():
                     task = await self._fetch(tracked, held)
@@ -805,7 +811,6 @@ class TaskManager:
                 return None
             # The schedule sets the pace, not how long this poll took.
             wake = _on_beat(max(wake + delay, time.monotonic()), beat)
-            held = await self._hold(tracked, max(0.0, wake - time.monotonic()))
         log.debug("%s is polled elsewhere now; stopped here", tracked.task_id)
         tracked._apply(phase="stopped")
         return None
@@ -817,13 +822,19 @@ class TaskManager:
             self._semaphore = (loop, asyncio.Semaphore(POLL_SLOTS))
         return self._semaphore[1]
 
+    def _renewals(self) -> _Renewals:
+        assert self.leases is not None
+        if self._renewing is None or self._renewing.leases is not self.leases:
+            self._renewing = _Renewals(self.leases)
+        return self._renewing
+
     async def _hold(self, tracked: Tracked, delay: float) -> bool | None:
         """Renew our lease for the next sleep: True to poll the gateway, False to read the
         journal (another live process polls it), None to stop (a server that lost it)."""
         if self.leases is None:
             return True
         try:
-            held = await asyncio.to_thread(self.leases.hold, tracked.task_id, delay)
+            held = await self._renewals().hold(tracked.task_id, delay)
         except E.TokenhotError as exc:  # no journal, no lease: a kernel polls anyway
             log.warning("lease on %s not renewed: %s", tracked.task_id, exc)
             held = self.leases.role == "kernel"
@@ -940,6 +951,50 @@ def _place(target: Path, write: Callable[[Path], object]) -> Path:
         partial.unlink(missing_ok=True)
         raise
     return target
+
+
+class _Renewals:
+    """Lease renewals asked in the same turn of the loop, made in one journal transaction.
+
+    The tasks a beat wakes all ask before the loop's next turn, which makes their claims.
+    """
+
+    def __init__(self, leases: Keeper) -> None:
+        self.leases = leases
+        self._asked: dict[str, float] = {}
+        self._done: asyncio.Future[dict[str, bool]] | None = None
+
+    async def hold(self, task_id: str, delay: float) -> bool:
+        """Whether we hold ``task_id``'s lease for the next ``delay`` seconds (see `Keeper`)."""
+        if self._done is None:
+            loop = asyncio.get_running_loop()
+            self._done = loop.create_future()
+            self._done.add_done_callback(_retrieved)  # every asker may have stopped meanwhile
+            loop.call_soon(self._claim)
+        self._asked[task_id] = max(delay, self._asked.get(task_id, 0.0))
+        held = await asyncio.shield(self._done)  # one poller stopping must not cancel the rest
+        return held[task_id]
+
+    def _claim(self) -> None:
+        asked, done = self._asked, self._done
+        self._asked, self._done = {}, None
+        assert done is not None
+        claims = asyncio.ensure_future(asyncio.to_thread(self.leases.hold_all, asked))
+        claims.add_done_callback(lambda ended: _settle(done, ended))
+
+
+def _retrieved(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()
+
+
+def _settle(done: asyncio.Future[Any], ended: asyncio.Future[Any]) -> None:
+    if ended.cancelled():
+        done.cancel()
+    elif (error := ended.exception()) is not None:
+        done.set_exception(error)
+    else:
+        done.set_result(ended.result())
 
 
 def _beat(interval: float) -> float:

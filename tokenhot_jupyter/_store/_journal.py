@@ -16,7 +16,7 @@ import sqlite3
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -243,6 +243,9 @@ def dumps_params(params: Mapping[str, Any]) -> str:
     return redact(json.dumps(compact(params), sort_keys=True, ensure_ascii=False))
 
 
+Claims = list[bool]  # named: `Journal.list` shadows the builtin in its class body
+
+
 class Journal:
     """The task journal file; opened lazily, safe to share between threads and kernels."""
 
@@ -376,25 +379,12 @@ class Journal:
 
     def claim(self, lease: Lease, may_displace: Callable[[Lease], bool]) -> bool:
         """Take or renew ``lease`` atomically; another holder goes only if ``may_displace(it)``."""
+        return self.claim_all([lease], may_displace)[0]
+
+    def claim_all(self, leases: Sequence[Lease], may_displace: Callable[[Lease], bool]) -> Claims:
+        """`claim` for several leases in one transaction (polls that fall due together)."""
         with self._transaction() as conn:
-            found = conn.execute(
-                f"SELECT {_LEASE} FROM task_leases WHERE task_id = ?", (lease.task_id,)
-            ).fetchone()
-            current = Lease(*found) if found else None
-            if current is not None and current.holder != lease.holder and not may_displace(current):
-                return False
-            acquired = current.acquired_at if current and current.holder == lease.holder else None
-            conn.execute(
-                f"INSERT OR REPLACE INTO task_leases ({_LEASE}) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (lease.task_id, lease.holder, lease.role, lease.host, lease.pid,
-                 acquired or lease.acquired_at, lease.expires_at),
-            )  # fmt: skip
-            if acquired is None:  # a new poller: readers of `changed` should see it
-                conn.execute(
-                    "UPDATE tasks SET updated_at = ? WHERE task_id = ?",
-                    (lease.acquired_at, lease.task_id),
-                )
-        return True
+            return [_claim(conn, lease, may_displace) for lease in leases]
 
     def release(self, task_id: str, holder: str) -> None:
         """Give up ``holder``'s lease on ``task_id`` (someone else may poll it at once)."""
@@ -582,3 +572,23 @@ def excerpt(text: str, limit: int = PROMPT_EXCERPT) -> str:
     """``text`` on one line, cut to ``limit`` characters (how every reader shows a prompt)."""
     flat = " ".join(text.split())
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def _claim(conn: sqlite3.Connection, lease: Lease, may_displace: Callable[[Lease], bool]) -> bool:
+    found = conn.execute(
+        f"SELECT {_LEASE} FROM task_leases WHERE task_id = ?", (lease.task_id,)
+    ).fetchone()
+    current = Lease(*found) if found else None
+    if current is not None and current.holder != lease.holder and not may_displace(current):
+        return False
+    acquired = current.acquired_at if current and current.holder == lease.holder else None
+    conn.execute(
+        f"INSERT OR REPLACE INTO task_leases ({_LEASE}) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (lease.task_id, lease.holder, lease.role, lease.host, lease.pid,
+         acquired or lease.acquired_at, lease.expires_at),
+    )  # fmt: skip
+    if acquired is None:  # a new poller: readers of `changed` should see it
+        conn.execute(
+            "UPDATE tasks SET updated_at = ? WHERE task_id = ?", (lease.acquired_at, lease.task_id)
+        )
+    return True

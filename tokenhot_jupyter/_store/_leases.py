@@ -75,14 +75,20 @@ class Keeper:
 
     def hold(self, task_id: str, delay: float) -> bool:
         """Take or renew the lease on ``task_id`` for the next ``delay`` seconds of sleep."""
+        return self.hold_all({task_id: delay})[task_id]
+
+    def hold_all(self, delays: dict[str, float]) -> dict[str, bool]:
+        """`hold` for several tasks (task id → delay) in one journal transaction."""
         now = self.clock()
-        lease = Lease(
-            task_id, self.holder, self.role, self.host, self.pid, now, now + lease_for(delay)
-        )
-        taken = self.journal.claim(lease, lambda current: self.may_displace(current, now))
+        leases = [
+            Lease(task_id, self.holder, self.role, self.host, self.pid, now, now + lease_for(delay))
+            for task_id, delay in delays.items()
+        ]
+        taken = self.journal.claim_all(leases, lambda current: self.may_displace(current, now))
         with self._lock:
-            (self._held.add if taken else self._held.discard)(task_id)
-        return taken
+            for task_id, held in zip(delays, taken, strict=True):
+                (self._held.add if held else self._held.discard)(task_id)
+        return dict(zip(delays, taken, strict=True))
 
     def may_displace(self, current: Lease, now: float | None = None) -> bool:
         """Whether ``current`` has lost its owner, or yields to us (a kernel over a server)."""
