@@ -654,3 +654,46 @@ def test_a_long_stream_sends_a_bounded_multiple_of_its_answer_and_keeps_updating
     assert sum(sizes) <= (D.STREAM_BUDGET + 1.5) * sizes[-1]  # the updates, then the final one
     gaps = [b - a for a, b in itertools.pairwise([*sent_at, now[0]])]
     assert len(sent_at) >= 10 and max(gaps) <= D.STREAM_MAX_INTERVAL + 0.01
+
+
+STREAMED = [
+    "# Title\n\nSome *text* with <b>tags</b> & [a link](javascript:x).\n\n```py\nx = 1\n\ny = 2\n"
+    "```\n\nAfter $a$ and $$\nb\n$$ and \\(c\n\nd\\) end.\n\n![pic](http://x/y.png) done",
+    "- item\n  ```\n  code\n\n<script>x</script>\n  ```\n\ntext\n\n  ```\n  more\n     ```\n\n"
+    "  <b>x</b>\n\n   \t\nlast",
+    "Price $5 and $10\n\n$x +\ny$ spans\n\n~~~\nfence ~~~ not closed\n\n\nstill code",
+    "a\r\n\r\nb\r\n\r\n`code $x$`\r\n\r\n\\begin{align}\nx\n\n\\end{align}\n\r\n"
+    "[x]: javascript:y\n",
+]
+
+
+@pytest.mark.parametrize("text", STREAMED)
+def test_a_stream_renders_at_every_step_as_the_whole_text_does(text: str) -> None:
+    render = D.StreamMarkdown()
+    for end in range(len(text) + 1):  # each step reuses what the one before settled
+        assert render(text[:end]) == D.inert_markdown(text[:end]), text[:end]
+
+
+def test_a_rewritten_past_is_rendered_again() -> None:
+    render = D.StreamMarkdown()
+    render("one\n\ntwo\n\nthr")
+    assert render("ONE\n\ntwo\n\nthree") == D.inert_markdown("ONE\n\ntwo\n\nthree")
+
+
+def test_stream_updates_render_each_settled_paragraph_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    screen, view, now = _clocked_view(0.25)
+    rendered: list[int] = []
+    real = D.inert_markdown
+
+    def counting(text: str) -> str:
+        rendered.append(len(text))
+        return real(text)
+
+    monkeypatch.setattr(D, "inert_markdown", counting)
+    for i in range(2000):
+        now[0] = i * 0.005
+        view.feed(f"word{i} " + ("\n\n" if i % 50 == 49 else ""))
+    # Each settled paragraph is rendered once, the paragraph still growing at each update.
+    assert len(screen.sent) > 10 and sum(rendered) < 2 * len(view.text)

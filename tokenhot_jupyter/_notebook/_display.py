@@ -102,26 +102,86 @@ def inert_markdown(text: str) -> str:
     """Markdown that renders the model's text but can never carry live HTML or script."""
     lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
     rows: list[tuple[bool, str]] = []  # (prose?, line): prose is made inert, code kept
-    fence: _Fence | None = None
-    certain = True  # False once we cannot tell whether a renderer is inside a fence
+    state = _Classifier()
     for line in lines:
-        if not certain:
-            rows.append((True, line))
-        elif fence is None:
-            fence = _open_fence(line)
-            rows.append((False, _fence_line(line)) if fence else (True, line))
-        else:
-            verdict = _inside(fence, line)
-            certain = verdict != "unknown"
-            rows.append((not certain, line))
-            fence = fence if verdict == "code" else None
+        rows.append(state.row(line))
     out: list[str] = []
     for prose, group in itertools.groupby(rows, key=lambda row: row[0]):
         block = [line for _, line in group]
         out += _prose_block(block) if prose else block
-    if fence is not None and certain:
-        out.append(fence.char * fence.length)
+    if state.fence is not None and state.certain:
+        out.append(state.fence.char * state.fence.length)
     return "\n".join(out)
+
+
+class _Classifier:
+    """Walks the lines of a reply: which are prose (made inert) and which are fenced code."""
+
+    def __init__(self) -> None:
+        self.fence: _Fence | None = None
+        self.certain = True  # False once we cannot tell whether a renderer is inside a fence
+
+    def row(self, line: str) -> tuple[bool, str]:
+        """(prose?, the line as written) for the next line."""
+        if not self.certain:
+            return True, line
+        if self.fence is None:
+            self.fence = _open_fence(line)
+            return (False, _fence_line(line)) if self.fence else (True, line)
+        verdict = _inside(self.fence, line)
+        self.certain = verdict != "unknown"
+        self.fence = self.fence if verdict == "code" else None
+        return not self.certain, line
+
+    @property
+    def settled(self) -> bool:
+        """Outside any fence, and sure of it: what follows renders as if it began the text."""
+        return self.fence is None and self.certain
+
+
+_BLANK = re.compile(r"[ \t]*")  # a line that ends a paragraph (and any maths, see `_math`)
+
+
+def settled_prefix(text: str) -> int:
+    """How much of ``text`` (normalised newlines) renders the same whatever follows it.
+
+    The text up to just after its last blank line outside any fence: lines are made inert
+    one by one, except that maths may run over the lines of one paragraph, never past a
+    blank line.  So ``inert_markdown(text)`` is ``inert_markdown(text[: n - 1])``, a newline
+    and ``inert_markdown(text[n:])`` for ``n = settled_prefix(text)`` (when ``n > 0``).
+    """
+    state, end, at = _Classifier(), 0, 0
+    lines = text.split("\n")
+    for line in lines[:-1]:  # the last one may still grow
+        state.row(line)
+        at += len(line) + 1
+        if state.settled and _BLANK.fullmatch(line):
+            end = at
+    return end
+
+
+class StreamMarkdown:
+    """`inert_markdown` of a growing text, rendering again only what follows its last
+    paragraph break (see `settled_prefix`); the result equals the one-shot rendering."""
+
+    def __init__(self) -> None:
+        self._source = ""  # a settled prefix of the text seen so far ...
+        self._markdown = ""  # ... and its rendering (without the newline that follows)
+
+    def __call__(self, text: str) -> str:
+        """``inert_markdown(text)``, from the cache where ``text`` extends what came before."""
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+        if not text.startswith(self._source):  # redaction rewrote the past: start again
+            self._source = self._markdown = ""
+        rest = text[len(self._source) :]
+        cut = settled_prefix(rest)
+        if cut:
+            settled = inert_markdown(rest[: cut - 1])
+            self._markdown = f"{self._markdown}\n{settled}" if self._source else settled
+            self._source += rest[:cut]
+            rest = rest[cut:]
+        tail = inert_markdown(rest)
+        return f"{self._markdown}\n{tail}" if self._source else tail
 
 
 def _open_fence(line: str) -> _Fence | None:
@@ -461,10 +521,19 @@ def provenance(**fields: Any) -> dict[str, Any]:
 # --- bundles --------------------------------------------------------------------------------
 
 
-def chat_bundle(text: str, footer: str = "", *, pending: str = "") -> Bundle:
-    """An answer as inert ``text/markdown`` with a small footer, plus ``text/plain``."""
+def chat_bundle(
+    text: str,
+    footer: str = "",
+    *,
+    pending: str = "",
+    render: Callable[[str], str] = inert_markdown,
+) -> Bundle:
+    """An answer as inert ``text/markdown`` with a small footer, plus ``text/plain``.
+
+    ``render`` makes the Markdown (a stream's `StreamMarkdown` renders only its new part).
+    """
     text, footer, pending = redact(text), redact(footer), redact(pending)
-    markdown = inert_markdown(text) if text else ""
+    markdown = render(text) if text else ""
     plain = text
     if pending:
         markdown += ("\n\n" if markdown else "") + f"*{md_literal(pending)}*"
@@ -959,6 +1028,7 @@ class ChatView:
         self.shown = False  # whether any of the answer's words have been sent yet
         self._sent = (0, 0)  # (text, reasoning) characters when the last update went
         self._holding = False  # inside `batch`: deltas are gathered, not yet rendered
+        self._markdown = StreamMarkdown()  # live updates; the final output renders in one go
         self.live: Live | None = None
         if screen.rich and stream:
             waiting = chat_bundle("", pending=f"{model} is thinking…")
@@ -1037,7 +1107,7 @@ class ChatView:
         if not first and self.due_in() > 0:
             return
         words = _whole_words(self.text)  # a key still arriving is not shown in part
-        self.live.send(chat_bundle(words, pending=self._pending(words)))
+        self.live.send(chat_bundle(words, pending=self._pending(words), render=self._markdown))
         self.shown = self.shown or bool(words)
         self._sent = (self._size, self._thinking)
 
