@@ -69,9 +69,11 @@ class Tokenhot(Configurable):
         help="Folder for saved images, audio and video "
         "(blank: $TOKENHOT_OUTPUT_DIR, then tokenhot_outputs/).",
     ).tag(config=True)
-    stream_interval = Float(0.25, help="Seconds between live updates of a streamed answer.").tag(
-        config=True
-    )
+    stream_interval = Float(
+        0.25,
+        help="Least seconds between live updates of a streamed answer (a long one is updated "
+        "less often: its updates add up to a bounded multiple of it).",
+    ).tag(config=True)
     history_turns = Int(20, help="At most this many earlier turns of a thread are sent.").tag(
         config=True
     )
