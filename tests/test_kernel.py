@@ -47,10 +47,12 @@ def test_chat_streams_throttled_updates(kernel: Kernel, tokenhot_simulator: Any)
     assert len(updates) >= words / 2  # live: an update per piece of the stream
     assert final["metadata"]["tokenhot"]["model"] == "gpt-5.4-mini"
     assert tokenhot_simulator.api_key not in str(messages)
-    kernel.ok("%config Tokenhot.stream_interval = 3600")  # after the first words, the final
+    kernel.ok("%config Tokenhot.stream_interval = 3600")  # the first words at most, then the final
     messages = kernel.ok("%%chat\nPlease write a long story " + "line " * 40, cell_id="chat-2")
     kinds = [m["msg_type"] for m in _displays(messages)]
-    assert kinds == ["display_data", "update_display_data", "update_display_data"]
+    # The first words go at once (issue 10), unless the whole answer came in one go.
+    assert kinds in (["display_data", "update_display_data"],
+                     ["display_data", "update_display_data", "update_display_data"])  # fmt: skip
 
 
 def test_rerun_in_the_kernel_replaces_the_turn(kernel: Kernel) -> None:
