@@ -9,7 +9,7 @@ from typing import Any
 from . import _exceptions as E
 from ._catalog import Model
 from ._chat import download_media, gemini_parts
-from ._http import Session, form_fields, json_body
+from ._http import Connection, form_fields, json_body
 from ._media import Media, pcm_to_wav, rate_from_mime, sniff_mime
 from ._types import Transcript
 
@@ -18,7 +18,7 @@ FORMATS = ("json", "verbose_json", *TEXT_FORMATS)
 
 
 async def speak(
-    session: Session, model: Model, text: str, voice: str | None, extra: Mapping[str, Any]
+    conn: Connection, model: Model, text: str, voice: str | None, extra: Mapping[str, Any]
 ) -> bytes:
     """WAV bytes of ``text`` spoken by ``model``."""
     if not text or not text.strip():
@@ -29,17 +29,17 @@ async def speak(
             f"{model.id} cannot speak; pick a speech model such as gemini-2.5-flash-preview-tts.",
             model=model.id,
         )
-    return await speakers[model.family](session, model, text, voice, dict(extra))
+    return await speakers[model.family](conn, model, text, voice, dict(extra))
 
 
 async def _gemini(
-    session: Session, model: Model, text: str, voice: str | None, extra: dict[str, Any]
+    conn: Connection, model: Model, text: str, voice: str | None, extra: dict[str, Any]
 ) -> bytes:
     config: dict[str, Any] = {"responseModalities": ["AUDIO"]}
     if voice:
         config["speechConfig"] = {"voiceConfig": {"prebuiltVoiceConfig": {"voiceName": voice}}}
     body = {"contents": [{"parts": [{"text": text}]}], "generationConfig": config, **extra}
-    response = await session.request(
+    response = await conn.request(
         "POST", f"/v1beta/models/{model.id}:generateContent", mode="write", model=model.id,
         what="speech", json=body,
     )  # fmt: skip
@@ -54,7 +54,7 @@ async def _gemini(
 
 
 async def _openai(
-    session: Session, model: Model, text: str, voice: str | None, extra: dict[str, Any]
+    conn: Connection, model: Model, text: str, voice: str | None, extra: dict[str, Any]
 ) -> bytes:
     body = {
         "model": model.id,
@@ -63,7 +63,7 @@ async def _openai(
         "response_format": "wav",
         **extra,
     }
-    response = await session.request(
+    response = await conn.request(
         "POST", "/v1/audio/speech", mode="write", model=model.id, what="speech", json=body
     )
     if "json" in response.headers.get("content-type", "") or "html" in response.headers.get(
@@ -77,7 +77,7 @@ async def _openai(
 
 
 async def _chat_audio(
-    session: Session, model: Model, text: str, voice: str | None, extra: dict[str, Any]
+    conn: Connection, model: Model, text: str, voice: str | None, extra: dict[str, Any]
 ) -> bytes:
     audio: dict[str, Any] = {"format": "wav"}
     if voice:
@@ -88,7 +88,7 @@ async def _chat_audio(
         "audio": audio,
         **extra,
     }
-    response = await session.request(
+    response = await conn.request(
         "POST", "/v1/chat/completions", mode="write", model=model.id, what="speech", json=body
     )
     raw = json_body(response, model=model.id, what="speech")
@@ -100,7 +100,7 @@ async def _chat_audio(
 
 
 async def transcribe(
-    session: Session,
+    conn: Connection,
     model: Model,
     audio: Media,
     *,
@@ -117,7 +117,7 @@ async def transcribe(
         )
     if model.family != "whisper":
         raise E.InvalidInputError(f"{model.id} cannot transcribe; use whisper-1.", model=model.id)
-    audio = await download_media(session, audio)  # a URL is fetched and checked like a file
+    audio = await download_media(conn, audio)  # a URL is fetched and checked like a file
     data = audio.as_bytes()
     fields = {"model": model.id, "response_format": response_format}
     if language and not translate:
@@ -125,7 +125,7 @@ async def transcribe(
     fields.update(form_fields(extra, model=model.id))
     path = "/v1/audio/translations" if translate else "/v1/audio/transcriptions"
     files = {"file": (audio.name or "audio.wav", data, sniff_mime(data, audio.mime))}
-    response = await session.request(
+    response = await conn.request(
         "POST", path, mode="write", model=model.id, what="transcription", data=fields, files=files
     )
     return _transcript(response, model.id, response_format)

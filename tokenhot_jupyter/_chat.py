@@ -15,7 +15,7 @@ from typing import Any
 
 from . import _exceptions as E
 from ._catalog import Model
-from ._http import Session, json_body
+from ._http import Connection, json_body
 from ._media import (
     MAX_MEDIA_BYTES,
     Media,
@@ -414,7 +414,7 @@ class StreamState:
 class ChatCall:
     """One chat request: model, messages and options resolved, ready to send."""
 
-    session: Session
+    conn: Connection
     model: Model
     messages: list[Message]
     options: Mapping[str, Any]
@@ -430,7 +430,7 @@ class ChatCall:
         """Download image URLs for families that only take inline bytes."""
         if self.wire.build is gemini_body:
             for message in self.messages:
-                message.images = [await download_media(self.session, i) for i in message.images]
+                message.images = [await download_media(self.conn, i) for i in message.images]
 
     def body(self, stream: bool) -> Body:
         """The request body, with the caller's extra fields on top."""
@@ -444,7 +444,7 @@ class ChatCall:
         """Send without streaming and read the whole answer."""
         await self.prepare()
         started = time.monotonic()
-        response = await self.session.request(
+        response = await self.conn.request(
             "POST", self.wire.path(self.model, False), mode="write", model=self.model.id,
             what="chat", json=self.body(stream=False),
         )  # fmt: skip
@@ -466,7 +466,7 @@ class ChatCall:
         started = time.monotonic()
         state = StreamState()
         path = self.wire.path(self.model, True)
-        events = self.session.stream(
+        events = self.conn.stream(
             "POST", path, model=self.model.id, what="chat", json=self.body(True)
         )
         try:
@@ -538,12 +538,12 @@ def with_inline_images(result: ChatResult) -> ChatResult:
     return result
 
 
-async def download_media(session: Session, media: Media) -> Media:
+async def download_media(conn: Connection, media: Media) -> Media:
     """Fetch a URL input so it can be sent inline: no bigger than a request can carry, and
     of the kind it stands for (an HTML error page is not an image)."""
     if not media.url:
         return media
-    got = await session.download(media.url, limit=MAX_MEDIA_BYTES)
+    got = await conn.download(media.url, limit=MAX_MEDIA_BYTES)
     source = f"at {media.url.split('?')[0]}"
     check_media_size(got.size, media.what, source, exact=not got.cut)
     mime = check_kind(got.data, media.what, source, media.mime)

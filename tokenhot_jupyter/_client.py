@@ -24,7 +24,7 @@ from ._cassette import Cassette
 from ._catalog import DEFAULTS, TRANSCRIBE_DEFAULT, Catalog, Kind, Model
 from ._chat import ChatCall, to_messages
 from ._config import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT, DEFAULT_VIDEO_DEADLINE
-from ._http import Session, Sleep, json_body
+from ._http import Connection, Sleep, json_body
 from ._images import ImageCall, check_size, load_inputs
 from ._media import load_media
 from ._redact import mask_key, register_secret
@@ -75,7 +75,7 @@ class AsyncClient:
         self._fixed = api_key is not None and base_url is not None
         creds = resolve(api_key, base_url)
         register_secret(creds.key)  # before anything else could put it in a message
-        self._http = Session(
+        self._connection = Connection(
             creds.key,
             creds.base_url,
             float(timeout),
@@ -85,38 +85,38 @@ class AsyncClient:
             cassette=_cassette.resolve(cassette, cassette_mode),
         )
         if sleep is not None:
-            self._http.sleep = sleep
+            self._connection.sleep = sleep
         self._live_models = live_models
         self._catalog = Catalog()
 
     @property
-    def _session(self) -> Session:
-        """The HTTP session, with the credentials in force now (cheap: env and one stat)."""
-        session = self._http
+    def _conn(self) -> Connection:
+        """The connection, with the credentials in force now (cheap: env and one stat)."""
+        conn = self._connection
         if not self._fixed:
             creds = resolve(*self._args)
-            if (creds.key, creds.base_url) != (session.api_key, session.base_url):
+            if (creds.key, creds.base_url) != (conn.api_key, conn.base_url):
                 register_secret(creds.key)
-                session.api_key, session.base_url = creds.key, creds.base_url
-        return session
+                conn.api_key, conn.base_url = creds.key, creds.base_url
+        return conn
 
     @property
     def base_url(self) -> str:
         """The gateway host in use (no ``/v1``)."""
-        return self._session.base_url
+        return self._conn.base_url
 
     @property
     def has_key(self) -> bool:
         """Whether an API key is configured."""
-        return self._session.api_key is not None
+        return self._conn.api_key is not None
 
     @property
     def cassette(self) -> Cassette | None:
         """The cassette this client records into or replays from, if any."""
-        return self._session.cassette
+        return self._conn.cassette
 
     def __repr__(self) -> str:
-        key = mask_key(self._session.api_key)
+        key = mask_key(self._conn.api_key)
         return f"{type(self).__name__}(base_url={self.base_url!r}, api_key={key!r})"
 
     # --- models --------------------------------------------------------------------------
@@ -150,7 +150,7 @@ class AsyncClient:
         return catalog.get(model_id, kind)
 
     def _cache_key(self) -> tuple[str, str]:
-        return (self.base_url, mask_key(self._session.api_key) + str(hash(self._session.api_key)))
+        return (self.base_url, mask_key(self._conn.api_key) + str(hash(self._conn.api_key)))
 
     async def _live_catalog(self, *, required: bool) -> Catalog | None:
         key = self._cache_key()
@@ -161,9 +161,7 @@ class AsyncClient:
         if cached and fresh and (cached[1] is not None or not required):
             return cached[1]
         try:
-            response = await self._session.request(
-                "GET", "/v1/models", mode="read", what="model list"
-            )
+            response = await self._conn.request("GET", "/v1/models", mode="read", what="model list")
             entries = json_body(response, model=None, what="model list").get("data") or []
         except E.TokenhotError as exc:
             with _live_lock:
@@ -195,7 +193,7 @@ class AsyncClient:
             spec = resolved.param(name)
             options[name] = spec.check(value, resolved.id) if spec else value
         messages = to_messages(prompt, system, load_inputs(images))
-        return ChatCall(self._session, resolved, messages, options, params, api)
+        return ChatCall(self._conn, resolved, messages, options, params, api)
 
     async def chat(
         self,
@@ -267,7 +265,7 @@ class AsyncClient:
             options = {k: resolved.param(k).check(v, resolved.id) for k, v in options.items()}  # type: ignore[union-attr]
             masked = load_media(mask, what="mask") if mask is not None else None
             call = ImageCall(
-                self._session, resolved, prompt, check_size(resolved, size), count, inputs,
+                self._conn, resolved, prompt, check_size(resolved, size), count, inputs,
                 masked, options, params,
             )  # fmt: skip
             return await call.run()
@@ -302,11 +300,11 @@ class AsyncClient:
                 )
             }
             images, ref = _video.load_video_inputs(image, video)
-            request = _video.VideoRequest(
+            call = _video.VideoCall(
                 resolved, prompt, _opt_int(checked["duration"]), _opt_str(checked["resolution"]),
                 _opt_str(checked["ratio"]), images, ref, params,
             )  # fmt: skip
-            task = await _video.create(self._session, request)
+            task = await _video.create(self._conn, call)
             _task_models[task.id] = resolved.id
             return task
 
@@ -322,7 +320,7 @@ class AsyncClient:
         return await self._resolve(model or _task_models.get(task_id) or DEFAULTS["video"], "video")
 
     async def _get_video(self, task_id: str, model: str | None) -> VideoTask:
-        return await _video.get(self._session, await self._task_model(task_id, model), task_id)
+        return await _video.get(self._conn, await self._task_model(task_id, model), task_id)
 
     async def wait_video(
         self,
@@ -339,7 +337,7 @@ class AsyncClient:
         async def run() -> VideoTask:
             resolved = await self._task_model(task_id, model)
             task = await _video.wait(
-                self._session, resolved, task_id, timeout=timeout, on_update=on_update,
+                self._conn, resolved, task_id, timeout=timeout, on_update=on_update,
                 poll_interval=poll_interval,
             )  # fmt: skip
             if task.status == "failed":
@@ -359,8 +357,8 @@ class AsyncClient:
             task_id = task.id if isinstance(task, VideoTask) else task
             resolved = await self._task_model(task_id, model or getattr(task, "model", None))
             current = task if isinstance(task, VideoTask) and task.status == "succeeded" else None
-            current = current or await _video.get(self._session, resolved, task_id)
-            return await _video.download(self._session, resolved, current)
+            current = current or await _video.get(self._conn, resolved, task_id)
+            return await _video.download(self._conn, resolved, current)
 
         return await self._call(run())
 
@@ -375,7 +373,7 @@ class AsyncClient:
             resolved = await self._resolve(model, "audio")
             spec = resolved.param("voice")
             checked = spec.check(voice, resolved.id) if spec and voice else voice
-            return await _audio.speak(self._session, resolved, text, checked, params)
+            return await _audio.speak(self._conn, resolved, text, checked, params)
 
         return await self._call(run())
 
@@ -396,7 +394,7 @@ class AsyncClient:
             resolved = await self._resolve(model, "audio")
             media = load_media(audio, what="audio")
             return await _audio.transcribe(
-                self._session, resolved, media, translate=translate, language=language,
+                self._conn, resolved, media, translate=translate, language=language,
                 response_format=response_format, extra=params,
             )  # fmt: skip
 

@@ -41,8 +41,11 @@ _MAYBE_SENT = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolE
 
 
 @dataclass
-class Session:
-    """A configured way to talk to one gateway with one key (cheap; no sockets of its own)."""
+class Connection:
+    """How this client reaches one gateway with one key: retries, timeouts, key, cassette.
+
+    Cheap, and no socket of its own: requests go over the process-wide pool (`_runtime`).
+    """
 
     api_key: str | None
     base_url: str
@@ -77,7 +80,7 @@ class Session:
         return await runtime.http().send(request, stream=True)
 
     def __repr__(self) -> str:
-        return f"Session(base_url={self.base_url!r}, key={'set' if self.api_key else 'not set'})"
+        return f"Connection(base_url={self.base_url!r}, key={'set' if self.api_key else 'not set'})"
 
     def url(self, path: str) -> str:
         """An absolute URL for a gateway path (absolute URLs pass through)."""

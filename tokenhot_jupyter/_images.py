@@ -16,7 +16,7 @@ from typing import Any
 from . import _exceptions as E
 from ._catalog import GEMINI_RATIOS, Model
 from ._chat import ChatCall, Message, download_media, gemini_content, gemini_parts
-from ._http import Session, form_fields, json_body
+from ._http import Connection, form_fields, json_body
 from ._media import Media, decode_data_uri, extract_markdown_images, load_media, sniff_mime
 from ._sse import parse_sse_text
 from ._types import Image, ImageResult, Usage
@@ -38,7 +38,7 @@ class Found:
 class ImageCall:
     """One image request, resolved against the catalog."""
 
-    session: Session
+    conn: Connection
     model: Model
     prompt: str
     size: str | None
@@ -86,7 +86,7 @@ class ImageCall:
 
     async def _post_json(self, path: str, body: Body) -> tuple[Any, str | None]:
         body.update(self.extra)
-        response = await self.session.request(
+        response = await self.conn.request(
             "POST", path, mode="write", model=self.model.id, what="image request", json=body
         )
         return await _read(response, self.model.id), response.headers.get("x-oneapi-request-id")
@@ -105,13 +105,13 @@ class ImageCall:
         fields: dict[str, str] = {"model": self.model.id, "prompt": self.prompt, "n": str(self.n)}
         _put(fields, "size", self.size)
         fields.update(form_fields({**self.options, **self.extra}, model=self.model.id))
-        sources = [await download_media(self.session, m) for m in self.images]
+        sources = [await download_media(self.conn, m) for m in self.images]
         name = "image" if len(sources) == 1 else "image[]"
         files = [(name, (m.name or "image.png", m.as_bytes(), m.mime)) for m in sources]
         if self.mask is not None:
-            mask = await download_media(self.session, self.mask)
+            mask = await download_media(self.conn, self.mask)
             files.append(("mask", (mask.name or "mask.png", mask.as_bytes(), mask.mime)))
-        response = await self.session.request(
+        response = await self.conn.request(
             "POST", "/v1/images/edits", mode="write", model=self.model.id,
             what="image edit", data=fields, files=files,
         )  # fmt: skip
@@ -129,7 +129,7 @@ class ImageCall:
         return await self._post_json("/v1/images/generations", body)
 
     async def _gemini(self) -> tuple[Any, str | None]:
-        sources = [await download_media(self.session, m) for m in self.images]
+        sources = [await download_media(self.conn, m) for m in self.images]
         body: Body = {
             "contents": [gemini_content(Message("user", self.prompt, sources))],
             "generationConfig": {"responseModalities": ["TEXT", "IMAGE"]},
@@ -171,7 +171,7 @@ class ImageCall:
             google["image_config"] = config  # snake_case is required here (spec §4.5)
         extra = {**self.extra, **({"extra_body": {"google": google}} if google else {})}
         message = Message("user", self.prompt, list(self.images))
-        result = await ChatCall(self.session, self.model, [message], {}, extra).run()
+        result = await ChatCall(self.conn, self.model, [message], {}, extra).run()
         if not result.images:
             raise E.ServerError(
                 f"{self.model.id} answered without any image.", status_code=200, model=self.model.id
@@ -188,9 +188,7 @@ class ImageCall:
             )
         assert found.url is not None
         try:
-            response = await self.session.request(
-                "GET", found.url, mode="read", what="image download"
-            )
+            response = await self.conn.request("GET", found.url, mode="read", what="image download")
         except E.APIStatusError as exc:
             raise E.ResultUnavailableError(
                 f"The {self.model.id} image could not be downloaded (HTTP {exc.status_code}).",

@@ -17,7 +17,7 @@ import httpx
 
 from . import _exceptions as E
 from ._catalog import Model
-from ._http import Session, json_body
+from ._http import Connection, json_body
 from ._media import Media, load_media
 from ._types import VideoStatus, VideoTask
 
@@ -44,7 +44,7 @@ POLL_INTERVAL = 10.0  # the gateway refreshes tasks every 15 s; faster gains not
 
 
 @dataclass
-class VideoRequest:
+class VideoCall:
     """A video request with its inputs resolved."""
 
     model: Model
@@ -74,40 +74,40 @@ class VideoRequest:
             )
 
 
-def build_body(req: VideoRequest) -> tuple[str, Body]:
+def build_body(call: VideoCall) -> tuple[str, Body]:
     """(path, JSON body) for a create request in the model's family."""
-    builders: dict[str, Callable[[VideoRequest], tuple[str, Body]]] = {
+    builders: dict[str, Callable[[VideoCall], tuple[str, Body]]] = {
         "seedance": _seedance,
         "sora": _sora,
         "hailuo": _hailuo,
         "happyhorse": _happyhorse,
     }
-    if req.model.family not in builders:
+    if call.model.family not in builders:
         raise E.InvalidInputError(
-            f"{req.model.id} is a {req.model.kind} model; it cannot make video.",
+            f"{call.model.id} is a {call.model.kind} model; it cannot make video.",
             hint="Pick a video model (Client().models('video') lists them).",
-            model=req.model.id,
+            model=call.model.id,
         )
-    path, body = builders[req.model.family](req)
-    _deep_update(body, dict(req.extra))
+    path, body = builders[call.model.family](call)
+    _deep_update(body, dict(call.extra))
     return path, body
 
 
-def _seedance(req: VideoRequest) -> tuple[str, Body]:
+def _seedance(call: VideoCall) -> tuple[str, Body]:
     meta: Body = {}
-    _put(meta, "resolution", req.resolution)
-    _put(meta, "ratio", req.ratio)
+    _put(meta, "resolution", call.resolution)
+    _put(meta, "ratio", call.ratio)
     roles = ("first_frame", "last_frame")
     content = [
         _item("image_url", m, roles[i] if i < 2 else "reference_image")
-        for i, m in enumerate(req.images)
+        for i, m in enumerate(call.images)
     ]
-    if req.video is not None:
-        content.append(_item("video_url", req.video, "reference_video"))
+    if call.video is not None:
+        content.append(_item("video_url", call.video, "reference_video"))
     if content:
         meta["content"] = content  # role-tagged items; replaces plain `images` (spec §10.4.1)
-    body: Body = {"model": req.model.id, "prompt": req.prompt, "metadata": meta}
-    _put(body, "seconds", str(req.duration) if req.duration else None)  # seconds must be a string
+    body: Body = {"model": call.model.id, "prompt": call.prompt, "metadata": meta}
+    _put(body, "seconds", str(call.duration) if call.duration else None)  # seconds must be a string
     return "/v1/video/generations", body
 
 
@@ -115,50 +115,50 @@ def _item(kind: str, media: Media, role: str) -> Body:
     return {"type": kind, kind: {"url": media.as_url()}, "role": role}
 
 
-def _sora(req: VideoRequest) -> tuple[str, Body]:
-    body: Body = {"model": req.model.id, "prompt": req.prompt}
-    _put(body, "seconds", str(req.duration) if req.duration else None)
-    if req.resolution or req.ratio:
-        key = (req.resolution or "720p", req.ratio or "9:16")
+def _sora(call: VideoCall) -> tuple[str, Body]:
+    body: Body = {"model": call.model.id, "prompt": call.prompt}
+    _put(body, "seconds", str(call.duration) if call.duration else None)
+    if call.resolution or call.ratio:
+        key = (call.resolution or "720p", call.ratio or "9:16")
         _put(body, "size", SORA_SIZES.get(key))
-    if req.images:
-        body["input_reference"] = req.images[0].as_url()
+    if call.images:
+        body["input_reference"] = call.images[0].as_url()
     return "/v1/videos", body
 
 
-def _hailuo(req: VideoRequest) -> tuple[str, Body]:
+def _hailuo(call: VideoCall) -> tuple[str, Body]:
     meta: Body = {}
-    if req.images:
-        meta["first_frame_image"] = req.images[0].as_url()  # `images` is ignored by this adaptor
-    if len(req.images) > 1:
-        meta["last_frame_image"] = req.images[1].as_url()
-    body: Body = {"model": req.model.id, "prompt": req.prompt, "metadata": meta}
-    _put(body, "duration", req.duration)
-    _put(body, "size", req.resolution)
+    if call.images:
+        meta["first_frame_image"] = call.images[0].as_url()  # `images` is ignored by this adaptor
+    if len(call.images) > 1:
+        meta["last_frame_image"] = call.images[1].as_url()
+    body: Body = {"model": call.model.id, "prompt": call.prompt, "metadata": meta}
+    _put(body, "duration", call.duration)
+    _put(body, "size", call.resolution)
     return "/v1/video/generations", body
 
 
-def _happyhorse(req: VideoRequest) -> tuple[str, Body]:
+def _happyhorse(call: VideoCall) -> tuple[str, Body]:
     """Tokenhot's documented DashScope-native body (spec §10.4.4); see `happyhorse_fallback`."""
-    inputs: Body = {"prompt": req.prompt}
-    media = _happyhorse_media(req)
+    inputs: Body = {"prompt": call.prompt}
+    media = _happyhorse_media(call)
     if media:
         inputs["media"] = media
     params: Body = {"watermark": False}
-    _put(params, "resolution", req.resolution)
-    if not req.model.id.endswith("video-edit"):
-        _put(params, "duration", req.duration)
-    if req.model.id.endswith(("t2v", "r2v")):
-        _put(params, "ratio", req.ratio)
-    return "/v1/video/generations", {"model": req.model.id, "input": inputs, "parameters": params}
+    _put(params, "resolution", call.resolution)
+    if not call.model.id.endswith("video-edit"):
+        _put(params, "duration", call.duration)
+    if call.model.id.endswith(("t2v", "r2v")):
+        _put(params, "ratio", call.ratio)
+    return "/v1/video/generations", {"model": call.model.id, "input": inputs, "parameters": params}
 
 
-def _happyhorse_media(req: VideoRequest) -> list[Body]:
-    if req.model.id.endswith("i2v"):
-        return [{"type": "first_frame", "url": m.as_url()} for m in req.images[:1]]
-    media = [{"type": "reference_image", "url": m.as_url()} for m in req.images]
-    if req.video is not None:
-        media.insert(0, {"type": "video", "url": req.video.as_url()})
+def _happyhorse_media(call: VideoCall) -> list[Body]:
+    if call.model.id.endswith("i2v"):
+        return [{"type": "first_frame", "url": m.as_url()} for m in call.images[:1]]
+    media = [{"type": "reference_image", "url": m.as_url()} for m in call.images]
+    if call.video is not None:
+        media.insert(0, {"type": "video", "url": call.video.as_url()})
     return media
 
 
@@ -262,17 +262,17 @@ def poll_path(model: Model, task_id: str) -> str:
 # --- creating, waiting, downloading ------------------------------------------------------------
 
 
-async def create(session: Session, req: VideoRequest) -> VideoTask:
+async def create(conn: Connection, call: VideoCall) -> VideoTask:
     """Create the task once; HappyHorse may resend a different body after a proven no-op 400."""
-    req.check()
-    path, body = build_body(req)
+    call.check()
+    path, body = build_body(call)
     try:
-        response = await _post(session, req.model.id, path, body)
+        response = await _post(conn, call.model.id, path, body)
     except E.BadRequestError as exc:
-        if req.model.family != "happyhorse" or not is_prompt_required(exc):
+        if call.model.family != "happyhorse" or not is_prompt_required(exc):
             raise
-        response = await _post(session, req.model.id, path, happyhorse_fallback(body))
-    return created(response, req.model.id)
+        response = await _post(conn, call.model.id, path, happyhorse_fallback(body))
+    return created(response, call.model.id)
 
 
 _TASK_ID = re.compile(r"\btask_[A-Za-z0-9]{16,64}\b")
@@ -302,16 +302,16 @@ def created(response: httpx.Response, model: str) -> VideoTask:
     )
 
 
-async def _post(session: Session, model: str, path: str, body: Body) -> Any:
-    return await session.request(
+async def _post(conn: Connection, model: str, path: str, body: Body) -> Any:
+    return await conn.request(
         "POST", path, mode="create", model=model, what="video request", json=body
     )
 
 
-async def get(session: Session, model: Model, task_id: str) -> VideoTask:
+async def get(conn: Connection, model: Model, task_id: str) -> VideoTask:
     """Poll once."""
     try:
-        response = await session.request(
+        response = await conn.request(
             "GET", poll_path(model, task_id), mode="read", model=model.id, what="video poll"
         )
     except E.AuthenticationError as exc:
@@ -336,7 +336,7 @@ OnUpdate = Callable[[VideoTask], Any]
 
 
 async def wait(
-    session: Session,
+    conn: Connection,
     model: Model,
     task_id: str,
     *,
@@ -350,7 +350,7 @@ async def wait(
     interval = min(first_delay, poll_interval)
     last: VideoTask | None = None
     while True:
-        task = await get(session, model, task_id)
+        task = await get(conn, model, task_id)
         log.debug("poll %s (%s): %s %d%%", task_id, model.id, task.status, task.progress)
         if on_update is not None and task != last:
             result = on_update(task)
@@ -368,12 +368,12 @@ async def wait(
                 task_id=task_id,
                 model=model.id,
             )
-        await session.sleep(delay)
+        await conn.sleep(delay)
         slept += delay
         interval = poll_interval
 
 
-async def download(session: Session, model: Model, task: VideoTask) -> bytes:
+async def download(conn: Connection, model: Model, task: VideoTask) -> bytes:
     """The MP4 bytes: the vendor URL first, then the gateway's ``/content`` route."""
     if task.status != "succeeded":
         raise E.VideoTaskError(
@@ -385,7 +385,7 @@ async def download(session: Session, model: Model, task: VideoTask) -> bytes:
     failures = []
     for url in _sources(task):
         try:
-            response = await session.request("GET", url, mode="read", what="video download")
+            response = await conn.request("GET", url, mode="read", what="video download")
         except (E.APIStatusError, E.APIConnectionError) as exc:
             failures.append(exc)
             continue
