@@ -2,7 +2,7 @@
 
 Each family is a small `Wire`: how to build the body, where to send it, how to read a
 whole reply and how to read one streamed event.  `ChatCall` picks the wire from the
-catalog and does the common work (messages, images, timing, usage).
+catalog and does the common work (options, messages, images, timing, usage).
 """
 
 from __future__ import annotations
@@ -15,22 +15,22 @@ from typing import Any
 
 from . import _exceptions as E
 from ._catalog import Model
-from ._http import Connection, json_body
+from ._http import Body, Connection, json_body, put
 from ._media import (
     MAX_MEDIA_BYTES,
     Media,
     check_kind,
     check_media_size,
     extract_markdown_images,
+    load_inputs,
     load_media,
 )
 from ._sse import SSEEvent
 from ._types import ChatChunk, ChatResult, Image, Usage
 
-Body = dict[str, Any]
-
-# Claude Opus 4.6+ take the effort as a model-name suffix (spec §1.6); others use thinking budgets.
-_SUFFIX_EFFORT_MODELS = ("claude-opus-4-6", "claude-opus-4-7", "claude-opus-4-8")
+OPTIONS = ("temperature", "max_tokens", "reasoning")  # every family takes these (as it names them)
+# Anthropic thinking budgets per effort; models with the "effort-in-name" quirk take the
+# effort as a model-name suffix instead (spec §1.6).
 _THINKING_BUDGET = {
     "minimal": 1024,
     "low": 2048,
@@ -98,9 +98,9 @@ def _system(messages: list[Message]) -> tuple[str | None, list[Message]]:
 def cc_body(model: Model, messages: list[Message], opts: Mapping[str, Any]) -> Body:
     """A ``/v1/chat/completions`` body."""
     body: Body = {"model": model.id, "messages": [_cc_message(m) for m in messages]}
-    _put(body, "temperature", opts.get("temperature"))
-    _put(body, "max_tokens", opts.get("max_tokens"))
-    _put(body, "reasoning_effort", opts.get("reasoning"))
+    put(body, "temperature", opts.get("temperature"))
+    put(body, "max_tokens", opts.get("max_tokens"))
+    put(body, "reasoning_effort", opts.get("reasoning"))
     return body
 
 
@@ -150,9 +150,9 @@ def responses_body(model: Model, messages: list[Message], opts: Mapping[str, Any
     """A ``/v1/responses`` body."""
     system, turns = _system(messages)
     body: Body = {"model": model.id, "input": [_responses_message(m) for m in turns]}
-    _put(body, "instructions", system)
-    _put(body, "temperature", opts.get("temperature"))
-    _put(body, "max_output_tokens", opts.get("max_tokens"))
+    put(body, "instructions", system)
+    put(body, "temperature", opts.get("temperature"))
+    put(body, "max_output_tokens", opts.get("max_tokens"))
     if opts.get("reasoning"):
         body["reasoning"] = {"effort": opts["reasoning"], "summary": "auto"}
     return body
@@ -205,11 +205,11 @@ def anthropic_body(model: Model, messages: list[Message], opts: Mapping[str, Any
     """A ``/v1/messages`` body (``max_tokens`` is optional at the gateway)."""
     system, turns = _system(messages)
     body: Body = {"model": model.id, "messages": [_anthropic_message(m) for m in turns]}
-    _put(body, "system", system)
-    _put(body, "temperature", opts.get("temperature"))
-    _put(body, "max_tokens", opts.get("max_tokens"))
+    put(body, "system", system)
+    put(body, "temperature", opts.get("temperature"))
+    put(body, "max_tokens", opts.get("max_tokens"))
     effort = opts.get("reasoning")
-    if effort and model.id.startswith(_SUFFIX_EFFORT_MODELS):
+    if effort and "effort-in-name" in model.quirks:
         body["model"] = f"{model.id}-{effort}"
     elif effort:
         budget = _THINKING_BUDGET.get(str(effort), 8192)
@@ -272,8 +272,8 @@ def gemini_body(model: Model, messages: list[Message], opts: Mapping[str, Any]) 
     if system:
         body["systemInstruction"] = {"parts": [{"text": system}]}
     config: Body = {}
-    _put(config, "temperature", opts.get("temperature"))
-    _put(config, "maxOutputTokens", opts.get("max_tokens"))
+    put(config, "temperature", opts.get("temperature"))
+    put(config, "maxOutputTokens", opts.get("max_tokens"))
     if opts.get("reasoning"):
         config["thinkingConfig"] = {"thinkingLevel": opts["reasoning"], "includeThoughts": True}
     if config:
@@ -326,20 +326,29 @@ def gemini_event(event: SSEEvent, state: StreamState) -> None:
 Parse = Callable[[Mapping[str, Any]], tuple[str, str, "Usage | None", "str | None"]]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Wire:
     """How one family builds, sends and reads chat requests."""
 
     build: Callable[[Model, list[Message], Mapping[str, Any]], Body]
     parse: Parse
     event: Callable[[SSEEvent, StreamState], None]
-    path: Callable[[Model, bool], str]
+    path: Callable[[Model, bool], str]  # (model, streamed)
     end: str  # the event that ends a whole stream; without it the answer is cut short
     stream_flag: bool = True  # the body carries "stream": true
+    inline: bool = False  # images go as bytes: URLs are downloaded (and checked) first
 
 
 def _cc_path(model: Model, stream: bool) -> str:
     return "/v1/chat/completions"
+
+
+def _responses_path(model: Model, stream: bool) -> str:
+    return "/v1/responses"
+
+
+def _anthropic_path(model: Model, stream: bool) -> str:
+    return "/v1/messages"
 
 
 def _gemini_path(model: Model, stream: bool) -> str:
@@ -347,23 +356,35 @@ def _gemini_path(model: Model, stream: bool) -> str:
     return f"/v1beta/models/{model.id}:{method}"
 
 
-_CC = Wire(cc_body, cc_parse, cc_event, _cc_path, "[DONE]")
+_CC = Wire(build=cc_body, parse=cc_parse, event=cc_event, path=_cc_path, end="[DONE]")
 WIRES: dict[str, Wire] = {
     "chat-completions": _CC,
     "chat-image": _CC,
     "chat-audio": _CC,
     "responses": Wire(
-        responses_body, responses_parse, responses_event, lambda m, s: "/v1/responses",
-        "response.completed",
+        build=responses_body,
+        parse=responses_parse,
+        event=responses_event,
+        path=_responses_path,
+        end="response.completed",
     ),
     "anthropic": Wire(
-        anthropic_body, anthropic_parse, anthropic_event, lambda m, s: "/v1/messages",
-        "message_stop",
+        build=anthropic_body,
+        parse=anthropic_parse,
+        event=anthropic_event,
+        path=_anthropic_path,
+        end="message_stop",
     ),
     "gemini": Wire(
-        gemini_body, gemini_parse, gemini_event, _gemini_path, "a finishReason", stream_flag=False
+        build=gemini_body,
+        parse=gemini_parse,
+        event=gemini_event,
+        path=_gemini_path,
+        end="a finishReason",
+        stream_flag=False,  # the route says it: streamGenerateContent
+        inline=True,  # Gemini fetches no URL itself
     ),
-}  # fmt: skip
+}
 
 
 def wire_for(model: Model, api: str | None = None) -> Wire:
@@ -410,7 +431,7 @@ class StreamState:
         return out
 
 
-@dataclass
+@dataclass(kw_only=True)
 class ChatCall:
     """One chat request: model, messages and options resolved, ready to send."""
 
@@ -421,6 +442,24 @@ class ChatCall:
     extra: Mapping[str, Any]
     api: str | None = None
 
+    @classmethod
+    def of(
+        cls,
+        conn: Connection,
+        model: Model,
+        prompt: str | Sequence[Mapping[str, Any]],
+        *,
+        system: str | None,
+        images: Any,
+        api: str | None,
+        params: Mapping[str, Any],
+    ) -> ChatCall:
+        """A call with `OPTIONS` checked against the catalog; other ``params`` go in the body."""
+        extra = dict(params)
+        options = {name: model.check(name, extra.pop(name, None)) for name in OPTIONS}
+        messages = to_messages(prompt, system, load_inputs(images))
+        return cls(conn=conn, model=model, messages=messages, options=options, extra=extra, api=api)
+
     @property
     def wire(self) -> Wire:
         """The family wire for this call."""
@@ -428,7 +467,7 @@ class ChatCall:
 
     async def prepare(self) -> None:
         """Download image URLs for families that only take inline bytes."""
-        if self.wire.build is gemini_body:
+        if self.wire.inline:
             for message in self.messages:
                 message.images = [await download_media(self.conn, i) for i in message.images]
 
@@ -548,8 +587,3 @@ async def download_media(conn: Connection, media: Media) -> Media:
     check_media_size(got.size, media.what, source, exact=not got.cut)
     mime = check_kind(got.data, media.what, source, media.mime)
     return Media(got.data, mime, name=media.name, what=media.what)
-
-
-def _put(body: Body, key: str, value: Any) -> None:
-    if value is not None:
-        body[key] = value

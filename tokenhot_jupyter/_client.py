@@ -22,11 +22,10 @@ from . import _audio, _cassette, _video
 from . import _exceptions as E
 from ._cassette import Cassette
 from ._catalog import DEFAULTS, TRANSCRIBE_DEFAULT, Catalog, Kind, Model
-from ._chat import ChatCall, to_messages
+from ._chat import ChatCall
 from ._config import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT, DEFAULT_VIDEO_DEADLINE
 from ._http import Connection, Sleep, json_body
-from ._images import ImageCall, check_size, load_inputs
-from ._media import load_media
+from ._images import ImageCall
 from ._redact import mask_key, register_secret
 from ._runtime import runtime
 from ._store._credentials import resolve
@@ -187,13 +186,9 @@ class AsyncClient:
         params: dict[str, Any],
     ) -> ChatCall:
         resolved = await self._resolve(model, "chat")
-        options = {}
-        for name in ("temperature", "max_tokens", "reasoning"):
-            value = params.pop(name, None)
-            spec = resolved.param(name)
-            options[name] = spec.check(value, resolved.id) if spec else value
-        messages = to_messages(prompt, system, load_inputs(images))
-        return ChatCall(self._conn, resolved, messages, options, params, api)
+        return ChatCall.of(
+            self._conn, resolved, prompt, system=system, images=images, api=api, params=params
+        )
 
     async def chat(
         self,
@@ -215,7 +210,7 @@ class AsyncClient:
         """
 
         async def run() -> ChatResult:
-            call = await self._chat_call(prompt, model, system, images, api, dict(params))
+            call = await self._chat_call(prompt, model, system, images, api, params)
             return await call.run()
 
         return await self._call(run())
@@ -234,7 +229,7 @@ class AsyncClient:
         """Like `chat`, yielding text deltas as they arrive; the last chunk has the result."""
 
         async def run() -> AsyncIterator[ChatChunk]:
-            call = await self._chat_call(prompt, model, system, images, api, dict(params))
+            call = await self._chat_call(prompt, model, system, images, api, params)
             async for chunk in call.stream():
                 yield chunk
 
@@ -258,15 +253,9 @@ class AsyncClient:
 
         async def run() -> ImageResult:
             resolved = await self._resolve(model, "image")
-            count = _check_n(resolved, n)
-            inputs = load_inputs(images)
-            _check_image_inputs(resolved, inputs, mask)
-            options = {k: params.pop(k) for k in list(params) if resolved.param(k)}
-            options = {k: resolved.param(k).check(v, resolved.id) for k, v in options.items()}  # type: ignore[union-attr]
-            masked = load_media(mask, what="mask") if mask is not None else None
-            call = ImageCall(
-                self._conn, resolved, prompt, check_size(resolved, size), count, inputs,
-                masked, options, params,
+            call = ImageCall.of(
+                self._conn, resolved, prompt, size=size, n=n, images=images, mask=mask,
+                params=params,
             )  # fmt: skip
             return await call.run()
 
@@ -291,18 +280,9 @@ class AsyncClient:
 
         async def run() -> VideoTask:
             resolved = await self._resolve(model, "video")
-            checked = {
-                name: (spec.check(value, resolved.id) if (spec := resolved.param(name)) else value)
-                for name, value in (
-                    ("duration", duration),
-                    ("resolution", resolution),
-                    ("ratio", ratio),
-                )
-            }
-            images, ref = _video.load_video_inputs(image, video)
-            call = _video.VideoCall(
-                resolved, prompt, _opt_int(checked["duration"]), _opt_str(checked["resolution"]),
-                _opt_str(checked["ratio"]), images, ref, params,
+            call = _video.VideoCall.of(
+                resolved, prompt, duration=duration, resolution=resolution, ratio=ratio,
+                image=image, video=video, params=params,
             )  # fmt: skip
             task = await _video.create(self._conn, call)
             _task_models[task.id] = resolved.id
@@ -315,8 +295,7 @@ class AsyncClient:
         return await self._call(self._get_video(task_id, model))
 
     async def _task_model(self, task_id: str, model: str | None) -> Model:
-        if not task_id or not str(task_id).strip():
-            raise E.InvalidInputError("A task id is needed (it looks like task_...).")
+        _video.check_task_id(task_id)
         return await self._resolve(model or _task_models.get(task_id) or DEFAULTS["video"], "video")
 
     async def _get_video(self, task_id: str, model: str | None) -> VideoTask:
@@ -371,9 +350,7 @@ class AsyncClient:
 
         async def run() -> bytes:
             resolved = await self._resolve(model, "audio")
-            spec = resolved.param("voice")
-            checked = spec.check(voice, resolved.id) if spec and voice else voice
-            return await _audio.speak(self._conn, resolved, text, checked, params)
+            return await _audio.speak(self._conn, resolved, text, voice, params)
 
         return await self._call(run())
 
@@ -392,9 +369,8 @@ class AsyncClient:
 
         async def run() -> Transcript:
             resolved = await self._resolve(model, "audio")
-            media = load_media(audio, what="audio")
             return await _audio.transcribe(
-                self._conn, resolved, media, translate=translate, language=language,
+                self._conn, resolved, audio, translate=translate, language=language,
                 response_format=response_format, extra=params,
             )  # fmt: skip
 
@@ -402,34 +378,6 @@ class AsyncClient:
 
     async def _call(self, coro: Coroutine[Any, Any, T]) -> T:
         return await runtime.call(coro)
-
-
-def _opt_int(value: Any) -> int | None:
-    return None if value is None else int(value)
-
-
-def _opt_str(value: Any) -> str | None:
-    return None if value is None else str(value)
-
-
-def _check_n(model: Model, n: int) -> int:
-    spec = model.param("n")
-    return int(spec.check(n, model.id)) if spec else int(n)
-
-
-def _check_image_inputs(model: Model, inputs: list[Any], mask: Any) -> None:
-    if inputs and not model.edits:
-        raise E.InvalidInputError(
-            f"{model.id} cannot edit images.",
-            hint="Pick a model that edits (e.g. gpt-image-2, doubao-seedream-4-0-250828).",
-            model=model.id,
-        )
-    if "images" in model.requires and not inputs:
-        raise E.InvalidInputError(f"{model.id} edits images: pass images=[...].", model=model.id)
-    if mask is not None and model.family != "openai-image":
-        raise E.InvalidInputError(
-            f"{model.id} does not take a mask; gpt-image models do.", model=model.id
-        )
 
 
 # --- the blocking client ---------------------------------------------------------------------

@@ -33,6 +33,7 @@ log = logging.getLogger("tokenhot_jupyter")
 
 Mode = Literal["read", "write", "create"]
 Sleep = Callable[[float], Awaitable[None]]
+Body = dict[str, Any]  # a JSON request body, or multipart form fields, as the families build them
 BACKOFF_CAP = 30.0
 RETRY_AFTER_CAP = 120.0
 # Connection failures where the request certainly never left this machine.
@@ -311,6 +312,12 @@ def encode_json(body: Any, *, model: str | None = None) -> bytes:
         return json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
     except (TypeError, ValueError, RecursionError):  # UnicodeEncodeError is a ValueError
         raise _unsendable(body, model) from None
+
+
+def put(body: Body, key: str, value: Any) -> None:
+    """Set ``key`` when ``value`` was given: a body leaves out what the caller did not say."""
+    if value is not None:
+        body[key] = value
 
 
 def form_fields(fields: Mapping[str, Any], *, model: str | None = None) -> dict[str, str]:

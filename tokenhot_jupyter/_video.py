@@ -1,5 +1,8 @@
 """Video tasks: create bodies per family, one normaliser for both poll shapes, download.
 
+Each family is a `VideoWire`: how it builds a create body, where its tasks are polled, and
+the second body it may send when the first is refused with proof that nothing was made.
+
 Creating a task costs money and the gateway takes no idempotency key, so the create
 POST runs in ``create`` mode: it is re-sent only when the connection never opened.
 """
@@ -17,11 +20,10 @@ import httpx
 
 from . import _exceptions as E
 from ._catalog import Model
-from ._http import Connection, json_body
-from ._media import Media, load_media
+from ._http import Body, Connection, json_body, put
+from ._media import Media, load_inputs, load_media
 from ._types import VideoStatus, VideoTask
 
-Body = dict[str, Any]
 log = logging.getLogger("tokenhot_jupyter")
 
 # Status words of both poll shapes (spec §10.6, §10.7) → our four.
@@ -43,7 +45,7 @@ FIRST_POLL_DELAY = 5.0
 POLL_INTERVAL = 10.0  # the gateway refreshes tasks every 15 s; faster gains nothing
 
 
-@dataclass
+@dataclass(kw_only=True)
 class VideoCall:
     """A video request with its inputs resolved."""
 
@@ -52,9 +54,34 @@ class VideoCall:
     duration: int | None
     resolution: str | None
     ratio: str | None
-    images: list[Media]
-    video: Media | None
+    images: list[Media]  # first frame, last frame, then references
+    video: Media | None  # a reference video
     extra: Mapping[str, Any]
+
+    @classmethod
+    def of(
+        cls,
+        model: Model,
+        prompt: str,
+        *,
+        duration: Any,
+        resolution: Any,
+        ratio: Any,
+        image: Any,
+        video: Any,
+        params: Mapping[str, Any],
+    ) -> VideoCall:
+        """A call with its parameters checked against the catalog and its inputs loaded."""
+        return cls(
+            model=model,
+            prompt=prompt,
+            duration=_opt_int(model.check("duration", duration)),
+            resolution=_opt_str(model.check("resolution", resolution)),
+            ratio=_opt_str(model.check("ratio", ratio)),
+            images=load_inputs(image),
+            video=None if video is None else load_media(video, what="video"),
+            extra=params,
+        )
 
     def check(self) -> None:
         """Catch what the gateway would refuse, before anything is paid for."""
@@ -74,29 +101,21 @@ class VideoCall:
             )
 
 
-def build_body(call: VideoCall) -> tuple[str, Body]:
-    """(path, JSON body) for a create request in the model's family."""
-    builders: dict[str, Callable[[VideoCall], tuple[str, Body]]] = {
-        "seedance": _seedance,
-        "sora": _sora,
-        "hailuo": _hailuo,
-        "happyhorse": _happyhorse,
-    }
-    if call.model.family not in builders:
-        raise E.InvalidInputError(
-            f"{call.model.id} is a {call.model.kind} model; it cannot make video.",
-            hint="Pick a video model (Client().models('video') lists them).",
-            model=call.model.id,
-        )
-    path, body = builders[call.model.family](call)
-    _deep_update(body, dict(call.extra))
-    return path, body
+def _opt_int(value: Any) -> int | None:
+    return None if value is None else int(value)
 
 
-def _seedance(call: VideoCall) -> tuple[str, Body]:
+def _opt_str(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+# --- the families ----------------------------------------------------------------------------
+
+
+def _seedance(call: VideoCall) -> Body:
     meta: Body = {}
-    _put(meta, "resolution", call.resolution)
-    _put(meta, "ratio", call.ratio)
+    put(meta, "resolution", call.resolution)
+    put(meta, "ratio", call.ratio)
     roles = ("first_frame", "last_frame")
     content = [
         _item("image_url", m, roles[i] if i < 2 else "reference_image")
@@ -107,54 +126,54 @@ def _seedance(call: VideoCall) -> tuple[str, Body]:
     if content:
         meta["content"] = content  # role-tagged items; replaces plain `images` (spec §10.4.1)
     body: Body = {"model": call.model.id, "prompt": call.prompt, "metadata": meta}
-    _put(body, "seconds", str(call.duration) if call.duration else None)  # seconds must be a string
-    return "/v1/video/generations", body
+    put(body, "seconds", str(call.duration) if call.duration else None)  # seconds must be a string
+    return body
 
 
 def _item(kind: str, media: Media, role: str) -> Body:
     return {"type": kind, kind: {"url": media.as_url()}, "role": role}
 
 
-def _sora(call: VideoCall) -> tuple[str, Body]:
+def _sora(call: VideoCall) -> Body:
     body: Body = {"model": call.model.id, "prompt": call.prompt}
-    _put(body, "seconds", str(call.duration) if call.duration else None)
+    put(body, "seconds", str(call.duration) if call.duration else None)
     if call.resolution or call.ratio:
         key = (call.resolution or "720p", call.ratio or "9:16")
-        _put(body, "size", SORA_SIZES.get(key))
+        put(body, "size", SORA_SIZES.get(key))
     if call.images:
         body["input_reference"] = call.images[0].as_url()
-    return "/v1/videos", body
+    return body
 
 
-def _hailuo(call: VideoCall) -> tuple[str, Body]:
+def _hailuo(call: VideoCall) -> Body:
     meta: Body = {}
     if call.images:
         meta["first_frame_image"] = call.images[0].as_url()  # `images` is ignored by this adaptor
     if len(call.images) > 1:
         meta["last_frame_image"] = call.images[1].as_url()
     body: Body = {"model": call.model.id, "prompt": call.prompt, "metadata": meta}
-    _put(body, "duration", call.duration)
-    _put(body, "size", call.resolution)
-    return "/v1/video/generations", body
+    put(body, "duration", call.duration)
+    put(body, "size", call.resolution)
+    return body
 
 
-def _happyhorse(call: VideoCall) -> tuple[str, Body]:
+def _happyhorse(call: VideoCall) -> Body:
     """Tokenhot's documented DashScope-native body (spec §10.4.4); see `happyhorse_fallback`."""
     inputs: Body = {"prompt": call.prompt}
     media = _happyhorse_media(call)
     if media:
         inputs["media"] = media
     params: Body = {"watermark": False}
-    _put(params, "resolution", call.resolution)
-    if not call.model.id.endswith("video-edit"):
-        _put(params, "duration", call.duration)
-    if call.model.id.endswith(("t2v", "r2v")):
-        _put(params, "ratio", call.ratio)
-    return "/v1/video/generations", {"model": call.model.id, "input": inputs, "parameters": params}
+    put(params, "resolution", call.resolution)
+    if "no-duration" not in call.model.quirks:
+        put(params, "duration", call.duration)
+    if "no-ratio" not in call.model.quirks:
+        put(params, "ratio", call.ratio)
+    return {"model": call.model.id, "input": inputs, "parameters": params}
 
 
 def _happyhorse_media(call: VideoCall) -> list[Body]:
-    if call.model.id.endswith("i2v"):
+    if "first-frame" in call.model.quirks:
         return [{"type": "first_frame", "url": m.as_url()} for m in call.images[:1]]
     media = [{"type": "reference_image", "url": m.as_url()} for m in call.images]
     if call.video is not None:
@@ -166,7 +185,7 @@ def happyhorse_fallback(body: Body) -> Body:
     """The upstream Wan-adaptor form: top-level prompt, vendor fields under metadata."""
     inputs, params = body.get("input") or {}, body.get("parameters") or {}
     fallback: Body = {"model": body["model"], "prompt": inputs.get("prompt", "")}
-    _put(fallback, "duration", params.get("duration"))
+    put(fallback, "duration", params.get("duration"))
     fallback["metadata"] = {"input": inputs, "parameters": params}
     return fallback
 
@@ -174,6 +193,44 @@ def happyhorse_fallback(body: Body) -> Body:
 def is_prompt_required(error: E.APIStatusError) -> bool:
     """The 400 that proves no task exists and the HappyHorse fallback may be sent."""
     return error.status_code == 400 and "prompt is required" in error.message
+
+
+_GENERIC_POLL = "/v1/video/generations/{id}"  # the generic shape, which carries result URLs
+
+
+@dataclass(frozen=True, kw_only=True)
+class VideoWire:
+    """How one video family creates and polls its tasks (created at the catalog's endpoint)."""
+
+    build: Callable[[VideoCall], Body]
+    poll: str = _GENERIC_POLL  # {id} is the task id
+    fallback: Callable[[Body], Body] | None = None  # sent once after a 400 proving no task
+
+
+VIDEO_WIRES: dict[str, VideoWire] = {
+    "seedance": VideoWire(build=_seedance),
+    "sora": VideoWire(build=_sora, poll="/v1/videos/{id}"),  # the OpenAI shape
+    "hailuo": VideoWire(build=_hailuo),
+    "happyhorse": VideoWire(build=_happyhorse, fallback=happyhorse_fallback),
+}
+
+
+def video_wire(model: Model) -> VideoWire:
+    """The family wire of ``model``; a model of another kind cannot make video."""
+    if model.family not in VIDEO_WIRES:
+        raise E.InvalidInputError(
+            f"{model.id} is a {model.kind} model; it cannot make video.",
+            hint="Pick a video model (Client().models('video') lists them).",
+            model=model.id,
+        )
+    return VIDEO_WIRES[model.family]
+
+
+def build_body(call: VideoCall) -> Body:
+    """The JSON create body in the model's family, the caller's extra fields merged in."""
+    body = video_wire(call.model).build(call)
+    _deep_update(body, dict(call.extra))
+    return body
 
 
 # --- reading tasks ---------------------------------------------------------------------------
@@ -253,25 +310,26 @@ def _dig(d: Any, *keys: str) -> Any:
 
 
 def poll_path(model: Model, task_id: str) -> str:
-    """Sora polls in the OpenAI shape; the rest in the generic shape, which carries URLs."""
-    if model.family == "sora":
-        return f"/v1/videos/{task_id}"
-    return f"/v1/video/generations/{task_id}"
+    """Where the task is polled: in its family's shape (Sora's is OpenAI's), else the generic."""
+    wire = VIDEO_WIRES.get(model.family)
+    return (wire.poll if wire else _GENERIC_POLL).format(id=task_id)
 
 
 # --- creating, waiting, downloading ------------------------------------------------------------
 
 
 async def create(conn: Connection, call: VideoCall) -> VideoTask:
-    """Create the task once; HappyHorse may resend a different body after a proven no-op 400."""
+    """Create the task once; a family with a fallback body (HappyHorse) may send it after a
+    400 that proves no task was made."""
     call.check()
-    path, body = build_body(call)
+    body, path = build_body(call), call.model.endpoint
     try:
         response = await _post(conn, call.model.id, path, body)
     except E.BadRequestError as exc:
-        if call.model.family != "happyhorse" or not is_prompt_required(exc):
+        fallback = VIDEO_WIRES[call.model.family].fallback
+        if fallback is None or not is_prompt_required(exc):
             raise
-        response = await _post(conn, call.model.id, path, happyhorse_fallback(body))
+        response = await _post(conn, call.model.id, path, fallback(body))
     return created(response, call.model.id)
 
 
@@ -306,6 +364,12 @@ async def _post(conn: Connection, model: str, path: str, body: Body) -> Any:
     return await conn.request(
         "POST", path, mode="create", model=model, what="video request", json=body
     )
+
+
+def check_task_id(task_id: str) -> None:
+    """Refuse an empty task id before anything is asked."""
+    if not task_id or not str(task_id).strip():
+        raise E.InvalidInputError("A task id is needed (it looks like task_...).")
 
 
 async def get(conn: Connection, model: Model, task_id: str) -> VideoTask:
@@ -402,21 +466,6 @@ def _sources(task: VideoTask) -> Sequence[str]:
     if task.url and not task.url.endswith(proxy):
         return (task.url, proxy)
     return (proxy,)
-
-
-def load_video_inputs(image: Any, video: Any) -> tuple[list[Media], Media | None]:
-    """Images (one or a list: first frame, last frame, references) and a reference video."""
-    images = (
-        []
-        if image is None
-        else [load_media(i) for i in (image if isinstance(image, (list, tuple)) else [image])]
-    )
-    return images, (None if video is None else load_media(video, what="video"))
-
-
-def _put(body: Body, key: str, value: Any) -> None:
-    if value is not None:
-        body[key] = value
 
 
 def _deep_update(body: Body, extra: Body) -> None:
