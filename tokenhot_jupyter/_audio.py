@@ -154,9 +154,15 @@ def _transcript(response: Any, model: str, response_format: str) -> Transcript:
     ):
         if "html" in response.headers.get("content-type", ""):
             json_body(response, model=model, what="transcription")
-        return Transcript(response.text.strip(), model, format=response_format, raw=response.text)
+        text = response.text
+        return Transcript(text=text.strip(), model=model, format=response_format, raw=text)
     raw = json_body(response, model=model, what="transcription")
     return Transcript(
-        str(raw.get("text", "")).strip(), model, raw.get("language"), raw.get("duration"),
-        list(raw.get("segments") or []), response_format, raw,
-    )  # fmt: skip
+        text=str(raw.get("text", "")).strip(),
+        model=model,
+        language=raw.get("language"),
+        duration=raw.get("duration"),
+        segments=list(raw.get("segments") or []),
+        format=response_format,
+        raw=raw,
+    )

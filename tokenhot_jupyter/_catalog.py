@@ -13,7 +13,7 @@ from __future__ import annotations
 import difflib
 import math
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import KW_ONLY, dataclass, field, replace
 from typing import Any, Literal
 
 from ._exceptions import InvalidInputError, UnknownModelError
@@ -193,6 +193,7 @@ class Model:
     id: str
     kind: Kind
     family: str
+    _: KW_ONLY
     label: str = ""
     vendor: str = ""
     params: tuple[Param, ...] = ()
@@ -529,10 +530,18 @@ class Catalog:
             if known is None:
                 family = guess_family(mid, types)
                 kind = FAMILIES[family].kind
-                merged[mid] = Model(mid, kind, family, vendor=str(entry.get("owned_by") or ""),
-                                    params=_default_params(kind), vision=kind == "chat",
-                                    quirks=guess_quirks(mid, family), endpoint_types=types,
-                                    live=True, inferred=True)  # fmt: skip
+                merged[mid] = Model(
+                    mid,
+                    kind,
+                    family,
+                    vendor=str(entry.get("owned_by") or ""),
+                    params=_default_params(kind),
+                    vision=kind == "chat",
+                    quirks=guess_quirks(mid, family),
+                    endpoint_types=types,
+                    live=True,
+                    inferred=True,
+                )
             else:
                 family = resolve_family(known, types)
                 merged[mid] = replace(known, family=family, endpoint_types=types, live=True)

@@ -254,7 +254,11 @@ def anthropic_event(event: SSEEvent, state: StreamState) -> None:
         if out:
             before = state.usage or Usage()
             total = before.input_tokens + out.output_tokens
-            state.usage = Usage(before.input_tokens, out.output_tokens, total)
+            state.usage = Usage(
+                input_tokens=before.input_tokens,
+                output_tokens=out.output_tokens,
+                total_tokens=total,
+            )
         state.finish = (data.get("delta") or {}).get("stop_reason") or state.finish
     elif kind == "message_stop":
         state.ended = True
@@ -483,16 +487,22 @@ class ChatCall:
         """Send without streaming and read the whole answer."""
         await self.prepare()
         started = time.monotonic()
+        path = self.wire.path(self.model, False)
         response = await self.conn.request(
-            "POST", self.wire.path(self.model, False), mode="write", model=self.model.id,
-            what="chat", json=self.body(stream=False),
-        )  # fmt: skip
+            "POST", path, mode="write", model=self.model.id, what="chat", json=self.body(False)
+        )
         raw = json_body(response, model=self.model.id, what="chat")
         text, reasoning, usage, finish = self.wire.parse(raw)
         result = ChatResult(
-            text, self.model.id, usage, time.monotonic() - started, reasoning, finish,
-            response.headers.get("x-oneapi-request-id"), raw=raw,
-        )  # fmt: skip
+            text=text,
+            model=self.model.id,
+            usage=usage,
+            latency=time.monotonic() - started,
+            reasoning=reasoning,
+            finish_reason=finish,
+            request_id=response.headers.get("x-oneapi-request-id"),
+            raw=raw,
+        )
         return with_inline_images(result)
 
     async def stream(self) -> AsyncIterator[ChatChunk]:
@@ -535,9 +545,13 @@ class ChatCall:
 
     def _result(self, state: StreamState, started: float) -> ChatResult:
         result = ChatResult(
-            "".join(state.text), self.model.id, state.usage, time.monotonic() - started,
-            "".join(state.reasoning), state.finish,
-        )  # fmt: skip
+            text="".join(state.text),
+            model=self.model.id,
+            usage=state.usage,
+            latency=time.monotonic() - started,
+            reasoning="".join(state.reasoning),
+            finish_reason=state.finish,
+        )
         return with_inline_images(result)
 
     def _read(self, event: SSEEvent, state: StreamState) -> None:

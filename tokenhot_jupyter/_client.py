@@ -254,9 +254,15 @@ class AsyncClient:
         async def run() -> ImageResult:
             resolved = await self._resolve(model, "image")
             call = ImageCall.of(
-                self._conn, resolved, prompt, size=size, n=n, images=images, mask=mask,
+                self._conn,
+                resolved,
+                prompt,
+                size=size,
+                n=n,
+                images=images,
+                mask=mask,
                 params=params,
-            )  # fmt: skip
+            )
             return await call.run()
 
         return await self._call(run())
@@ -281,9 +287,15 @@ class AsyncClient:
         async def run() -> VideoTask:
             resolved = await self._resolve(model, "video")
             call = _video.VideoCall.of(
-                resolved, prompt, duration=duration, resolution=resolution, ratio=ratio,
-                image=image, video=video, params=params,
-            )  # fmt: skip
+                resolved,
+                prompt,
+                duration=duration,
+                resolution=resolution,
+                ratio=ratio,
+                image=image,
+                video=video,
+                params=params,
+            )
             task = await _video.create(self._conn, call)
             _task_models[task.id] = resolved.id
             return task
@@ -370,9 +382,14 @@ class AsyncClient:
         async def run() -> Transcript:
             resolved = await self._resolve(model, "audio")
             return await _audio.transcribe(
-                self._conn, resolved, audio, translate=translate, language=language,
-                response_format=response_format, extra=params,
-            )  # fmt: skip
+                self._conn,
+                resolved,
+                audio,
+                translate=translate,
+                language=language,
+                response_format=response_format,
+                extra=params,
+            )
 
         return await self._call(run())
 
@@ -456,10 +473,17 @@ class Client:
         cassette_mode: str | None = None,
     ) -> None:
         self._async = AsyncClient(
-            api_key, base_url, timeout=timeout, max_retries=max_retries, backoff=backoff,
-            live_models=live_models, sleep=sleep, transport=transport, cassette=cassette,
+            api_key,
+            base_url,
+            timeout=timeout,
+            max_retries=max_retries,
+            backoff=backoff,
+            live_models=live_models,
+            sleep=sleep,
+            transport=transport,
+            cassette=cassette,
             cassette_mode=cassette_mode,
-        )  # fmt: skip
+        )
 
     @property
     def base_url(self) -> str:

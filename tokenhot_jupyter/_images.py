@@ -112,9 +112,12 @@ class ImageCall:
         found = list(find_images(raw))
         if not found:
             raise E.ServerError(
-                f"{self.model.id} answered without any image.", status_code=200,
-                request_id=request_id, model=self.model.id, body=raw,
-            )  # fmt: skip
+                f"{self.model.id} answered without any image.",
+                status_code=200,
+                request_id=request_id,
+                model=self.model.id,
+                body=raw,
+            )
         images = await asyncio.gather(*(self._fetch(f) for f in found))
         usage = (
             Usage.parse(raw.get("usage") or raw.get("usageMetadata"))
@@ -122,9 +125,14 @@ class ImageCall:
             else None
         )
         return ImageResult(
-            list(images), self.model.id, time.monotonic() - started, usage,
-            find_text(raw), request_id, raw=raw,
-        )  # fmt: skip
+            images=list(images),
+            model=self.model.id,
+            latency=time.monotonic() - started,
+            usage=usage,
+            text=find_text(raw),
+            request_id=request_id,
+            raw=raw,
+        )
 
     async def _send(self, wire: ImageWire) -> Reply:
         images = self.images
@@ -136,9 +144,13 @@ class ImageCall:
             return await self._upload(wire.path(self), body)
         body.update(self.extra)
         response = await self.conn.request(
-            "POST", wire.path(self), mode="write", model=self.model.id, what="image request",
+            "POST",
+            wire.path(self),
+            mode="write",
+            model=self.model.id,
+            what="image request",
             json=body,
-        )  # fmt: skip
+        )
         return await _read(response, self.model.id), response.headers.get("x-oneapi-request-id")
 
     async def _upload(self, path: str, fields: Body) -> Reply:
@@ -150,9 +162,14 @@ class ImageCall:
             mask = await download_media(self.conn, self.mask)
             files.append(("mask", (mask.name or "mask.png", mask.as_bytes(), mask.mime)))
         response = await self.conn.request(
-            "POST", path, mode="write", model=self.model.id, what="image edit", data=fields,
+            "POST",
+            path,
+            mode="write",
+            model=self.model.id,
+            what="image edit",
+            data=fields,
             files=files,
-        )  # fmt: skip
+        )
         return await _read(response, self.model.id), response.headers.get("x-oneapi-request-id")
 
     async def _via_chat(self, started: float, extra: Body) -> ImageResult:
@@ -166,15 +183,19 @@ class ImageCall:
                 f"{self.model.id} answered without any image.", status_code=200, model=self.model.id
             )
         return ImageResult(
-            result.images, self.model.id, time.monotonic() - started, result.usage,
-            result.text, result.request_id, raw=result.raw,
-        )  # fmt: skip
+            images=result.images,
+            model=self.model.id,
+            latency=time.monotonic() - started,
+            usage=result.usage,
+            text=result.text,
+            request_id=result.request_id,
+            raw=result.raw,
+        )
 
     async def _fetch(self, found: Found) -> Image:
         if found.data is not None:
-            return Image(
-                found.data, sniff_mime(found.data, found.mime), found.url, found.revised_prompt
-            )
+            mime = sniff_mime(found.data, found.mime)
+            return Image(found.data, mime, url=found.url, revised_prompt=found.revised_prompt)
         assert found.url is not None
         try:
             response = await self.conn.request("GET", found.url, mode="read", what="image download")
@@ -185,7 +206,7 @@ class ImageCall:
             ) from None
         data = response.content
         mime = sniff_mime(data, response.headers.get("content-type", found.mime).split(";")[0])
-        return Image(data, mime, found.url, found.revised_prompt)
+        return Image(data, mime, url=found.url, revised_prompt=found.revised_prompt)
 
 
 # --- the families ----------------------------------------------------------------------------

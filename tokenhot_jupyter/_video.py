@@ -262,10 +262,16 @@ def _from_generic(d: Mapping[str, Any], task_id: str, model: str, raw: Any) -> V
     props: Any = d.get("properties") if isinstance(d.get("properties"), Mapping) else {}
     name = props.get("origin_model_name") or model
     return VideoTask(
-        task_id, str(name), status, _progress(d.get("progress"), status), error,
-        str(url) if url else None, _float(d.get("submit_time") or d.get("created_at")),
-        upstream, raw,
-    )  # fmt: skip
+        id=task_id,
+        model=str(name),
+        status=status,
+        progress=_progress(d.get("progress"), status),
+        error=error,
+        url=str(url) if url else None,
+        created_at=_float(d.get("submit_time") or d.get("created_at")),
+        upstream_status=upstream,
+        raw=raw,
+    )
 
 
 def _from_openai(d: Mapping[str, Any], task_id: str, model: str) -> VideoTask:
@@ -282,9 +288,16 @@ def _from_openai(d: Mapping[str, Any], task_id: str, model: str) -> VideoTask:
             else err or meta.get("url") or "task failed"
         )
     return VideoTask(
-        task_id, str(d.get("model") or model), status, _progress(d.get("progress"), status), error,
-        str(url) if url else None, _float(d.get("created_at")), upstream, d,
-    )  # fmt: skip
+        id=task_id,
+        model=str(d.get("model") or model),
+        status=status,
+        progress=_progress(d.get("progress"), status),
+        error=error,
+        url=str(url) if url else None,
+        created_at=_float(d.get("created_at")),
+        upstream_status=upstream,
+        raw=d,
+    )
 
 
 def _progress(value: Any, status: VideoStatus) -> int:
@@ -352,7 +365,7 @@ def created(response: httpx.Response, model: str) -> VideoTask:
     found = _TASK_ID.search(response.content.decode("utf-8", "replace"))
     if found:
         log.warning("unreadable create reply for %s; recovered task id %s", model, found.group(0))
-        return VideoTask(found.group(0), model, "queued", raw=response.text[:500])
+        return VideoTask(id=found.group(0), model=model, status="queued", raw=response.text[:500])
     raise E.TaskMaybeCreatedError(
         f"The gateway accepted the {model} video request but its reply had no readable task id; "
         "the task may exist.",

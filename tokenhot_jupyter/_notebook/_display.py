@@ -40,7 +40,7 @@ import time
 import unicodedata
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import KW_ONLY, dataclass, field, replace
 from typing import Any, Literal
 
 from IPython.core.displaypub import DisplayPublisher
@@ -430,6 +430,7 @@ class Stats:
     """What one call cost: shown in footers and column headers, kept in metadata."""
 
     model: str
+    _: KW_ONLY
     latency: float | None = None
     usage: Usage | None = None
     cost: float | None = None
