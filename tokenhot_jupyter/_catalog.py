@@ -194,7 +194,6 @@ class Model:
     kind: Kind
     family: str
     _: KW_ONLY
-    label: str = ""
     vendor: str = ""
     params: tuple[Param, ...] = ()
     vision: bool = False  # chat: accepts images
@@ -222,31 +221,6 @@ class Model:
         """``value`` checked against the parameter ``name`` (as it is when there is none)."""
         spec = self.param(name)
         return spec.check(value, self.id) if spec else value
-
-    def as_dict(self) -> dict[str, Any]:
-        """A JSON-friendly summary (used by `%tokenhot models` and the picker)."""
-        return {
-            "id": self.id,
-            "kind": self.kind,
-            "family": self.family,
-            "label": self.label or self.id,
-            "vendor": self.vendor,
-            "vision": self.vision,
-            "edits": self.edits,
-            "requires": list(self.requires),
-            "endpoint_types": list(self.endpoint_types),
-            "live": self.live,
-            "params": {p.name: _param_dict(p) for p in self.params},
-        }
-
-
-def _param_dict(p: Param) -> dict[str, Any]:
-    d: dict[str, Any] = {"type": p.type, "default": p.default}
-    if p.choices:
-        d["choices"] = list(p.choices)
-    if p.min is not None:
-        d["min"], d["max"] = p.min, p.max
-    return d
 
 
 # --- parameter sets -----------------------------------------------------------------
@@ -516,7 +490,6 @@ class Catalog:
     """The built-in models, optionally merged with the gateway's live list."""
 
     models: dict[str, Model] = field(default_factory=lambda: {m.id: m for m in MODELS})
-    live_loaded: bool = False
 
     def merge_live(self, live: Iterable[Mapping[str, Any]]) -> Catalog:
         """A new catalog with the live ``GET /v1/models`` entries merged in."""
@@ -545,7 +518,7 @@ class Catalog:
             else:
                 family = resolve_family(known, types)
                 merged[mid] = replace(known, family=family, endpoint_types=types, live=True)
-        return Catalog(merged, live_loaded=True)
+        return Catalog(merged)
 
     def get(self, model_id: str, kind: Kind | None = None) -> Model:
         """The model ``model_id``; unknown ids raise UnknownModelError with suggestions."""

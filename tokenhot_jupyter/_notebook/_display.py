@@ -824,7 +824,7 @@ def wav_seconds(wav: bytes) -> float:
 
 
 def transcript_bundle(text: str, footer: str) -> Bundle:
-    """A transcript: plain text in an inert Markdown quote, with a footer."""
+    """A transcript, shown as an answer is: inert Markdown and plain text, with a footer."""
     return chat_bundle(text, footer)
 
 

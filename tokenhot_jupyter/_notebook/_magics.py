@@ -30,6 +30,7 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, magics_class
 from IPython.core.magic_arguments import MagicArgumentParser
 
+from .._catalog import KINDS
 from . import _display as D
 from ._interpolate import MISSING, interpolate, lookup
 from ._state import Session
@@ -38,7 +39,6 @@ if TYPE_CHECKING:
     from ._actions import ChatRequest, ImageRequest, VideoRequest
     from ._tasks import Tracked
 
-KINDS = ("chat", "image", "video", "audio")
 _MAGIC_KIND = {
     "%%chat": "chat", "%%image": "image", "%%video": "video", "%%speak": "audio",
     "%transcribe": "audio",
