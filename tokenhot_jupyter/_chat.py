@@ -15,7 +15,7 @@ from typing import Any
 
 from . import _exceptions as E
 from ._catalog import Model
-from ._http import Body, Connection, json_body, put
+from ._http import Body, Connection, json_body, set_if_given
 from ._media import (
     MAX_MEDIA_BYTES,
     Media,
@@ -98,9 +98,9 @@ def _system(messages: list[Message]) -> tuple[str | None, list[Message]]:
 def cc_body(model: Model, messages: list[Message], opts: Mapping[str, Any]) -> Body:
     """A ``/v1/chat/completions`` body."""
     body: Body = {"model": model.id, "messages": [_cc_message(m) for m in messages]}
-    put(body, "temperature", opts.get("temperature"))
-    put(body, "max_tokens", opts.get("max_tokens"))
-    put(body, "reasoning_effort", opts.get("reasoning"))
+    set_if_given(body, "temperature", opts.get("temperature"))
+    set_if_given(body, "max_tokens", opts.get("max_tokens"))
+    set_if_given(body, "reasoning_effort", opts.get("reasoning"))
     return body
 
 
@@ -150,9 +150,9 @@ def responses_body(model: Model, messages: list[Message], opts: Mapping[str, Any
     """A ``/v1/responses`` body."""
     system, turns = _system(messages)
     body: Body = {"model": model.id, "input": [_responses_message(m) for m in turns]}
-    put(body, "instructions", system)
-    put(body, "temperature", opts.get("temperature"))
-    put(body, "max_output_tokens", opts.get("max_tokens"))
+    set_if_given(body, "instructions", system)
+    set_if_given(body, "temperature", opts.get("temperature"))
+    set_if_given(body, "max_output_tokens", opts.get("max_tokens"))
     if opts.get("reasoning"):
         body["reasoning"] = {"effort": opts["reasoning"], "summary": "auto"}
     return body
@@ -205,9 +205,9 @@ def anthropic_body(model: Model, messages: list[Message], opts: Mapping[str, Any
     """A ``/v1/messages`` body (``max_tokens`` is optional at the gateway)."""
     system, turns = _system(messages)
     body: Body = {"model": model.id, "messages": [_anthropic_message(m) for m in turns]}
-    put(body, "system", system)
-    put(body, "temperature", opts.get("temperature"))
-    put(body, "max_tokens", opts.get("max_tokens"))
+    set_if_given(body, "system", system)
+    set_if_given(body, "temperature", opts.get("temperature"))
+    set_if_given(body, "max_tokens", opts.get("max_tokens"))
     effort = opts.get("reasoning")
     if effort and "effort-in-name" in model.quirks:
         body["model"] = f"{model.id}-{effort}"
@@ -276,8 +276,8 @@ def gemini_body(model: Model, messages: list[Message], opts: Mapping[str, Any]) 
     if system:
         body["systemInstruction"] = {"parts": [{"text": system}]}
     config: Body = {}
-    put(config, "temperature", opts.get("temperature"))
-    put(config, "maxOutputTokens", opts.get("max_tokens"))
+    set_if_given(config, "temperature", opts.get("temperature"))
+    set_if_given(config, "maxOutputTokens", opts.get("max_tokens"))
     if opts.get("reasoning"):
         config["thinkingConfig"] = {"thinkingLevel": opts["reasoning"], "includeThoughts": True}
     if config:

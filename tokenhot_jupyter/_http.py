@@ -314,7 +314,7 @@ def encode_json(body: Any, *, model: str | None = None) -> bytes:
         raise _unsendable(body, model) from None
 
 
-def put(body: Body, key: str, value: Any) -> None:
+def set_if_given(body: Body, key: str, value: Any) -> None:
     """Set ``key`` when ``value`` was given: a body leaves out what the caller did not say."""
     if value is not None:
         body[key] = value

@@ -19,7 +19,7 @@ from typing import Any
 from . import _exceptions as E
 from ._catalog import GEMINI_RATIOS, Model
 from ._chat import ChatCall, Message, download_media, gemini_content, gemini_parts
-from ._http import Body, Connection, form_fields, json_body, put
+from ._http import Body, Connection, form_fields, json_body, set_if_given
 from ._media import (
     Media,
     decode_data_uri,
@@ -214,7 +214,7 @@ class ImageCall:
 
 def _openai_body(call: ImageCall, images: list[Media]) -> Body:
     body: Body = {"model": call.model.id, "prompt": call.prompt, "n": call.n}
-    put(body, "size", call.size)
+    set_if_given(body, "size", call.size)
     body.update(call.options)
     if "b64-by-default" in call.model.quirks:
         body.setdefault("response_format", "b64_json")  # no second round trip for a URL
@@ -223,13 +223,13 @@ def _openai_body(call: ImageCall, images: list[Media]) -> Body:
 
 def _openai_fields(call: ImageCall, images: list[Media]) -> Body:
     fields: Body = {"model": call.model.id, "prompt": call.prompt, "n": str(call.n)}
-    put(fields, "size", call.size)
+    set_if_given(fields, "size", call.size)
     return fields
 
 
 def _seedream_body(call: ImageCall, images: list[Media]) -> Body:
     body: Body = {"model": call.model.id, "prompt": call.prompt, "n": call.n}
-    put(body, "size", call.size)
+    set_if_given(body, "size", call.size)
     body["response_format"] = "b64_json"
     if images:
         urls = [m.as_url() for m in images]
@@ -262,7 +262,7 @@ def _dashscope_body(call: ImageCall, images: list[Media]) -> Body:
     content: list[Body] = [{"image": m.as_url()} for m in images]
     content.append({"text": call.prompt})
     params: Body = {"n": call.n, "watermark": False}
-    put(params, "size", call.size.replace("x", "*") if call.size else None)
+    set_if_given(params, "size", call.size.replace("x", "*") if call.size else None)
     if "interleave" in call.model.quirks:
         # Tokenhot's documented wan2.6 body (spec §8.3.4): interleave when generating.
         params.update({"enable_interleave": not images, "max_images": call.n})

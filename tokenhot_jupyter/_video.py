@@ -20,7 +20,7 @@ import httpx
 
 from . import _exceptions as E
 from ._catalog import Model
-from ._http import Body, Connection, json_body, put
+from ._http import Body, Connection, json_body, set_if_given
 from ._media import Media, load_inputs, load_media
 from ._types import VideoStatus, VideoTask
 
@@ -114,8 +114,8 @@ def _opt_str(value: Any) -> str | None:
 
 def _seedance(call: VideoCall) -> Body:
     meta: Body = {}
-    put(meta, "resolution", call.resolution)
-    put(meta, "ratio", call.ratio)
+    set_if_given(meta, "resolution", call.resolution)
+    set_if_given(meta, "ratio", call.ratio)
     roles = ("first_frame", "last_frame")
     content = [
         _item("image_url", m, roles[i] if i < 2 else "reference_image")
@@ -126,7 +126,8 @@ def _seedance(call: VideoCall) -> Body:
     if content:
         meta["content"] = content  # role-tagged items; replaces plain `images` (spec §10.4.1)
     body: Body = {"model": call.model.id, "prompt": call.prompt, "metadata": meta}
-    put(body, "seconds", str(call.duration) if call.duration else None)  # seconds must be a string
+    seconds = str(call.duration) if call.duration else None  # the adaptor reads a string
+    set_if_given(body, "seconds", seconds)
     return body
 
 
@@ -136,10 +137,10 @@ def _item(kind: str, media: Media, role: str) -> Body:
 
 def _sora(call: VideoCall) -> Body:
     body: Body = {"model": call.model.id, "prompt": call.prompt}
-    put(body, "seconds", str(call.duration) if call.duration else None)
+    set_if_given(body, "seconds", str(call.duration) if call.duration else None)
     if call.resolution or call.ratio:
         key = (call.resolution or "720p", call.ratio or "9:16")
-        put(body, "size", SORA_SIZES.get(key))
+        set_if_given(body, "size", SORA_SIZES.get(key))
     if call.images:
         body["input_reference"] = call.images[0].as_url()
     return body
@@ -152,8 +153,8 @@ def _hailuo(call: VideoCall) -> Body:
     if len(call.images) > 1:
         meta["last_frame_image"] = call.images[1].as_url()
     body: Body = {"model": call.model.id, "prompt": call.prompt, "metadata": meta}
-    put(body, "duration", call.duration)
-    put(body, "size", call.resolution)
+    set_if_given(body, "duration", call.duration)
+    set_if_given(body, "size", call.resolution)
     return body
 
 
@@ -164,11 +165,11 @@ def _happyhorse(call: VideoCall) -> Body:
     if media:
         inputs["media"] = media
     params: Body = {"watermark": False}
-    put(params, "resolution", call.resolution)
+    set_if_given(params, "resolution", call.resolution)
     if "no-duration" not in call.model.quirks:
-        put(params, "duration", call.duration)
+        set_if_given(params, "duration", call.duration)
     if "no-ratio" not in call.model.quirks:
-        put(params, "ratio", call.ratio)
+        set_if_given(params, "ratio", call.ratio)
     return {"model": call.model.id, "input": inputs, "parameters": params}
 
 
@@ -185,7 +186,7 @@ def happyhorse_fallback(body: Body) -> Body:
     """The upstream Wan-adaptor form: top-level prompt, vendor fields under metadata."""
     inputs, params = body.get("input") or {}, body.get("parameters") or {}
     fallback: Body = {"model": body["model"], "prompt": inputs.get("prompt", "")}
-    put(fallback, "duration", params.get("duration"))
+    set_if_given(fallback, "duration", params.get("duration"))
     fallback["metadata"] = {"input": inputs, "parameters": params}
     return fallback
 
