@@ -111,7 +111,7 @@ def test_footer_closes_an_open_fence() -> None:
 
 
 def test_stats_line() -> None:
-    stats = D.Stats("gpt-5", 1.234, Usage(10, 20, 30), 0.00123, turns_sent=2)
+    stats = D.Stats("gpt-5", latency=1.234, usage=Usage(10, 20, 30), cost=0.00123, turns_sent=2)
     assert (
         stats.line()
         == "gpt-5 · 2 earlier turns sent · 1.23 s · 10 in / 20 out tokens · ≈$0.0012 est."
@@ -150,7 +150,11 @@ def test_provenance_redacts_and_drops_none() -> None:
 
 
 def test_grid_escapes_and_reports_errors() -> None:
-    ok = D.Column("a<b", text="<script>x</script>", stats=D.Stats("a<b", 1.0, Usage(1, 2, 3), 0.01))
+    ok = D.Column(
+        "a<b",
+        text="<script>x</script>",
+        stats=D.Stats("a<b", latency=1.0, usage=Usage(1, 2, 3), cost=0.01),
+    )
     bad = D.Column("m2", error="RateLimitError: slow down")
     running = D.Column("m3", text="partial")
     bundle = D.grid_bundle([ok, bad, running])
@@ -562,7 +566,7 @@ def test_terminal_stream_redacts_a_key_split_across_deltas(secret: str) -> None:
 
 
 def test_stopped_columns_say_so_and_finished_ones_stay() -> None:
-    done = D.Column("a", text="all", stats=D.Stats("a", 1.0))
+    done = D.Column("a", text="all", stats=D.Stats("a", latency=1.0))
     running = D.Column("b", text="partial answer, cut")
     failed = D.Column("c", error="RateLimitError: slow down")
     for column in (done, running, failed):

@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 Event = tuple[int, str, Any]  # (column, "delta" | "done" | "error", payload)
 
 
-@dataclass
+@dataclass(kw_only=True)
 class ChatRequest:
     """A parsed ``%%chat`` cell."""
 
@@ -50,7 +50,7 @@ class ChatRequest:
     source: str = ""
 
 
-@dataclass
+@dataclass(kw_only=True)
 class ImageRequest:
     """A parsed ``%%image`` cell."""
 
@@ -121,7 +121,9 @@ def ask(
         raise
     cost = chat_cost(result.model, result.usage)
     session.tally.add(result.model, "chat", result.usage, cost)
-    stats = D.Stats(result.model, result.latency, result.usage, cost, turns_sent=turns)
+    stats = D.Stats(
+        result.model, latency=result.latency, usage=result.usage, cost=cost, turns_sent=turns
+    )
     stats.extra += _thread_note(req)
     view.finish(result.text, stats.line(), _chat_meta(session, req, result, stats))
     _show_chat_images(session, screen, result)
@@ -154,12 +156,19 @@ def _chat_meta(
     session: Session, req: ChatRequest, result: ChatResult, stats: D.Stats
 ) -> dict[str, Any]:
     return _meta(
-        session, "chat", model=result.model, params=_params(req), usage=result.usage,
-        latency=round(result.latency, 3), request_id=result.request_id,
+        session,
+        "chat",
+        model=result.model,
+        params=_params(req),
+        usage=result.usage,
+        latency=round(result.latency, 3),
+        request_id=result.request_id,
         finish_reason=result.finish_reason,
-        thread=req.thread or "default", turns_sent=stats.turns_sent, estimated_cost_usd=stats.cost,
+        thread=req.thread or "default",
+        turns_sent=stats.turns_sent,
+        estimated_cost_usd=stats.cost,
         vars=req.vars_used or None,
-    )  # fmt: skip
+    )
 
 
 def _params(req: ChatRequest) -> dict[str, Any]:
@@ -281,7 +290,11 @@ def compare_chat(
             cost = chat_cost(payload.model, payload.usage)
             session.tally.add(payload.model, "chat", payload.usage, cost)
             column.stats = D.Stats(
-                payload.model, payload.latency, payload.usage, cost, turns_sent=turns
+                payload.model,
+                latency=payload.latency,
+                usage=payload.usage,
+                cost=cost,
+                turns_sent=turns,
             )
 
     async def work(put: Callable[[Event], None]) -> None:
@@ -290,8 +303,10 @@ def compare_chat(
         )
 
     def metadata() -> dict[str, Any]:
-        return _meta(session, "chat-compare", params=_params(req), turns_sent=turns,
-                     columns=[c.provenance() for c in columns])  # fmt: skip
+        per_column = [c.provenance() for c in columns]
+        return _meta(
+            session, "chat-compare", params=_params(req), turns_sent=turns, columns=per_column
+        )
 
     run_columns(screen, columns, work, apply, session.config.stream_interval, metadata)
     _raise_if_all_failed(results)
@@ -302,9 +317,13 @@ def compare_chat(
 
 
 async def _stream_column(
-    aclient: AsyncClient, index: int, model: str, messages: list[dict[str, Any]], req: ChatRequest,
+    aclient: AsyncClient,
+    index: int,
+    model: str,
+    messages: list[dict[str, Any]],
+    req: ChatRequest,
     put: Callable[[Event], None],
-) -> None:  # fmt: skip
+) -> None:
     try:
         async for chunk in aclient.chat_stream(
             messages, model, system=req.system, images=req.images or None, **req.params
@@ -346,7 +365,9 @@ def image(session: Session, screen: D.Screen, req: ImageRequest) -> ImageResult 
     paths = _save_images(session, result)
     cost = _image_cost(session, result)
     notes = D.picture_notes(paths)
-    stats = D.Stats(result.model, result.latency, result.usage, cost, extra=notes)
+    stats = D.Stats(
+        result.model, latency=result.latency, usage=result.usage, cost=cost, extra=notes
+    )
     for image_, path in paths:
         data, meta = D.image_bundle(image_, path)
         meta.update(_image_meta(session, req, result, cost, path))
@@ -380,11 +401,16 @@ def _image_meta(
     }
     params.update(req.params)
     return _meta(
-        session, "image", model=result.model,
+        session,
+        "image",
+        model=result.model,
         params={k: v for k, v in params.items() if v is not None},
-        usage=result.usage, latency=round(result.latency, 3), request_id=result.request_id,
-        estimated_cost_usd=cost, file=path,
-    )  # fmt: skip
+        usage=result.usage,
+        latency=round(result.latency, 3),
+        request_id=result.request_id,
+        estimated_cost_usd=cost,
+        file=path,
+    )
 
 
 def compare_images(session: Session, screen: D.Screen, req: ImageRequest) -> dict[str, Any]:
@@ -402,25 +428,36 @@ def compare_images(session: Session, screen: D.Screen, req: ImageRequest) -> dic
         cost = _image_cost(session, payload)
         notes = D.picture_notes(column.images, paths=False)
         column.stats = D.Stats(
-            payload.model, payload.latency, payload.usage, cost, extra=[*notes, payload.text]
+            payload.model,
+            latency=payload.latency,
+            usage=payload.usage,
+            cost=cost,
+            extra=[*notes, payload.text],
         )
 
     async def one(index: int, model: str, put: Callable[[Event], None]) -> None:
         try:
-            put((index, "done", await aclient.image(
-                req.prompt, model, size=req.size, n=req.n, images=req.inputs or None,
-                mask=req.mask, **req.params,
-            )))  # fmt: skip
+            result = await aclient.image(
+                req.prompt,
+                model,
+                size=req.size,
+                n=req.n,
+                images=req.inputs or None,
+                mask=req.mask,
+                **req.params,
+            )
         except TokenhotError as exc:
             put((index, "error", exc))
+        else:
+            put((index, "done", result))
 
     async def work(put: Callable[[Event], None]) -> None:
         await _each([one(i, m, put) for i, m in enumerate(req.models)])
 
     def metadata() -> dict[str, Any]:
         params = {"size": req.size, "n": req.n, **req.params}
-        return _meta(session, "image-compare", params=params,
-                     columns=[c.provenance() for c in columns])  # fmt: skip
+        per_column = [c.provenance() for c in columns]
+        return _meta(session, "image-compare", params=params, columns=per_column)
 
     run_columns(screen, columns, work, apply, session.config.stream_interval, metadata)
     _raise_if_all_failed(results)
@@ -448,12 +485,18 @@ def speak(
     path = session.display_path(session.save(wav, resolved, 1, ".wav"))
     cost = unit_cost(resolved, len(text) / 1_000_000)
     session.tally.add(resolved, "audio", None, cost)
-    stats = D.Stats(resolved, latency, None, cost, extra=[f"voice {voice}"] if voice else [])
+    notes = [f"voice {voice}"] if voice else []
+    stats = D.Stats(resolved, latency=latency, cost=cost, extra=notes)
     meta = _meta(
-        session, "speech", model=resolved, params={"voice": voice, **params},
+        session,
+        "speech",
+        model=resolved,
+        params={"voice": voice, **params},
         latency=round(latency, 3),
-        estimated_cost_usd=cost, file=path, characters=len(text),
-    )  # fmt: skip
+        estimated_cost_usd=cost,
+        file=path,
+        characters=len(text),
+    )
     screen.show(D.audio_bundle(wav, path, path, stats.line()), meta)
     return wav
 
@@ -477,15 +520,19 @@ def transcribe(
     cost = unit_cost(transcript.model, seconds / 60) if seconds else None
     session.tally.add(transcript.model, "audio", None, cost)
     extra = [f"{seconds:.1f} s of audio"] if seconds else []
-    stats = D.Stats(
-        transcript.model, latency, None, cost, extra=[*extra, transcript.language or ""]
-    )
+    notes = [*extra, transcript.language or ""]
+    stats = D.Stats(transcript.model, latency=latency, cost=cost, extra=notes)
     meta = _meta(
-        session, "transcript", model=transcript.model, latency=round(latency, 3),
+        session,
+        "transcript",
+        model=transcript.model,
+        latency=round(latency, 3),
         estimated_cost_usd=cost,
-        params={"translate": translate or None, "language": language}, language=transcript.language,
-        audio_seconds=seconds or None, source=media.url or media.name,
-    )  # fmt: skip
+        params={"translate": translate or None, "language": language},
+        language=transcript.language,
+        audio_seconds=seconds or None,
+        source=media.url or media.name,
+    )
     screen.show(D.transcript_bundle(transcript.text, stats.line()), meta)
     return transcript
 
@@ -493,7 +540,7 @@ def transcribe(
 # --- video ---------------------------------------------------------------------------------------
 
 
-@dataclass
+@dataclass(kw_only=True)
 class VideoRequest:
     """A parsed ``%%video`` cell."""
 
@@ -512,9 +559,13 @@ def video(session: Session, screen: D.Screen, req: VideoRequest) -> Tracked:
     params = req.params | inputs
     show_banner(session, screen)
     tracked, reused = session.tasks().create(
-        model=req.model, prompt=req.prompt, params=params, inputs_digest=digest, new=req.new,
+        model=req.model,
+        prompt=req.prompt,
+        params=params,
+        inputs_digest=digest,
+        new=req.new,
         cell_key=session.turn_key(req.source),
-    )  # fmt: skip
+    )
     estimate_video(session, req.model, params, reused)
     if reused:
         note = (
@@ -623,9 +674,11 @@ def start_cassette(session: Session, path: str, mode: str, speed: float = 1.0) -
             f"Recording every gateway exchange of this kernel into {cassette.path} until "
             "%tokenhot record --stop (response headers by allowlist, never the key)."
         )
-    what = "what is not recorded goes to the gateway and is added" if mode == "auto" else (
-        "nothing goes to the network; a request that was not recorded fails"
-    )  # fmt: skip
+    what = (
+        "what is not recorded goes to the gateway and is added"
+        if mode == "auto"
+        else "nothing goes to the network; a request that was not recorded fails"
+    )
     return f"Replaying {cassette.path} ({cassette.size} exchanges, speed {speed:g}): {what}."
 
 
@@ -682,10 +735,16 @@ def _excerpt(text: str, limit: int = 80) -> str:
 def usage_rows(session: Session) -> list[list[str]]:
     """``%tokenhot usage``: calls, tokens and estimated spend per model, and a total."""
     rows = [
-        [model, s.kind, str(s.calls), f"{s.usage.input_tokens:,}", f"{s.usage.output_tokens:,}",
-         f"{s.cost:.6f}" + ("" if s.priced else " (partly unpriced)")]
+        [
+            model,
+            s.kind,
+            str(s.calls),
+            f"{s.usage.input_tokens:,}",
+            f"{s.usage.output_tokens:,}",
+            f"{s.cost:.6f}" + ("" if s.priced else " (partly unpriced)"),
+        ]
         for model, s in session.tally.models.items()
-    ]  # fmt: skip
+    ]
     total = session.tally
     calls = sum(s.calls for s in total.models.values())
     return [*rows, ["total", "", str(calls), "", "", f"{total.total_cost:.6f}"]]
@@ -697,13 +756,19 @@ def ledger_rows(session: Session, today: bool) -> tuple[list[list[str]], str]:
     simulated = session.simulated()
     day = ledger.today() if today else None
     rows = [
-        [t.name, t.kind, str(t.requests), f"{t.input_tokens:,}", f"{t.output_tokens:,}",
-         f"{t.cost:.6f}" + (" (partly unpriced)" if t.unpriced else "")]
+        [
+            t.name,
+            t.kind,
+            str(t.requests),
+            f"{t.input_tokens:,}",
+            f"{t.output_tokens:,}",
+            f"{t.cost:.6f}" + (" (partly unpriced)" if t.unpriced else ""),
+        ]
         for t in ledger.by_model(simulated=simulated, day=day)
-    ]  # fmt: skip
+    ]
     total = ledger.total(simulated=simulated, day=day)
-    rows.append(["total", "", str(total.requests), f"{total.input_tokens:,}",
-                 f"{total.output_tokens:,}", f"{total.cost:.6f}"])  # fmt: skip
+    tokens_in, tokens_out = f"{total.input_tokens:,}", f"{total.output_tokens:,}"
+    rows.append(["total", "", str(total.requests), tokens_in, tokens_out, f"{total.cost:.6f}"])
     when = f"today ({day})" if day else "all time"
     calls = "simulated calls" if simulated else "live calls"
     return rows, f"Usage {when}, every kernel, {calls} (costs are estimates)"

@@ -36,7 +36,7 @@ _ICONS: dict[Phase, str] = {
 }  # fmt: skip
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class CardInfo:
     """What a card shows about one task (all plain data)."""
 

@@ -40,7 +40,7 @@ import time
 import unicodedata
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import KW_ONLY, dataclass, field, replace
 from typing import Any, Literal
 
 from IPython.core.displaypub import DisplayPublisher
@@ -430,6 +430,7 @@ class Stats:
     """What one call cost: shown in footers and column headers, kept in metadata."""
 
     model: str
+    _: KW_ONLY
     latency: float | None = None
     usage: Usage | None = None
     cost: float | None = None
@@ -823,7 +824,7 @@ def wav_seconds(wav: bytes) -> float:
 
 
 def transcript_bundle(text: str, footer: str) -> Bundle:
-    """A transcript: plain text in an inert Markdown quote, with a footer."""
+    """A transcript, shown as an answer is: inert Markdown and plain text, with a footer."""
     return chat_bundle(text, footer)
 
 

@@ -30,6 +30,7 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, magics_class
 from IPython.core.magic_arguments import MagicArgumentParser
 
+from .._catalog import KINDS
 from . import _display as D
 from ._interpolate import MISSING, interpolate, lookup
 from ._state import Session
@@ -38,7 +39,6 @@ if TYPE_CHECKING:
     from ._actions import ChatRequest, ImageRequest, VideoRequest
     from ._tasks import Tracked
 
-KINDS = ("chat", "image", "video", "audio")
 _MAGIC_KIND = {
     "%%chat": "chat", "%%image": "image", "%%video": "video", "%%speak": "audio",
     "%transcribe": "audio",
@@ -310,10 +310,17 @@ class TokenhotMagics(Magics):
         }
         params = self.session.params_for("chat", models, flags) | _params(args.param, "%%chat")
         return ChatRequest(
-            models, prompt, args.system, params,
-            _inputs(args.image, self._ns), args.thread, args.new, not args.no_stream, used,
-            f"{line}\n{cell}",
-        )  # fmt: skip
+            models=models,
+            prompt=prompt,
+            system=args.system,
+            params=params,
+            images=_inputs(args.image, self._ns),
+            thread=args.thread,
+            new=args.new,
+            stream=not args.no_stream,
+            vars_used=used,
+            source=f"{line}\n{cell}",
+        )
 
     @magic_arguments("%%image")
     @argument("-m", "--model", help="Model id; a comma-separated list compares them side by side.")
@@ -351,9 +358,14 @@ class TokenhotMagics(Magics):
         flags = {"size": args.size, "n": args.n}
         params = self.session.params_for("image", models, flags) | _params(args.param, "%%image")
         return ImageRequest(
-            models, prompt, params.pop("size", None), params.pop("n", 1),
-            _inputs(args.input, self._ns), _input(args.mask, self._ns), params,
-        )  # fmt: skip
+            models=models,
+            prompt=prompt,
+            size=params.pop("size", None),
+            n=params.pop("n", 1),
+            inputs=_inputs(args.input, self._ns),
+            mask=_input(args.mask, self._ns),
+            params=params,
+        )
 
     @magic_arguments("%%video")
     @argument("-m", "--model", help="Video model id.")
@@ -400,9 +412,14 @@ class TokenhotMagics(Magics):
         flags = {"duration": args.duration, "resolution": args.resolution, "ratio": args.ratio}
         params = self.session.params_for("video", [model], flags) | _params(args.param, "%%video")
         return VideoRequest(
-            model, prompt, params, _input(args.image, self._ns), _input(args.video, self._ns),
-            args.new, f"{line}\n{cell}",
-        )  # fmt: skip
+            model=model,
+            prompt=prompt,
+            params=params,
+            image=_input(args.image, self._ns),
+            video=_input(args.video, self._ns),
+            new=args.new,
+            source=f"{line}\n{cell}",
+        )
 
     @magic_arguments("%%speak")
     @argument("-m", "--model", help="Speech model id.")
@@ -443,9 +460,13 @@ class TokenhotMagics(Magics):
         model = self.session.model_for("transcribe", args.model)
         with _interruptible("%transcribe"):
             transcript = _actions.transcribe(
-                self.session, self.screen, _input(args.source, self._ns), model,
-                translate=args.translate, language=args.language,
-            )  # fmt: skip
+                self.session,
+                self.screen,
+                _input(args.source, self._ns),
+                model,
+                translate=args.translate,
+                language=args.language,
+            )
         self._keep(args.out, transcript)
 
     @line_magic
@@ -698,9 +719,12 @@ def _result(
     completions: list[SimpleCompletion], fragment: str, *, suppress: bool
 ) -> SimpleMatcherResult:
     return {
-        "completions": completions, "suppress": suppress, "matched_fragment": fragment,
-        "do_not_suppress": set(), "ordered": False,
-    }  # fmt: skip
+        "completions": completions,
+        "suppress": suppress,
+        "matched_fragment": fragment,
+        "do_not_suppress": set(),
+        "ordered": False,
+    }
 
 
 def _model_prefix(context: CompletionContext) -> tuple[str | None, str] | None:

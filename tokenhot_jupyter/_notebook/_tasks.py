@@ -223,11 +223,22 @@ class Tracked:
         notes = (self.journal_warning, snap.warning, _unreachable(src, self.task_id))
         warning = "; ".join(w for w in notes if w) or None
         return CardInfo(
-            self.task_id, self.model, self.prompt, self.params, snap.task.status,
-            snap.task.progress, max(0.0, end - self.created_at), self.created_at,
-            snap.finished_at, snap.error, warning, src, str(snap.file) if snap.file else None,
-            self._seen.cassette if self._seen else None, live=_can_update(),
-        )  # fmt: skip
+            task_id=self.task_id,
+            model=self.model,
+            prompt=self.prompt,
+            params=self.params,
+            status=snap.task.status,
+            progress=snap.task.progress,
+            elapsed=max(0.0, end - self.created_at),
+            created_at=self.created_at,
+            finished_at=snap.finished_at,
+            error=snap.error,
+            warning=warning,
+            src=src,
+            file=str(snap.file) if snap.file else None,
+            replayed=self._seen.cassette if self._seen else None,
+            live=_can_update(),
+        )
 
     def display(self) -> str:
         """Show the card in the current cell and keep it updated there; returns its display id."""

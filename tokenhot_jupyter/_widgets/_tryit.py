@@ -120,7 +120,7 @@ class TryIt:
         from .._notebook import _actions
 
         params = self.session.params_for("chat", models, {})
-        request = _actions.ChatRequest(models, prompt, params=params)
+        request = _actions.ChatRequest(models=models, prompt=prompt, params=params)
         messages = as_messages([], prompt)
         if len(models) > 1:
             _actions.compare_chat(self.session, self.screen, request, messages, 0)
@@ -132,7 +132,7 @@ class TryIt:
 
         params = self.session.params_for("image", models, {})
         size, n = params.pop("size", None), params.pop("n", 1)
-        request = _actions.ImageRequest(models, prompt, size, n, params=params)
+        request = _actions.ImageRequest(models=models, prompt=prompt, size=size, n=n, params=params)
         _actions.image(self.session, self.screen, request)
 
 
