@@ -28,6 +28,7 @@ import nbformat
 import pytest
 from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
 
+from tokenhot_jupyter._config import SIMULATOR_KEY  # what the launcher gives kernels
 from tokenhot_jupyter.simulator.media import mp4_info
 
 pytestmark = pytest.mark.browser
@@ -40,7 +41,6 @@ CELLS = (
     "%%video -m doubao-seedance-2.0-fast --duration 5\na paper boat on a rainy street",
     'print("next cell ran")',
 )
-SIMULATOR_KEY = "sk-simulator"  # what the launcher gives kernels (simulated_env)
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",

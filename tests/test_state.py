@@ -12,8 +12,8 @@ import pytest
 from traitlets import TraitError
 from traitlets.config import Config, Configurable
 
+from tokenhot_jupyter._config import SIMULATOR_KEY
 from tokenhot_jupyter._notebook import _state as S
-from tokenhot_jupyter._store._credentials import SIMULATOR_KEY
 from tokenhot_jupyter._types import Usage
 
 pytest_plugins = ("magics_support",)

@@ -18,9 +18,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ._config import ENV_API_KEY, ENV_BASE_URL
+from ._config import ENV_API_KEY, ENV_BASE_URL, ENV_SIMULATED
 from ._exceptions import TokenhotError
-from ._store._credentials import ENV_SIMULATED, find_key
+from ._store._credentials import find_key
 
 DEMO_SPEED = 10.0  # a 5 s video (about 90 simulated seconds) is ready in about 9 s
 

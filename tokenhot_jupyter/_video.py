@@ -17,6 +17,7 @@ import httpx
 
 from . import _exceptions as E
 from ._catalog import Model
+from ._config import DEFAULT_POLL_INTERVAL, FIRST_POLL_DELAY
 from ._http import Session, json_body
 from ._media import Media, load_media
 from ._types import VideoStatus, VideoTask
@@ -39,8 +40,6 @@ SORA_SIZES = {
     ("720p", "16:9"): "1280x720", ("720p", "9:16"): "720x1280",
     ("1024p", "16:9"): "1792x1024", ("1024p", "9:16"): "1024x1792",
 }  # fmt: skip
-FIRST_POLL_DELAY = 5.0
-POLL_INTERVAL = 10.0  # the gateway refreshes tasks every 15 s; faster gains nothing
 
 
 @dataclass
@@ -342,7 +341,7 @@ async def wait(
     *,
     timeout: float,
     on_update: OnUpdate | None = None,
-    poll_interval: float = POLL_INTERVAL,
+    poll_interval: float = DEFAULT_POLL_INTERVAL,
     first_delay: float = FIRST_POLL_DELAY,
 ) -> VideoTask:
     """Poll until the task ends or our own deadline passes (the task id is always kept)."""

@@ -24,7 +24,13 @@ from traitlets import Float, Int, TraitError, Unicode, validate
 from traitlets.config import Configurable
 
 from .._catalog import DEFAULTS, KINDS, TRANSCRIBE_DEFAULT, Catalog, Kind, Model
-from .._config import ENV_BASE_URL
+from .._config import (
+    DEFAULT_POLL_INTERVAL,
+    DEFAULT_TIMEOUT,
+    DEFAULT_VIDEO_DEADLINE,
+    ENV_BASE_URL,
+    ENV_SIMULATED,
+)
 from .._exceptions import ConfigurationError, InvalidInputError, TokenhotError
 from .._types import Usage
 
@@ -75,16 +81,18 @@ class Tokenhot(Configurable):
     history_turns = Int(20, help="At most this many earlier turns of a thread are sent.").tag(
         config=True
     )
-    timeout = Float(240.0, help="Seconds to wait for one gateway request.").tag(config=True)
+    timeout = Float(DEFAULT_TIMEOUT, help="Seconds to wait for one gateway request.").tag(
+        config=True
+    )
     status_timeout = Float(5.0, help="Seconds %tokenhot status waits for the gateway.").tag(
         config=True
     )
-    video_poll_interval = Float(10.0, help="Seconds between polls of a video task.").tag(
-        config=True
-    )
-    video_deadline = Float(1800.0, help="Seconds after which a video task stops being polled.").tag(
-        config=True
-    )
+    video_poll_interval = Float(
+        DEFAULT_POLL_INTERVAL, help="Seconds between polls of a video task."
+    ).tag(config=True)
+    video_deadline = Float(
+        DEFAULT_VIDEO_DEADLINE, help="Seconds after which a video task stops being polled."
+    ).tag(config=True)
 
     @validate(
         "stream_interval", "timeout", "status_timeout", "video_poll_interval", "video_deadline"
@@ -453,7 +461,7 @@ class Session:
 
     def login(self, key: str) -> Credentials:
         """Use ``key`` in this kernel only, after any argument, environment or stored key."""
-        from .._store._credentials import ENV_SIMULATED, login
+        from .._store._credentials import login
 
         if not (key or "").strip():
             raise InvalidInputError(

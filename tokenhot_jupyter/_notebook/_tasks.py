@@ -30,6 +30,7 @@ from typing import Any, cast
 from .. import _exceptions as E
 from .._cassette import current as current_seen
 from .._client import Client
+from .._config import DEFAULT_POLL_INTERVAL, DEFAULT_VIDEO_DEADLINE, FIRST_POLL_DELAY
 from .._redact import redact
 from .._runtime import runtime
 from .._store._journal import Journal, Origin, TaskRow, fingerprint, safe_url
@@ -44,7 +45,6 @@ MAYBE = "maybe"  # its status when the create's outcome is unknown
 CREATING = "creating"  # its status while the create is on the wire
 STOPPED = "stopped"  # the journal status of a task whose polling the user cancelled
 STALE_CREATE = 900.0  # a create waits one request timeout at most; an older marker lost its reply
-FIRST_POLL_DELAY = 5.0  # the create reply is fresh; the gateway's first refresh takes ~15 s
 MIN_UPDATE_INTERVAL = 1.0  # seconds between in-place card updates that only move the bar
 STOP_TIMEOUT = 5.0
 # Poll errors worth another try at the next interval (the client already retried them).
@@ -327,8 +327,8 @@ class TaskManager:
         client_factory: Callable[[], Client],
         journal: Journal,
         output_dir: Callable[[], Path],
-        poll_interval: float = 10.0,
-        deadline: float = 1800.0,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
+        deadline: float = DEFAULT_VIDEO_DEADLINE,
         leases: Keeper | None = None,
         notebook: Callable[[], str | None] = lambda: None,
     ) -> None:

@@ -17,16 +17,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 from .._client import Client
+from .._config import DEFAULT_POLL_INTERVAL, DEFAULT_VIDEO_DEADLINE, SIMULATOR_KEY
 from .._exceptions import TokenhotError
 from .._notebook._tasks import TaskManager  # issue 8 moves the poll loop below both layers
-from .._store._credentials import SIMULATOR_KEY, Credentials, resolve, simulator_url
+from .._store._credentials import Credentials, resolve, simulator_url
 from .._store._journal import Entry, Journal, default_home, is_unfinished, safe_url
 from .._store._leases import Keeper
 
 log = logging.getLogger("tokenhot_jupyter")
 SCAN_INTERVAL = 15.0  # seconds between journal scans (no gateway traffic unless taken over)
-POLL_INTERVAL = 10.0  # the kernels' default: the gateway refreshes tasks every ~15 s
-DEADLINE = 1800.0  # tasks older than this are left alone (some upstream states never end)
 
 
 class ServerPoller:
@@ -38,8 +37,8 @@ class ServerPoller:
         *,
         clock: Callable[[], float] = time.time,
         credentials: Callable[[], Credentials] = resolve,
-        poll_interval: float = POLL_INTERVAL,
-        deadline: float = DEADLINE,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
+        deadline: float = DEFAULT_VIDEO_DEADLINE,  # older tasks are left alone
     ) -> None:
         self.journal = journal
         self.clock = clock
@@ -85,7 +84,7 @@ class ServerPoller:
         for entry in self.orphans():
             task_id, base_url = entry.row.task_id, entry.row.base_url
             key = self.key_for(base_url)
-            if key is None or not self.keeper.hold(task_id, POLL_INTERVAL):
+            if key is None or not self.keeper.hold(task_id, DEFAULT_POLL_INTERVAL):
                 continue
             folder = entry.origin.output_dir if entry.origin else None
             log.info("taking over video task %s (its kernel is gone)", task_id)

@@ -22,18 +22,22 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from .._config import DEFAULT_BASE_URL, ENV_API_KEY, ENV_BASE_URL, resolve_api_key, resolve_base_url
+from .._config import (
+    DEFAULT_BASE_URL,
+    ENV_API_KEY,
+    ENV_BASE_URL,
+    ENV_SIMULATED,
+    SIMULATOR_KEY,
+    resolve_api_key,
+    resolve_base_url,
+)
 from .._exceptions import ConfigurationError, InvalidInputError
 from .._redact import mask_key, register_secret
 from ._journal import ENV_HOME, default_home
 
 KEY_FILE = "api_key"
-ENV_SIMULATED = "TOKENHOT_SIMULATED"
-SIMULATOR_KEY = "sk-simulator"  # what kernels send to the simulator our launcher started
 MAX_KEY_LENGTH = 512
-# TOKENHOT_SIMULATED: "1" = the launcher's simulator serves TOKENHOT_BASE_URL while no real
-# key is in force; "always" = `--simulate`: the simulator even when a key is set.
-SIMULATED_VALUES = ("1", "always")
+SIMULATED_VALUES = ("1", "always")  # the values of TOKENHOT_SIMULATED (see _config)
 
 KeySource = Literal["argument", "environment", "stored", "login", "none"]
 Signature = tuple[str, int, int, int]  # (path, mtime_ns, size, inode)
