@@ -198,7 +198,8 @@ def test_importing_the_client_layer_loads_no_ipython() -> None:
     import subprocess
 
     code = (
-        "import sys, tokenhot_jupyter._client, tokenhot_jupyter._store._journal;"
+        "import sys, tokenhot_jupyter._client, tokenhot_jupyter._follow,"
+        " tokenhot_jupyter._store._journal;"
         "bad = [m for m in sys.modules if m.split('.')[0] in"
         " ('IPython', 'ipywidgets', 'traitlets', 'jupyter_server')];"
         "print(bad); sys.exit(1 if bad else 0)"

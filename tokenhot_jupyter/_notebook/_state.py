@@ -32,6 +32,7 @@ from .._config import (
     ENV_SIMULATED,
 )
 from .._exceptions import ConfigurationError, InvalidInputError, TokenhotError
+from .._poll import REAL_CLOCK, Clock
 from .._types import Usage
 
 if TYPE_CHECKING:
@@ -290,6 +291,7 @@ class Session:
         self.live_models: list[Model] = []
         self.param_defaults: dict[str, dict[str, Any]] = {}  # kind → parameter → value
         self._clock = clock
+        self.poll_clock: Clock = REAL_CLOCK  # what video tasks poll by (tests move a fake one)
         self._client: Client | None = None
         self._client_env: tuple[str | None, ...] = ()
         # %tokenhot record/replay: a cassette, False (stopped: none), None ($TOKENHOT_CASSETTE).
@@ -511,6 +513,7 @@ class Session:
                 deadline=self.config.video_deadline,
                 leases=Keeper(journal, "kernel"),
                 notebook=self.notebook_path,
+                clock=self.poll_clock,
             )
         return self._tasks
 

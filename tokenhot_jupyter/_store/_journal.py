@@ -105,6 +105,11 @@ class TaskRow:
 
 Rows = list[TaskRow]  # named, because `Journal.list` shadows the builtin in its class body
 UNFINISHED = "status IN ('queued', 'running') OR (status = 'succeeded' AND file IS NULL)"
+# Besides the gateway's four statuses, the journal's own words:
+IN_FLIGHT = "inflight-"  # the id prefix of a create that has no gateway id yet
+CREATING = "creating"  # the status of that marker while the create is on the wire
+MAYBE = "maybe"  # ... and once the create's outcome is unknown
+STOPPED = "stopped"  # a task whose polling the user cancelled
 
 
 def is_unfinished(row: TaskRow) -> bool:
@@ -409,7 +414,8 @@ class Journal:
 
     def unfinished(self, limit: int = 200) -> Entries:
         """Tasks still running at the gateway or not yet saved, newest first."""
-        return self._entries(f"WHERE ({UNFINISHED}) AND t.task_id NOT LIKE 'inflight-%'", (), limit)
+        marker = f"{IN_FLIGHT}%"
+        return self._entries(f"WHERE ({UNFINISHED}) AND t.task_id NOT LIKE ?", (marker,), limit)
 
     def changed(
         self, since: float | None = None, now: float | None = None, limit: int = 200
