@@ -3,16 +3,13 @@
 Following a task (polling, journalling, saving) is `_follow`'s, shared with the server
 extension; this module adds what a kernel shows and does: creating a task exactly once,
 its card, waiting for it, cancelling, and the task table.  A card shown by
-`Tracked.display` keeps the cell context it was shown from: ipykernel 7 reads the parent
-header of an output from a ContextVar (falling back to the *latest* cell), so updates
-published from the loop thread run inside a copy of that context and land in the cell
-that showed the card.
+`Tracked.display` is a `_display.Shown` output: updates published from the loop thread
+land in the cell that showed the card.
 """
 
 from __future__ import annotations
 
 import contextlib
-import contextvars
 import logging
 import os
 import secrets
@@ -44,6 +41,7 @@ from .._store._journal import (
 )
 from .._store._leases import Keeper
 from .._types import VideoTask
+from . import _display as D
 from ._cards import Bundle, CardInfo, TaskLine, TaskStatus, render, tasks_table
 
 log = logging.getLogger("tokenhot_jupyter")
@@ -71,11 +69,11 @@ class WaitInterrupted(KeyboardInterrupt):
 
 
 class _View:
-    """One card on screen: its display id and the cell context it was shown from."""
+    """One card on screen (its output knows its cell) and what it last showed."""
 
-    def __init__(self, display_id: str, context: contextvars.Context, live: bool) -> None:
-        self.display_id = display_id
-        self.context = context
+    def __init__(self, output: D.Shown, live: bool) -> None:
+        self.output = output
+        self.display_id = output.display_id
         self.live = live  # False in terminal IPython, where every update prints anew
         self.last_data: dict[str, str] | None = None
         self.last_phase: Phase | None = None
@@ -90,36 +88,10 @@ class _View:
         return time.monotonic() - self.last_time >= min_interval
 
     def send(self, bundle: Bundle, phase: Phase, *, update: bool) -> None:
-        """Publish the card; updates run in a copy of the cell's context (see module doc)."""
+        """Publish the card; updates land in the cell that showed it (see `D.Shown`)."""
         data, metadata = bundle
-        if update:
-            self.context.copy().run(_publish, data, metadata, self.display_id, True)
-        else:
-            _publish(data, metadata, self.display_id, False)
+        (self.output.update if update else self.output.show)(data, metadata)
         self.last_data, self.last_phase, self.last_time = data, phase, time.monotonic()
-
-
-def _publish(data: dict[str, str], metadata: dict[str, Any], display_id: str, update: bool) -> None:
-    from IPython.core.interactiveshell import InteractiveShell
-
-    if not InteractiveShell.initialized():
-        print(data["text/plain"], flush=True)
-        return
-    from IPython.display import display
-
-    # IPython's display() is untyped; raw=True sends our bundle as is.
-    display(data, raw=True, metadata=metadata, display_id=display_id, update=update)  # type: ignore[no-untyped-call]
-
-
-def _can_update() -> bool:
-    """False where an update would print a new copy (terminal IPython, plain Python)."""
-    from IPython.core.displaypub import DisplayPublisher
-    from IPython.core.interactiveshell import InteractiveShell
-
-    if not InteractiveShell.initialized():
-        return False
-    publisher = InteractiveShell.instance().display_pub
-    return type(publisher).publish is not DisplayPublisher.publish
 
 
 class Tracked(Followed):
@@ -159,11 +131,9 @@ class Tracked(Followed):
 
     def display(self) -> str:
         """Show the card in the current cell and keep it updated there; returns its display id."""
-        view = _View(
-            f"tokenhot-{self.task_id}-{secrets.token_hex(4)}",
-            contextvars.copy_context(),
-            _can_update(),
-        )
+        screen = D.screen_here()
+        display_id = f"tokenhot-{self.task_id}-{secrets.token_hex(4)}"
+        view = _View(D.Shown(screen, display_id), screen.rich)
         with self._lock:  # no update may slip between rendering and registering
             view.send(self.card(), self.phase, update=False)
             self._views.append(view)
