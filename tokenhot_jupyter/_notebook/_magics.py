@@ -32,7 +32,7 @@ from IPython.core.magic_arguments import MagicArgumentParser
 
 from . import _display as D
 from ._interpolate import MISSING, interpolate, lookup
-from ._state import Session
+from ._session import Session
 
 if TYPE_CHECKING:
     from ._actions import ChatRequest, ImageRequest, VideoRequest
@@ -535,7 +535,7 @@ class TokenhotMagics(Magics):
 
     def _cmd_history(self, args: Any) -> None:
         if args.reset:
-            gone = self.session.threads.reset(self.session.notebook, args.thread)
+            gone = self.session.reset_threads(args.thread)
             self.screen.show(D.note_bundle(f"Forgot {gone} turn{'s' * (gone != 1)}."))
             return
         from . import _actions

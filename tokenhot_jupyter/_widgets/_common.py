@@ -10,7 +10,7 @@ from typing import Any
 
 from .._exceptions import ConfigurationError
 from .._notebook import _display as D
-from .._notebook._state import Session
+from .._notebook._session import Session
 
 Output = dict[str, Any]  # one entry of an ipywidgets.Output's ``outputs``
 

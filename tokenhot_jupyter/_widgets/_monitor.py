@@ -20,7 +20,7 @@ import ipywidgets as W
 from .._exceptions import TokenhotError
 from .._notebook import _display as D
 from .._notebook._cards import TaskLine, TaskStatus, format_elapsed
-from .._notebook._state import Session
+from .._notebook._session import Session
 from .._notebook._tasks import Source, Tracked, task_line
 from .._store._journal import excerpt
 from ._common import OutputScreen, close_tree, current_session, show_widget
