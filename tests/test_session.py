@@ -223,3 +223,15 @@ def test_use_checks_kind(session: S.Session) -> None:
 def test_known_models_for_completion(session: S.Session) -> None:
     assert "gpt-5" in session.known_models("chat") and "gpt-5" not in session.known_models("image")
     assert "sora-2" in session.known_models()
+
+
+def test_the_live_list_joins_the_sessions_catalog(session: S.Session) -> None:
+    from tokenhot_jupyter._catalog import Catalog
+
+    live = Catalog().merge_live([{"id": "seedance-9-pro"}, {"id": "gpt-5"}]).of_kind(None)
+    session.note_live(live)
+    assert "seedance-9-pro" in session.known_models("video")
+    assert session.catalog().models["gpt-5"].live and not Catalog().models["gpt-5"].live
+    assert session.prices.chat("gpt-5", Usage(1_000_000, 0, 1_000_000)) == pytest.approx(1.25)
+    session.note_live([m for m in live if not m.live])  # nothing live: the last list stays
+    assert "seedance-9-pro" in session.known_models()
