@@ -133,7 +133,7 @@ class Shell:
 
     @property
     def session(self) -> Any:
-        from tokenhot_jupyter._notebook._magics import session_of
+        from tokenhot_jupyter._notebook._session import session_of
 
         return session_of(self.ip)
 

@@ -1,9 +1,10 @@
 """The per-kernel session behind the magics: settings, client, threads, usage, tasks.
 
-`%load_ext` makes one session per shell.  It applies the settings' precedence
-(`_settings`), keeps this kernel's threads (`_threads`) and tally (`_usage`), the client,
-the usage ledger and the task manager; other modules change it through its methods.
-Nothing here runs at import time, and the environment is read only when a value is needed.
+`%load_ext` opens one session per shell (`open_session`) and the panels find it with
+`session_of`.  It applies the settings' precedence (`_settings`), keeps this kernel's
+threads (`_threads`) and tally (`_usage`), the client, the usage ledger and the task
+manager; other modules change it through its methods.  Nothing here runs at import time,
+and the environment is read only when a value is needed.
 """
 
 from __future__ import annotations
@@ -344,3 +345,27 @@ class Session:
         if self._tasks is not None:
             self._tasks.shutdown()
             self._tasks = None
+
+
+# --- the loaded sessions ---------------------------------------------------------------------
+
+_SESSIONS: dict[int, Session] = {}
+
+
+def open_session(shell: Any) -> Session:
+    """Make the session of ``shell`` (``%load_ext``); `session_of` finds it from then on."""
+    session = _SESSIONS[id(shell)] = Session(shell)
+    return session
+
+
+def session_of(shell: Any) -> Session | None:
+    """The session `%load_ext` opened for ``shell`` (the panels, tests and tools use it)."""
+    return _SESSIONS.get(id(shell))
+
+
+def close_session(shell: Any) -> Session | None:
+    """Stop the session of ``shell`` and forget it (``%unload_ext``); None if it had none."""
+    session = _SESSIONS.pop(id(shell), None)
+    if session is not None:
+        session.close()
+    return session

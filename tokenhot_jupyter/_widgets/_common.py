@@ -10,7 +10,7 @@ from typing import Any
 
 from .._exceptions import ConfigurationError
 from .._notebook import _display as D
-from .._notebook._session import Session
+from .._notebook._session import Session, session_of
 
 Output = dict[str, Any]  # one entry of an ipywidgets.Output's ``outputs``
 
@@ -28,8 +28,6 @@ def current_session() -> Session:
     manager = ip.extension_manager
     assert manager is not None  # every InteractiveShell has one
     manager.load_extension("tokenhot_jupyter")  # a no-op when loaded
-    from .._notebook._magics import session_of
-
     session = session_of(ip)
     assert session is not None  # loading the extension made it
     return session
