@@ -65,17 +65,17 @@ def test_config_from_the_shell() -> None:
 def test_thread_context_and_replacement() -> None:
     thread = Thread("t")
     for key in "abc":
-        thread.record(Turn(key, f"q{key}", f"a{key}", "m"))
+        thread.record(Turn(key=key, prompt=f"q{key}", answer=f"a{key}", model="m"))
     assert [t.key for t in thread.context("new", 10)] == ["a", "b", "c"]
     assert [t.key for t in thread.context("b", 10)] == ["a"]
     assert [t.key for t in thread.context("new", 2)] == ["b", "c"]
     assert thread.context("new", 0) == []
-    thread.record(Turn("b", "q2", "a2", "m"))
+    thread.record(Turn(key="b", prompt="q2", answer="a2", model="m"))
     assert [(t.key, t.prompt) for t in thread.turns] == [("a", "qa"), ("b", "q2"), ("c", "qc")]
 
 
 def test_as_messages() -> None:
-    turns = [Turn("a", "Q", "A", "m")]
+    turns = [Turn(key="a", prompt="Q", answer="A", model="m")]
     assert as_messages(turns, "next") == [
         {"role": "user", "content": "Q"},
         {"role": "assistant", "content": "A"},
@@ -85,8 +85,8 @@ def test_as_messages() -> None:
 
 def test_threads_per_notebook() -> None:
     threads = Threads()
-    threads.get("nb1", "x").record(Turn("k", "q", "a", "m"))
-    threads.get("nb2", "x").record(Turn("k", "q", "a", "m"))
+    threads.get("nb1", "x").record(Turn(key="k", prompt="q", answer="a", model="m"))
+    threads.get("nb2", "x").record(Turn(key="k", prompt="q", answer="a", model="m"))
     assert threads.reset("nb1") == 1
     assert threads.get("nb1", "x").turns == [] and len(threads.get("nb2", "x").turns) == 1
     assert [t.name for t in threads.of("nb2")] == ["x"]

@@ -245,10 +245,14 @@ class Follower(Generic[F]):
     def _write(self, marker: str | None, fields: dict[str, Any]) -> TaskRow:
         """The in-flight marker becomes the task's row in one step (or it gets a row of its own)."""
         task_id = fields["task_id"]
-        if marker is not None and self.journal.promote(
-            marker, task_id, model=fields["model"], status=fields["status"],
+        promoted = marker is not None and self.journal.promote(
+            marker,
+            task_id,
+            model=fields["model"],
+            status=fields["status"],
             progress=fields["progress"],
-        ):  # fmt: skip
+        )
+        if promoted:
             row = self.journal.get(task_id)
             if row is not None:
                 return row
@@ -285,7 +289,11 @@ class Follower(Generic[F]):
             return
         folder = tracked.output_dir or self._output_dir()
         origin = Origin(
-            tracked.task_id, self._notebook(), str(folder), self.leases.host, self.leases.pid
+            task_id=tracked.task_id,
+            notebook=self._notebook(),
+            output_dir=str(folder),
+            host=self.leases.host,
+            pid=self.leases.pid,
         )
         try:
             self.journal.set_origin(origin)
@@ -476,7 +484,9 @@ class Follower(Generic[F]):
             if row is not None and row.status in ("queued", "running"):
                 tracked._journaled = (row.status, row.progress, row.error, row.file)
                 status = cast(VideoStatus, row.status)
-                return VideoTask(row.task_id, row.model, status, row.progress)
+                return VideoTask(
+                    id=row.task_id, model=row.model, status=status, progress=row.progress
+                )
         return await tracked.client.aio.get_video(tracked.task_id, tracked.model or None)
 
     async def _download(self, tracked: F, task: VideoTask) -> None:
@@ -545,7 +555,10 @@ def _restored(row: TaskRow, file: Path | None) -> Snapshot:
     """The state a journal row implies before anything is polled (``file``: its video here)."""
     status = cast(VideoStatus, row.status if row.status in _STATUSES else "queued")
     failed = status == "failed"
-    task = VideoTask(row.task_id, row.model, status, row.progress, row.error if failed else None)
+    error = row.error if failed else None
+    task = VideoTask(
+        id=row.task_id, model=row.model, status=status, progress=row.progress, error=error
+    )
     if failed:
         return Snapshot(
             "failed", task, error=row.error or "task failed", finished_at=row.updated_at

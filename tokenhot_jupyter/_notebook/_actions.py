@@ -92,7 +92,7 @@ def chat(session: Session, screen: D.Screen, req: ChatRequest) -> ChatResult | d
     if len(req.models) > 1:
         return compare_chat(session, screen, req, messages, len(earlier))
     result = ask(session, screen, req, messages, len(earlier))
-    thread.record(Turn(key, req.prompt, result.text, result.model))
+    thread.record(Turn(key=key, prompt=req.prompt, answer=result.text, model=result.model))
     return result
 
 

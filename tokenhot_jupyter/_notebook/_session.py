@@ -288,8 +288,14 @@ class Session:
         """Append one call to the usage ledger; a ledger that cannot be written only warns."""
         from .._store._ledger import Call
 
-        call = Call(model=model, kind=kind, usage=usage, cost=cost, simulated=self.simulated(),
-                    notebook=self.notebook_path())  # fmt: skip
+        call = Call(
+            model=model,
+            kind=kind,
+            usage=usage,
+            cost=cost,
+            simulated=self.simulated(),
+            notebook=self.notebook_path(),
+        )
         try:
             self.ledger().append(call)
         except TokenhotError as exc:

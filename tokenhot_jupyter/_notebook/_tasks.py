@@ -123,11 +123,21 @@ class Tracked(Followed):
         notes = (self.journal_warning, snap.warning, _unreachable(src, self.task_id))
         warning = "; ".join(w for w in notes if w) or None
         return CardInfo(
-            self.task_id, self.model, self.prompt, self.params, snap.task.status,
-            snap.task.progress, max(0.0, end - self.created_at), self.created_at,
-            snap.finished_at, snap.error, warning, src, str(snap.file) if snap.file else None,
-            self._seen.cassette if self._seen else None,
-        )  # fmt: skip
+            task_id=self.task_id,
+            model=self.model,
+            prompt=self.prompt,
+            params=self.params,
+            status=snap.task.status,
+            progress=snap.task.progress,
+            elapsed=max(0.0, end - self.created_at),
+            created_at=self.created_at,
+            finished_at=snap.finished_at,
+            error=snap.error,
+            warning=warning,
+            src=src,
+            file=str(snap.file) if snap.file else None,
+            replayed=self._seen.cassette if self._seen else None,
+        )
 
     def display(self) -> str:
         """Show the card in the current cell and keep it updated there; returns its display id."""
@@ -344,9 +354,15 @@ class TaskManager(Follower[Tracked]):
         marker = f"{IN_FLIGHT}{uuid.uuid4().hex}"
         try:
             self.journal.record(
-                task_id=marker, model=model, prompt=prompt, params=params, fingerprint=key,
-                cell_key=cell_key, base_url=client.base_url, status=CREATING,
-            )  # fmt: skip
+                task_id=marker,
+                model=model,
+                prompt=prompt,
+                params=params,
+                fingerprint=key,
+                cell_key=cell_key,
+                base_url=client.base_url,
+                status=CREATING,
+            )
         except E.TokenhotError as exc:
             log.warning("in-flight marker not journalled: %s", exc)
             return None
@@ -423,11 +439,18 @@ def _row_fields(
     cell_key: str | None,
 ) -> dict[str, Any]:
     """The journal row of a task the gateway just created."""
-    return dict(
-        task_id=task.id, model=model or task.model, prompt=prompt, params=params,
-        fingerprint=key, cell_key=cell_key, base_url=client.base_url, status=task.status,
-        progress=task.progress, created_at=time.time(),
-    )  # fmt: skip
+    return {
+        "task_id": task.id,
+        "model": model or task.model,
+        "prompt": prompt,
+        "params": params,
+        "fingerprint": key,
+        "cell_key": cell_key,
+        "base_url": client.base_url,
+        "status": task.status,
+        "progress": task.progress,
+        "created_at": time.time(),
+    }
 
 
 @contextlib.contextmanager
@@ -485,14 +508,19 @@ def _followed_line(task: Tracked, now: float) -> TaskLine:
     file = snap.file if snap.file is not None and snap.file.exists() else None
     done = snap.phase in ("downloading", "done")
     return TaskLine(
-        task_id=task.task_id, model=task.model, prompt=task.prompt, status=status,
-        progress=100 if done else snap.task.progress, created_at=task.created_at,
+        task_id=task.task_id,
+        model=task.model,
+        prompt=task.prompt,
+        status=status,
+        progress=100 if done else snap.task.progress,
+        created_at=task.created_at,
         elapsed=(snap.finished_at or now) - task.created_at,
-        note=snap.error or snap.warning or _NOTES.get(status, ""), active=snap.phase in ACTIVE,
+        note=snap.error or snap.warning or _NOTES.get(status, ""),
+        active=snap.phase in ACTIVE,
         attachable=status in _RESUMABLE - {"queued", "running"}
         or (snap.phase == "done" and file is None),
         file=str(file) if file else None,
-    )  # fmt: skip
+    )
 
 
 def _journal_line(row: TaskRow, now: float) -> TaskLine:
@@ -501,13 +529,17 @@ def _journal_line(row: TaskRow, now: float) -> TaskLine:
     pending = status in ("creating", "queued", "running")
     marker = row.task_id.startswith(IN_FLIGHT)
     return TaskLine(
-        task_id=row.task_id, model=row.model, prompt=row.prompt, status=status,
-        progress=None if marker else row.progress, created_at=row.created_at,
+        task_id=row.task_id,
+        model=row.model,
+        prompt=row.prompt,
+        status=status,
+        progress=None if marker else row.progress,
+        created_at=row.created_at,
         elapsed=(now if pending else row.updated_at) - row.created_at,
         note=_NOTES[status] if status == "unknown" else row.error or _NOTES.get(status, ""),
         attachable=status in _RESUMABLE or (status == "done" and file is None),
         file=file,
-    )  # fmt: skip
+    )
 
 
 def _journal_status(row: TaskRow, now: float) -> TaskStatus:

@@ -8,7 +8,7 @@ from typing import Any
 DEFAULT_THREAD = "default"
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Turn:
     """One question and its answer, owned by the cell that asked it."""
 

@@ -75,9 +75,12 @@ class TaskView:
 
 def _button(description: str, icon: str, tooltip: str) -> Any:
     return W.Button(
-        description=description, icon=icon, tooltip=tooltip, disabled=True,
+        description=description,
+        icon=icon,
+        tooltip=tooltip,
+        disabled=True,
         layout=W.Layout(width="6.5em"),
-    )  # fmt: skip
+    )
 
 
 class TaskMonitor:

@@ -77,9 +77,11 @@ class TryIt:
         self.run_button.disabled = True
         self.status.value = _note(f"running {', '.join(models)}…")
         threading.Thread(
-            target=self._work, args=(future, kind, models, prompt), name="tokenhot-try-it",
+            target=self._work,
+            args=(future, kind, models, prompt),
+            name="tokenhot-try-it",
             daemon=True,
-        ).start()  # fmt: skip
+        ).start()
         return future
 
     def close(self) -> None:
