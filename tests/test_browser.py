@@ -28,6 +28,7 @@ import nbformat
 import pytest
 from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
 
+from tokenhot_jupyter._config import SIMULATOR_KEY  # what the launcher gives kernels
 from tokenhot_jupyter.simulator.media import mp4_info
 
 # JupyterLab, a kernel and Chromium: slow on a loaded machine, so more than the global 120 s.
@@ -41,7 +42,6 @@ CELLS = (
     "%%video -m doubao-seedance-2.0-fast --duration 5\na paper boat on a rainy street",
     'print("next cell ran")',
 )
-SIMULATOR_KEY = "sk-simulator"  # what the launcher gives kernels (simulated_env)
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",

@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
+from tokenhot_jupyter._follow import Phase
 from tokenhot_jupyter._notebook import _cards
 from tokenhot_jupyter._notebook._cards import (
     CardInfo,
-    Phase,
     TaskLine,
     TaskStatus,
     format_elapsed,

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import contextvars
 import html
 import re
+import threading
+from collections.abc import Callable
 from typing import Any
 
 import pytest
+from IPython.core.displaypub import CapturingDisplayPublisher, DisplayPublisher
 
 from tokenhot_jupyter._notebook import _display as D
 from tokenhot_jupyter._types import Image, Usage
@@ -276,6 +280,54 @@ class FakeScreen(D.Screen):
 
     def write(self, text: str) -> None:
         self.text += text
+
+
+CELL: contextvars.ContextVar[str] = contextvars.ContextVar("cell")  # as ipykernel's parent
+
+
+class CellScreen(FakeScreen):
+    """Notes the cell (the context) each message is sent in."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.cells: list[str | None] = []
+
+    def _publish(self, data: Any, metadata: Any, display_id: str | None, update: bool) -> None:
+        self.cells.append(CELL.get(None))
+        super()._publish(data, metadata, display_id, update)
+
+
+def in_cell(name: str, action: Callable[[], Any]) -> Any:
+    def run() -> Any:
+        CELL.set(name)
+        return action()
+
+    return contextvars.Context().run(run)
+
+
+def test_a_placed_output_updates_in_the_cell_that_showed_it() -> None:
+    screen = CellScreen()
+    shown = in_cell("cell-1", lambda: screen.place({"text/plain": "a"}))
+    in_cell("cell-2", lambda: shown.update({"text/plain": "b"}))  # a widget callback, later
+    worker = threading.Thread(target=shown.update, args=({"text/plain": "c"},))
+    worker.start()  # the runtime loop's thread
+    worker.join()
+    assert screen.cells == ["cell-1"] * 3
+    assert [(kind, d) for kind, _, d in screen.sent] == [
+        ("show", shown.display_id),
+        ("update", shown.display_id),
+        ("update", shown.display_id),
+    ]
+
+
+def test_a_screen_is_rich_where_its_publisher_does_more_than_print() -> None:
+    class Shell:
+        def __init__(self, publisher: Any) -> None:
+            self.display_pub = publisher
+
+    assert not D.Screen(Shell(DisplayPublisher())).rich  # type: ignore[no-untyped-call]
+    assert D.Screen(Shell(CapturingDisplayPublisher())).rich  # type: ignore[no-untyped-call]
+    assert not D.PlainScreen().rich
 
 
 def test_live_throttles_by_clock() -> None:

@@ -992,6 +992,8 @@ def _reload(shell: Shell) -> None:
     shell.ip.run_line_magic("unload_ext", "tokenhot_jupyter")
     shell.ip.run_line_magic("load_ext", "tokenhot_jupyter")
     shell.session.config.video_poll_interval = 0.05
+    assert shell.time is not None
+    shell.session.poll_clock = shell.time.clock()
 
 
 def test_a_video_made_in_another_folder_plays_from_this_notebook(

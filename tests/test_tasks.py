@@ -26,6 +26,7 @@ from traitlets.config import Config
 import tokenhot_jupyter as th
 from tokenhot_jupyter import _exceptions as E
 from tokenhot_jupyter._notebook._tasks import TaskManager, Tracked, WaitInterrupted, task_line
+from tokenhot_jupyter._poll import Clock
 from tokenhot_jupyter._store._journal import Journal, TaskRow
 
 MODEL = "sora-2"
@@ -294,6 +295,24 @@ def test_attach_adopts_an_id_made_elsewhere_when_given_its_model(
 
 
 # --- the ways a task ends ----------------------------------------------------------------------
+
+
+def test_the_poller_sleeps_on_the_managers_clock(sim: Any, tmp_path: Path, workdir: Path) -> None:
+    slept: list[float] = []
+
+    async def sleep(seconds: float) -> None:  # the simulated gateway moves on meanwhile
+        slept.append(seconds)
+        sim.clock.advance(seconds)
+
+    journal = tmp_path / "tasks.sqlite3"
+    mgr = make_manager(sim, journal, poll_interval=10.0, deadline=600, clock=Clock(sleep=sleep))
+    try:
+        tracked, _ = create(mgr)
+        assert tracked.wait(timeout=20) == "done"
+        assert slept[0] == 5.0 and set(slept[1:]) == {10.0}, "first soon, then every interval"
+        assert sum(slept) >= DONE_AFTER > sum(slept[:-1])
+    finally:
+        mgr.shutdown()
 
 
 def test_failure_shows_the_reason_and_is_not_reused(

@@ -14,7 +14,7 @@ import ipywidgets as W
 import pytest
 
 from tokenhot_jupyter import ModelPicker, TaskMonitor
-from tokenhot_jupyter._notebook._state import Session
+from tokenhot_jupyter._notebook._session import Session
 from tokenhot_jupyter._widgets._common import UseLog
 from tokenhot_jupyter._widgets._monitor import TaskView
 from tokenhot_jupyter._widgets._picker import badge_label, matches

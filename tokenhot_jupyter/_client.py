@@ -23,7 +23,12 @@ from . import _exceptions as E
 from ._cassette import Cassette
 from ._catalog import DEFAULTS, TRANSCRIBE_DEFAULT, Catalog, Kind, Model
 from ._chat import ChatCall
-from ._config import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT, DEFAULT_VIDEO_DEADLINE
+from ._config import (
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_POLL_INTERVAL,
+    DEFAULT_TIMEOUT,
+    DEFAULT_VIDEO_DEADLINE,
+)
 from ._http import Connection, Sleep, json_body
 from ._images import ImageCall
 from ._redact import mask_key, register_secret
@@ -321,7 +326,7 @@ class AsyncClient:
         *,
         timeout: float = DEFAULT_VIDEO_DEADLINE,
         on_update: Callable[[VideoTask], Any] | None = None,
-        poll_interval: float = _video.POLL_INTERVAL,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
     ) -> VideoTask:
         """Poll until the task succeeds (returned) or fails (TaskFailedError), or ``timeout``."""
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import re
-import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -20,8 +19,10 @@ import httpx
 
 from . import _exceptions as E
 from ._catalog import Model
+from ._config import DEFAULT_POLL_INTERVAL, FIRST_POLL_DELAY
 from ._http import Body, Connection, json_body, set_if_given
 from ._media import Media, load_inputs, load_media
+from ._poll import Clock, poll
 from ._types import VideoStatus, VideoTask
 
 log = logging.getLogger("tokenhot_jupyter")
@@ -41,8 +42,6 @@ SORA_SIZES = {
     ("720p", "16:9"): "1280x720", ("720p", "9:16"): "720x1280",
     ("1024p", "16:9"): "1792x1024", ("1024p", "9:16"): "1024x1792",
 }  # fmt: skip
-FIRST_POLL_DELAY = 5.0
-POLL_INTERVAL = 10.0  # the gateway refreshes tasks every 15 s; faster gains nothing
 
 
 @dataclass(kw_only=True)
@@ -420,35 +419,38 @@ async def wait(
     *,
     timeout: float,
     on_update: OnUpdate | None = None,
-    poll_interval: float = POLL_INTERVAL,
+    poll_interval: float = DEFAULT_POLL_INTERVAL,
     first_delay: float = FIRST_POLL_DELAY,
 ) -> VideoTask:
     """Poll until the task ends or our own deadline passes (the task id is always kept)."""
-    started, slept = time.monotonic(), 0.0
-    interval = min(first_delay, poll_interval)
-    last: VideoTask | None = None
-    while True:
+    seen: list[VideoTask] = []
+
+    async def look() -> VideoTask:
         task = await get(conn, model, task_id)
-        log.debug("poll %s (%s): %s %d%%", task_id, model.id, task.status, task.progress)
-        if on_update is not None and task != last:
+        if on_update is not None and seen[-1:] != [task]:
             result = on_update(task)
             if isinstance(result, Awaitable):
                 await result
-        last = task
-        if task.done:
-            return task
-        delay = interval if task.poll_after is None else task.poll_after
-        elapsed = max(time.monotonic() - started, slept)
-        if elapsed + delay > timeout:
-            raise E.TaskTimeoutError(
-                f"The {model.id} task {task_id} is still {task.status} ({task.progress}%) after "
-                f"{elapsed:.0f} s.",
-                task_id=task_id,
-                model=model.id,
-            )
-        await conn.sleep(delay)
-        slept += delay
-        interval = poll_interval
+        seen[:] = [task]
+        return task
+
+    polled = await poll(
+        look,
+        interval=poll_interval,
+        deadline=timeout,
+        clock=Clock(sleep=conn.sleep),
+        lead=(0.0, first_delay),  # at once (it may be old), then soon, then every interval
+    )
+    task = polled.task
+    assert task is not None  # every look answers or raises
+    if polled.ending != "done":
+        raise E.TaskTimeoutError(
+            f"The {model.id} task {task_id} is still {task.status} ({task.progress}%) after "
+            f"{polled.elapsed:.0f} s.",
+            task_id=task_id,
+            model=model.id,
+        )
+    return task
 
 
 async def download(conn: Connection, model: Model, task: VideoTask) -> bytes:

@@ -26,7 +26,8 @@ from .._runtime import runtime
 from .._store._credentials import KeySource, store
 from .._types import ChatResult, Image, ImageResult, Transcript
 from . import _display as D
-from ._state import Session, Turn, as_messages, chat_cost, unit_cost
+from ._session import Session
+from ._threads import Turn, as_messages
 
 if TYPE_CHECKING:
     from ._tasks import Tracked
@@ -65,9 +66,8 @@ class ImageRequest:
 
 def show_banner(session: Session, screen: D.Screen) -> None:
     """The "answers are simulated" banner, once per session, before the first output."""
-    if session.banner_shown or not session.simulated():
+    if not session.banner_due():
         return
-    session.banner_shown = True
     detail = "this kernel talks to the local Tokenhot simulator, not the real gateway."
     screen.show(D.banner_bundle(detail))
 
@@ -84,7 +84,7 @@ def chat(session: Session, screen: D.Screen, req: ChatRequest) -> ChatResult | d
     """Ask one model (streamed) or several side by side."""
     thread = session.thread(req.thread)
     if req.new:
-        session.threads.reset(session.notebook, thread.name)
+        session.reset_threads(thread.name)
         thread = session.thread(req.thread)
     key = session.turn_key(req.source)
     earlier = thread.context(key, session.config.history_turns)
@@ -93,7 +93,7 @@ def chat(session: Session, screen: D.Screen, req: ChatRequest) -> ChatResult | d
     if len(req.models) > 1:
         return compare_chat(session, screen, req, messages, len(earlier))
     result = ask(session, screen, req, messages, len(earlier))
-    thread.record(Turn(key, req.prompt, result.text, result.model))
+    thread.record(Turn(key=key, prompt=req.prompt, answer=result.text, model=result.model))
     return result
 
 
@@ -110,7 +110,8 @@ def ask(
             messages, model, system=req.system, images=req.images or None, **req.params
         )
     except StreamIncompleteError as exc:
-        session.tally.add(model, "chat", exc.result.usage, chat_cost(model, exc.result.usage))
+        usage = exc.result.usage
+        session.tally.add(model, "chat", usage, session.prices.chat(model, usage))
         view.fail(ENDED_EARLY)  # the text that came stays, marked; the error fails the cell
         raise
     except TokenhotError as exc:
@@ -119,7 +120,7 @@ def ask(
     except KeyboardInterrupt:
         view.fail("interrupted")
         raise
-    cost = chat_cost(result.model, result.usage)
+    cost = session.prices.chat(result.model, result.usage)
     session.tally.add(result.model, "chat", result.usage, cost)
     stats = D.Stats(
         result.model, latency=result.latency, usage=result.usage, cost=cost, turns_sent=turns
@@ -283,11 +284,12 @@ def compare_chat(
             results[column.model] = payload
             if isinstance(payload, StreamIncompleteError):  # its text stays in the column
                 usage = payload.result.usage
-                session.tally.add(column.model, "chat", usage, chat_cost(column.model, usage))
+                cost = session.prices.chat(column.model, usage)
+                session.tally.add(column.model, "chat", usage, cost)
         else:
             results[column.model] = payload
             column.text = payload.text
-            cost = chat_cost(payload.model, payload.usage)
+            cost = session.prices.chat(payload.model, payload.usage)
             session.tally.add(payload.model, "chat", payload.usage, cost)
             column.stats = D.Stats(
                 payload.model,
@@ -385,7 +387,7 @@ def _save_images(session: Session, result: ImageResult) -> list[tuple[Image, str
 
 
 def _image_cost(session: Session, result: ImageResult) -> float | None:
-    cost = unit_cost(result.model, len(result.images))
+    cost = session.prices.pictures(result.model, len(result.images))
     session.tally.add(result.model, "image", result.usage, cost)
     return cost
 
@@ -483,7 +485,7 @@ def speak(
     wav = client.speak(text, resolved, voice=voice, **params)
     latency = time.monotonic() - started
     path = session.display_path(session.save(wav, resolved, 1, ".wav"))
-    cost = unit_cost(resolved, len(text) / 1_000_000)
+    cost = session.prices.speech(resolved, len(text))
     session.tally.add(resolved, "audio", None, cost)
     notes = [f"voice {voice}"] if voice else []
     stats = D.Stats(resolved, latency=latency, cost=cost, extra=notes)
@@ -517,7 +519,7 @@ def transcribe(
     transcript = session.client().transcribe(media, model, translate=translate, language=language)
     latency = time.monotonic() - started
     seconds = transcript.duration or (D.wav_seconds(media.data) if media.data else 0.0)
-    cost = unit_cost(transcript.model, seconds / 60) if seconds else None
+    cost = session.prices.transcript(transcript.model, seconds) if seconds else None
     session.tally.add(transcript.model, "audio", None, cost)
     extra = [f"{seconds:.1f} s of audio"] if seconds else []
     notes = [*extra, transcript.language or ""]
@@ -596,12 +598,11 @@ def estimate_video(session: Session, model: str, params: dict[str, Any], reused:
     """Count a new task's estimated price (per second of video) in the session tally."""
     if reused:
         return
-    from .._catalog import Catalog
-
-    known = Catalog().models.get(model)
+    known = session.catalog().models.get(model)
     spec = known.param("duration") if known else None
     duration = params.get("duration") or (spec.default if spec else None)
-    session.tally.add(model, "video", None, unit_cost(model, float(duration)) if duration else None)
+    cost = session.prices.video(model, float(duration)) if duration else None
+    session.tally.add(model, "video", None, cost)
 
 
 def status_rows(session: Session) -> list[tuple[str, str]]:
@@ -661,14 +662,15 @@ def _probe(session: Session) -> str:
         models = probe.models(live=True, refresh=True)  # status must really ask
     except TokenhotError as exc:
         return f"no: {exc}"
-    session.live_models = [m for m in models if m.live]
-    return f"yes ({time.monotonic() - started:.2f} s, {len(session.live_models)} models listed)"
+    session.note_live(models)
+    listed = sum(1 for m in models if m.live)
+    return f"yes ({time.monotonic() - started:.2f} s, {listed} models listed)"
 
 
 def start_cassette(session: Session, path: str, mode: str, speed: float = 1.0) -> str:
     """``%tokenhot record PATH`` / ``replay PATH``: every new request goes through it."""
     cassette = _cassette.open_cassette(path, mode, speed=speed, restart=True)
-    session.cassette = cassette
+    session.use_cassette(cassette)
     if mode == "record":
         return (
             f"Recording every gateway exchange of this kernel into {cassette.path} until "
@@ -689,7 +691,7 @@ def stop_cassette(session: Session, mode: str) -> str:
     if cassette is None or recording != (mode == "record"):
         doing = cassette.status() if cassette else "no cassette is in use"
         raise InvalidInputError(f"Nothing to stop with %tokenhot {mode} --stop: {doing}.")
-    session.cassette = False
+    session.use_cassette(False)
     if not recording:
         return f"Stopped replaying {cassette.path}; requests go to the gateway again."
     cassette.prune()
@@ -706,7 +708,7 @@ def model_rows(session: Session, kind: Kind | None) -> tuple[list[list[str]], st
     note = ""
     try:
         models = session.client().models(kind, live=True)
-        session.live_models = [m for m in models if m.live] or session.live_models
+        session.note_live(models)
     except TokenhotError as exc:
         models = session.client().models(kind, live=False)
         note = f"The gateway did not answer ({exc}); this is the built-in catalog."
@@ -719,7 +721,7 @@ def model_rows(session: Session, kind: Kind | None) -> tuple[list[list[str]], st
 
 def history_rows(session: Session, thread: str | None) -> list[list[str]]:
     """``%tokenhot history``: every turn of this notebook's threads (or one thread)."""
-    threads = [session.thread(thread)] if thread else session.threads.of(session.notebook)
+    threads = [session.thread(thread)] if thread else session.notebook_threads()
     return [
         [t.name, str(i), turn.model, _excerpt(turn.prompt), _excerpt(turn.answer)]
         for t in threads

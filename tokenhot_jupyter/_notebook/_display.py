@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import base64
 import bisect
+import contextvars
 import datetime as _dt
 import html
 import itertools
@@ -832,15 +833,20 @@ def transcript_bundle(text: str, footer: str) -> Bundle:
 
 
 class Screen:
-    """The shell's display publisher; falls back to plain text in a terminal."""
+    """Where outputs go: the shell's display publisher (a terminal prints their text).
+
+    Every output of the package goes through one: the magics' `Screen`, the task cards,
+    the picker's use log and (an `ipywidgets.Output` as its publisher) the widget panels.
+    """
 
     def __init__(self, shell: Any) -> None:
         self._shell = shell
 
     @property
     def rich(self) -> bool:
-        """True in a kernel (or any publisher that renders mime bundles)."""
-        return type(self._shell.display_pub) is not DisplayPublisher
+        """True where outputs render as mime bundles and update in place (a kernel)."""
+        publish = getattr(type(self._shell.display_pub), "publish", None)
+        return publish is not DisplayPublisher.publish  # the base class only prints text
 
     def show(
         self,
@@ -856,6 +862,14 @@ class Screen:
         """Rewrite the output published under ``display_id`` in place."""
         self._publish(data, metadata, display_id, update=True)
 
+    def place(
+        self, data: Bundle, metadata: Mapping[str, Any] | None = None, display_id: str = ""
+    ) -> Shown:
+        """Show a bundle that can be rewritten later, from any thread, in this cell."""
+        shown = Shown(self, display_id or uuid.uuid4().hex)
+        shown.show(data, metadata)
+        return shown
+
     def _publish(
         self, data: Bundle, metadata: Mapping[str, Any] | None, display_id: str | None, update: bool
     ) -> None:
@@ -870,6 +884,54 @@ class Screen:
         sys.stdout.flush()
 
 
+class PlainScreen(Screen):
+    """Plain Python, no IPython: every output prints its text."""
+
+    def __init__(self) -> None:
+        super().__init__(None)
+
+    @property
+    def rich(self) -> bool:
+        """Never: a printed line cannot change."""
+        return False
+
+    def _publish(
+        self, data: Bundle, metadata: Mapping[str, Any] | None, display_id: str | None, update: bool
+    ) -> None:
+        print(data["text/plain"], flush=True)
+
+
+def screen_here() -> Screen:
+    """The running IPython's screen (for outputs made outside a magic), else plain printing."""
+    from IPython.core.interactiveshell import InteractiveShell
+
+    if not InteractiveShell.initialized():
+        return PlainScreen()
+    return Screen(InteractiveShell.instance())
+
+
+class Shown:
+    """One output that can be rewritten: its screen, its display id and the cell it is in.
+
+    ipykernel 7 reads an output's parent header from a ContextVar and falls back to the
+    *latest* cell, so an update sent later (from the runtime loop, a widget callback, after
+    other cells ran) runs in a copy of the showing cell's context and lands in that cell.
+    """
+
+    def __init__(self, screen: Screen, display_id: str) -> None:
+        self.screen = screen
+        self.display_id = display_id
+        self.context = contextvars.copy_context()
+
+    def show(self, data: Bundle, metadata: Mapping[str, Any] | None = None) -> None:
+        """Publish the output (a new one, in the current cell)."""
+        self.screen.show(data, metadata, display_id=self.display_id)
+
+    def update(self, data: Bundle, metadata: Mapping[str, Any] | None = None) -> None:
+        """Rewrite the output in place, in the cell it was shown in."""
+        self.context.copy().run(self.screen.update, data, metadata, self.display_id)
+
+
 class Live:
     """One output rewritten in place, at most once per ``interval`` (the last one always)."""
 
@@ -881,9 +943,9 @@ class Live:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.screen, self.interval, self._clock = screen, interval, clock
-        self.display_id = uuid.uuid4().hex
+        self.output = screen.place(data)
+        self.display_id = self.output.display_id
         self.updates = 0
-        screen.show(data, display_id=self.display_id)
         self._last = clock()
 
     def update(
@@ -893,7 +955,7 @@ class Live:
         now = self._clock()
         if not final and now - self._last < self.interval:
             return False
-        self.screen.update(data, metadata, self.display_id)
+        self.output.update(data, metadata)
         self._last = now
         self.updates += 1
         return True

@@ -33,7 +33,7 @@ from IPython.core.magic_arguments import MagicArgumentParser
 from .._catalog import KINDS
 from . import _display as D
 from ._interpolate import MISSING, interpolate, lookup
-from ._state import Session
+from ._session import Session, close_session, open_session, session_of
 
 if TYPE_CHECKING:
     from ._actions import ChatRequest, ImageRequest, VideoRequest
@@ -573,7 +573,7 @@ class TokenhotMagics(Magics):
 
     def _cmd_history(self, args: Any) -> None:
         if args.reset:
-            gone = self.session.threads.reset(self.session.notebook, args.thread)
+            gone = self.session.reset_threads(args.thread)
             self.screen.show(D.note_bundle(f"Forgot {gone} turn{'s' * (gone != 1)}."))
             return
         from . import _actions
@@ -745,14 +745,14 @@ def _model_prefix(context: CompletionContext) -> tuple[str | None, str] | None:
 
 # --- loading --------------------------------------------------------------------------------
 
-_LOADED: dict[int, tuple[Session, TokenhotMagics, Any]] = {}
+_HOOKS: dict[int, tuple[TokenhotMagics, Any]] = {}  # what `register` added, per shell
 
 
 def register(ip: Any) -> None:
     """Register the magics, the settings and the completer on ``ip`` (``%load_ext``)."""
-    if id(ip) in _LOADED:
+    if session_of(ip) is not None:
         return
-    session = Session(ip)
+    session = open_session(ip)
     magics = TokenhotMagics(ip, session)
     ip.register_magics(magics)
     ip.configurables.append(session.config)
@@ -761,16 +761,16 @@ def register(ip: Any) -> None:
     completer = getattr(ip, "Completer", None)
     if completer is not None:
         completer.custom_matchers.append(matcher)
-    _LOADED[id(ip)] = (session, magics, matcher)
+    _HOOKS[id(ip)] = (magics, matcher)
 
 
 def unregister(ip: Any) -> None:
     """Stop background work and remove everything `register` added (``%unload_ext``)."""
-    loaded = _LOADED.pop(id(ip), None)
-    if loaded is None:
+    session = close_session(ip)
+    hooks = _HOOKS.pop(id(ip), None)
+    if session is None or hooks is None:
         return
-    session, magics, matcher = loaded
-    session.close()
+    magics, matcher = hooks
     for kind, names in magics.magics.items():
         for name in names:
             ip.magics_manager.magics[kind].pop(name, None)
@@ -782,9 +782,3 @@ def unregister(ip: Any) -> None:
 def _discard(items: list[Any], item: Any) -> None:
     if item in items:
         items.remove(item)
-
-
-def session_of(ip: Any) -> Session | None:
-    """The session `register` made for ``ip`` (tests and tools use it)."""
-    loaded = _LOADED.get(id(ip))
-    return loaded[0] if loaded else None

@@ -77,7 +77,13 @@ class Keeper:
         """Take or renew the lease on ``task_id`` for the next ``delay`` seconds of sleep."""
         now = self.clock()
         lease = Lease(
-            task_id, self.holder, self.role, self.host, self.pid, now, now + lease_for(delay)
+            task_id=task_id,
+            holder=self.holder,
+            role=self.role,
+            host=self.host,
+            pid=self.pid,
+            acquired_at=now,
+            expires_at=now + lease_for(delay),
         )
         taken = self.journal.claim(lease, lambda current: self.may_displace(current, now))
         with self._lock:

@@ -17,7 +17,8 @@ import ipywidgets as W
 from .._catalog import Kind
 from .._exceptions import TokenhotError
 from .._notebook import _display as D
-from .._notebook._state import Session, as_messages
+from .._notebook._session import Session
+from .._notebook._threads import as_messages
 from ._common import OutputScreen
 
 log = logging.getLogger("tokenhot_jupyter")
@@ -76,9 +77,11 @@ class TryIt:
         self.run_button.disabled = True
         self.status.value = _note(f"running {', '.join(models)}…")
         threading.Thread(
-            target=self._work, args=(future, kind, models, prompt), name="tokenhot-try-it",
+            target=self._work,
+            args=(future, kind, models, prompt),
+            name="tokenhot-try-it",
             daemon=True,
-        ).start()  # fmt: skip
+        ).start()
         return future
 
     def close(self) -> None:
