@@ -64,6 +64,7 @@ class Lab:
 
     server: Server
     sim: Simulator
+    root: Path  # everything this JupyterLab writes is under it
     work: Path  # the folder JupyterLab serves
     shots: Path
 
@@ -94,7 +95,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     with Simulator(speed=SPEED, api_keys={SIMULATOR_KEY, DIALOG_KEY}, token_delay=0.005) as sim:
         env = {**isolated_env(tmp, SETTINGS), ENV_BASE_URL: sim.base_url}
         with jupyter_server(jupyterlab_command(work), tmp, kernel_env(env)) as server:
-            yield Lab(server, sim, work, shots)
+            yield Lab(server, sim, tmp, work, shots)
 
 
 @pytest.fixture
@@ -175,6 +176,8 @@ def test_a_task_whose_kernel_is_gone_finishes_through_the_server(lab: Lab, page:
     expect(row.locator(".jp-TokenhotTask-status")).to_have_text("succeeded", timeout=SLOW)
     task_id = row.get_attribute("data-task-id") or ""
     _check_saved_by_the_server(lab, task_id)
+    toast = page.locator(".Toastify__toast", has_text="Video ready")
+    expect(toast).to_contain_text("Video ready: doubao-seedance-2.0-fast (orphan.ipynb)")
     row.get_by_role("button", name="Attach").click()
     expect(cell(page, 1)).to_contain_text(f"%tokenhot attach {task_id}")
     page.keyboard.press("Shift+Enter")  # the cell inserted is the active one
@@ -297,7 +300,11 @@ def _forget_key_from_the_panel(lab: Lab, page: Page) -> None:
 
 
 def _check_the_key_is_nowhere(lab: Lab, page: Page) -> None:
-    """Not in the saved notebook, the page, the browser's storage or the server's log."""
+    """Not in the saved notebook, the page, the browser's storage or the server's log.
+
+    Of all the files this JupyterLab, its kernels and the browser's page wrote (notebooks,
+    videos, settings, workspaces, journal, ledger, logs), only the key file holds the key.
+    """
     saved = _wait_for_saved(lab.work / "key.ipynb", "Simulated answer from gpt-5.4-mini")
     assert "Answers are simulated" not in saved
     assert DIALOG_KEY not in saved
@@ -306,6 +313,11 @@ def _check_the_key_is_nowhere(lab: Lab, page: Page) -> None:
     assert storage["local"], "JupyterLab keeps its state in localStorage; none was read"
     assert DIALOG_KEY not in json.dumps(storage)
     assert DIALOG_KEY not in lab.server.log()
+    holding = [
+        p for p in lab.root.rglob("*") if p.is_file() and DIALOG_KEY.encode() in p.read_bytes()
+    ]
+    assert holding == [lab.root / "home" / "api_key"], holding
+    assert holding[0].stat().st_mode & 0o777 == 0o600
 
 
 def _wait_for_saved(notebook: Path, text: str) -> str:
