@@ -2,8 +2,10 @@
 
 One JupyterLab server for the module, on a gateway simulator this test runs itself (on a
 fast clock) and points ``TOKENHOT_BASE_URL`` at, as a user who starts one does; with no key
-anywhere that is simulator mode.  The simulator accepts only its stand-in key and the one
-key the dialog test stores, so a successful answer shows which key a kernel sent.  Each
+anywhere that is simulator mode.  (Not ``python -m tokenhot_jupyter lab``, as in
+test_browser.py: a key stored in a launcher session sends kernels to the public gateway.)
+The simulator accepts only its stand-in key and the one key the dialog test stores, so a
+successful answer shows which key a kernel sent.  Each
 test opens its own notebook in a fresh browser page; the kernels are shut down after it.
 Screenshots go to the module's temporary folder (``screenshots/``).
 """
@@ -295,7 +297,10 @@ def _forget_key_from_the_panel(lab: Lab, page: Page) -> None:
     panel = _open_panel(page)
     panel.get_by_role("button", name="Forget").click()
     page.locator(".jp-Dialog").get_by_role("button", name="Forget").click()
+    toast = page.locator(".Toastify__toast", has_text="Tokenhot key forgotten; no key is set.")
+    expect(toast).to_be_visible()
     expect(page.locator(".jp-TokenhotStatus")).to_have_text("Tokenhot · simulator", timeout=SLOW)
+    _settle(page, toast)
     lab.shot(page, "4-forgotten")
 
 
