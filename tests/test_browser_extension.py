@@ -40,8 +40,7 @@ from browser_support import (
 from playwright.sync_api import Browser, Locator, Page, expect
 
 from tokenhot_jupyter.__main__ import kernel_env
-from tokenhot_jupyter._config import ENV_BASE_URL
-from tokenhot_jupyter._store._credentials import SIMULATOR_KEY
+from tokenhot_jupyter._config import ENV_BASE_URL, SIMULATOR_KEY
 from tokenhot_jupyter.simulator import Simulator
 from tokenhot_jupyter.simulator.media import mp4_info
 
