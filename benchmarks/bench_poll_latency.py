@@ -1,11 +1,22 @@
-"""Added latency of a trivial cell while 20 ``%%video`` tasks poll in the background.
+"""Background ``%%video`` tasks in a real kernel: its idle CPU, its display updates, cell latency.
 
-Anchor: the same trivial cell with no tasks polling.  The simulator's clock is manual, so
-the tasks never finish; ``Tokenhot.video_poll_interval`` is set 20x faster than the real
-default (0.5 s instead of 10 s) to make the load heavier than in practice.  Prints the
-median and 95th percentile of each, and their ratios (target: no measurable slowdown).
+Two kernels run side by side against one simulator (a process of its own, manual clock,
+so tasks stay pending until we move it): the anchor has the magics loaded and no tasks; the
+other follows 20, then 100 tasks, polled every ``--interval`` seconds (the real default,
+``Tokenhot.video_poll_interval``, unless given).  For each task count:
 
-    python benchmarks/bench_poll_latency.py [--cells 400] [--tasks 20] [--interval 0.5]
+* **idle**: over ``--window`` seconds without cells, each kernel's CPU (psutil) as a share of
+  one core, the polls the simulator saw, and the card updates the kernel published;
+* **clock moved**: the simulated clock jumps so every task changes status once; the updates
+  of the next poll round are counted (one per task is right);
+* **latency**: ``--cells`` trivial cells alternate between the two kernels (interleaved, so
+  load cancels out); medians, 95th percentiles and their ratios.
+
+Targets: idle kernel CPU ≤ 1% with 100 tasks at the default interval; no update while
+nothing changed.
+
+    python benchmarks/bench_poll_latency.py [--tasks 20,100] [--interval 10] [--window 30]
+                                            [--cells 200]
 """
 
 from __future__ import annotations
@@ -13,20 +24,56 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
-from typing import Any
 
-from _shell import magic_shell
+from _kernel import BenchKernel
+from _sim import SimProcess
+
+DEFAULT_INTERVAL = 10.0  # Tokenhot.video_poll_interval's default
+MODEL = "doubao-seedance-2.0-fast"
 
 
-def cell_times(ip: Any, n: int) -> list[float]:
-    """Seconds each of ``n`` trivial cells took."""
-    times = []
-    for i in range(n):
-        started = time.perf_counter()
-        ip.run_cell(f"x = {i} + 1")
-        times.append(time.perf_counter() - started)
-        time.sleep(0.002)  # let the poller run between cells, as a person typing would
-    return times
+def setup(interval: float | None) -> str:
+    """The first cell of both kernels."""
+    config = "" if interval is None else f"%config Tokenhot.video_poll_interval = {interval}\n"
+    return "%load_ext tokenhot_jupyter\n" + config
+
+
+def add_tasks(kernel: BenchKernel, first: int, last: int) -> None:
+    """Create tasks ``first`` .. ``last - 1``, one ``%%video`` cell each."""
+    for i in range(first, last):
+        kernel.run(f"%%video -m {MODEL} --new\nBenchmark task {i}")
+
+
+def idle_window(
+    busy: BenchKernel, anchor: BenchKernel, sim: SimProcess, seconds: float
+) -> tuple[float, float, float, int]:
+    """(busy CPU %, anchor CPU %, polls per second, card updates) over ``seconds`` of no cells."""
+    busy.others()
+    polls = _polls(sim)
+    cpu_busy, cpu_anchor, started = busy.cpu(), anchor.cpu(), time.perf_counter()
+    time.sleep(seconds)
+    elapsed = time.perf_counter() - started
+    share_busy = (busy.cpu() - cpu_busy) / elapsed * 100
+    share_anchor = (anchor.cpu() - cpu_anchor) / elapsed * 100
+    rate = (_polls(sim) - polls) / elapsed
+    return share_busy, share_anchor, rate, _updates(busy)
+
+
+def _polls(sim: SimProcess) -> int:
+    return sum(n for route, n in sim.counts().items() if route.startswith("GET video"))
+
+
+def _updates(kernel: BenchKernel) -> int:
+    return sum(msg_type == "update_display_data" for _, msg_type, _ in kernel.others())
+
+
+def latency(busy: BenchKernel, anchor: BenchKernel, cells: int) -> tuple[list[float], list[float]]:
+    """Seconds of ``cells`` trivial cells in each kernel, alternating."""
+    times: dict[int, list[float]] = {0: [], 1: []}
+    for i in range(cells * 2):
+        kernel = (busy, anchor)[i % 2]
+        times[i % 2].append(kernel.run(f"x = {i} + 1").seconds)
+    return times[0], times[1]
 
 
 def p95(values: list[float]) -> float:
@@ -36,35 +83,48 @@ def p95(values: list[float]) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cells", type=int, default=400)
-    parser.add_argument("--tasks", type=int, default=20)
-    parser.add_argument("--interval", type=float, default=0.5)
+    parser.add_argument("--tasks", default="20,100")
+    parser.add_argument("--interval", type=float, default=None)
+    parser.add_argument("--window", type=float, default=30.0)
+    parser.add_argument("--cells", type=int, default=200)
     args = parser.parse_args()
+    counts = [int(n) for n in args.tasks.split(",")]
+    interval = args.interval or DEFAULT_INTERVAL
 
-    from tokenhot_jupyter.simulator import Simulator
-
-    with Simulator(speed=0, token_delay=0) as sim:
-        ip = magic_shell(sim, video_poll_interval=args.interval)
-        idle = cell_times(ip, args.cells)
-        for i in range(args.tasks):
-            ip.run_cell(
-                f"%%video -m doubao-seedance-2.0-fast --new\nBenchmark task {i}"
-            ).raise_error()
-        polls_before = len(sim.requests)
-        started = time.perf_counter()
-        busy = cell_times(ip, args.cells)
-        polls = (len(sim.requests) - polls_before) / (time.perf_counter() - started)
-        ip.run_line_magic("unload_ext", "tokenhot_jupyter")
-    report("trivial cell, idle", idle)
-    report(f"trivial cell, {args.tasks} tasks polling ({polls:.0f} polls/s)", busy)
-    ratio_median = statistics.median(busy) / statistics.median(idle)
-    print(f"ratio busy/idle: median {ratio_median:.2f}, p95 {p95(busy) / p95(idle):.2f}")
+    with SimProcess(speed=0) as sim:
+        env = {"TOKENHOT_BASE_URL": sim.base_url, "TOKENHOT_API_KEY": sim.api_key}
+        with BenchKernel(env) as busy, BenchKernel(env) as anchor:
+            for kernel in (busy, anchor):
+                kernel.run(setup(args.interval))
+            made = 0
+            for count in counts:
+                add_tasks(busy, made, count)
+                made = count
+                time.sleep(interval + 1)  # past every task's first poll
+                report_idle(count, interval, *idle_window(busy, anchor, sim, args.window))
+                sim.advance(30)  # every task leaves "queued" (or moves up its ladder)
+                time.sleep(interval * 1.2)
+                print(f"  clock moved: card updates in the next poll round: {_updates(busy)}"
+                      f" (one per task: {count})")  # fmt: skip
+                report_latency(*latency(busy, anchor, args.cells))
 
 
-def report(label: str, times: list[float]) -> None:
-    """One line: median and p95 in microseconds."""
-    median_us, p95_us = statistics.median(times) * 1e6, p95(times) * 1e6
-    print(f"{label:<44}: median {median_us:6.0f} µs, p95 {p95_us:6.0f} µs")
+def report_idle(count: int, interval: float, busy: float, anchor: float, polls: float,
+                updates: int) -> None:  # fmt: skip
+    """The idle window's lines."""
+    print(f"\n{count} tasks polled every {interval:g} s ({polls:.1f} polls/s):")
+    print(f"  idle kernel CPU: {busy:.2f}% of a core (the kernel with no tasks: {anchor:.2f}%)"
+          "  (target <= 1% at 100 tasks, default interval)")  # fmt: skip
+    print(f"  card updates while nothing changed: {updates}  (target 0)")
+
+
+def report_latency(busy: list[float], anchor: list[float]) -> None:
+    """The trivial cells' lines."""
+    for label, times in (("with tasks", busy), ("no tasks", anchor)):
+        print(f"  trivial cell, {label:<10}: median {statistics.median(times) * 1e3:6.2f} ms,"
+              f" p95 {p95(times) * 1e3:6.2f} ms")  # fmt: skip
+    ratio = statistics.median(busy) / statistics.median(anchor)
+    print(f"  ratio with/without tasks: median {ratio:.2f}, p95 {p95(busy) / p95(anchor):.2f}")
 
 
 if __name__ == "__main__":
