@@ -30,7 +30,8 @@ from typing import Any
 from _kernel import BenchKernel
 from _sim import SimProcess
 
-DEFAULT_INTERVAL = 10.0  # Tokenhot.video_poll_interval's default
+from tokenhot_jupyter._config import DEFAULT_POLL_INTERVAL  # Tokenhot.video_poll_interval's default
+
 MODEL = "doubao-seedance-2.0-fast"
 
 
@@ -109,7 +110,7 @@ def main() -> None:
     parser.add_argument("--cells", type=int, default=200)
     args = parser.parse_args()
     counts = [int(n) for n in args.tasks.split(",")]
-    interval = args.interval or DEFAULT_INTERVAL
+    interval = args.interval or DEFAULT_POLL_INTERVAL
 
     with SimProcess(speed=0) as sim:
         env = {"TOKENHOT_BASE_URL": sim.base_url, "TOKENHOT_API_KEY": sim.api_key}

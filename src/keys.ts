@@ -54,8 +54,8 @@ export async function forgetKey(model: TokenhotModel): Promise<void> {
   await attempt(async () => {
     const state = await requestAPI<IKeyState>('key', jsonInit('DELETE'));
     const message = state.set
-      ? `Stored key forgotten; the ${state.source} key (${state.masked}) is still in force.`
-      : 'Stored key forgotten; no key is set.';
+      ? `Tokenhot key forgotten; the ${state.source} key (${state.masked}) is still in force.`
+      : 'Tokenhot key forgotten; no key is set.';
     return { ok: true, message };
   });
   void model.refresh();

@@ -144,7 +144,9 @@ function TaskRow(props: { task: ITask; now: number; actions: IPanelActions }): J
   return (
     <li className="jp-TokenhotTask" data-task-id={task.id}>
       <div className="jp-TokenhotTask-head">
-        <span className="jp-TokenhotTask-model">{task.model}</span>
+        <span className="jp-TokenhotTask-model" title={task.model}>
+          {task.model}
+        </span>
         <span className={`jp-TokenhotTask-status jp-mod-${task.status}`}>{task.status}</span>
         <span className="jp-TokenhotTask-elapsed">{elapsed}</span>
       </div>

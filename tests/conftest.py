@@ -59,3 +59,12 @@ def kernel(tokenhot_simulator: Any, tmp_path: Path) -> Iterator[Any]:
     finally:
         started.stop()
         km.shutdown_kernel(now=True)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Headless Debian Chromium with a fresh profile, shared by one module's browser tests."""
+    from browser_support import launch_chromium
+
+    with launch_chromium() as launched:
+        yield launched

@@ -5,12 +5,16 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+
+from tokenhot_jupyter._poll import Clock
 
 ENV_NAMES = (
     "TOKENHOT_API_KEY", "TOKENHOT_BASE_URL", "TOKENHOT_SIMULATED", "TOKENHOT_CHAT_MODEL",
@@ -19,12 +23,92 @@ ENV_NAMES = (
 )  # fmt: skip
 
 
+class SimTime:
+    """The poll clock of a kernel under test: on a manual simulator clock, polls cost no time.
+
+    While the simulator's clock stands, a poll's sleep lasts until the test's jumps
+    (``sim.clock.advance``) have moved simulated time on by its length, so a poller waits
+    for the next jump instead of for real time; a jump first lets every poller of the
+    session reach its sleep, so none misses it.  While the clock runs at a speed, a sleep is
+    real: the simulator's poll hints are real seconds then, to keep clients at its pace.
+    """
+
+    def __init__(self, sim: Any, monkeypatch: pytest.MonkeyPatch, session: Any) -> None:
+        self.sim_clock = sim.clock
+        self._session = session  # () -> the kernel session whose pollers sleep here
+        self._lock = threading.Lock()
+        self._waiting: dict[asyncio.Future[None], tuple[asyncio.AbstractEventLoop, Any]] = {}
+        jump = sim.clock.advance
+
+        def advance(seconds: float) -> float:
+            self.settle()
+            now: float = jump(seconds)
+            self._wake()
+            return now
+
+        monkeypatch.setattr(sim.clock, "advance", advance)
+
+    def clock(self) -> Clock:
+        """The `Clock` a task manager polls by (its deadline counts the simulated sleeps)."""
+        return Clock(sleep=self.sleep)
+
+    async def sleep(self, seconds: float) -> None:
+        """Real seconds on a running clock; on a standing one, simulated seconds jumped."""
+        if self.sim_clock.speed:
+            await asyncio.sleep(seconds)
+            return
+        target = self.sim_clock.now() + seconds
+        loop = asyncio.get_running_loop()
+        while True:
+            woken: asyncio.Future[None] = loop.create_future()
+            with self._lock:
+                self._waiting[woken] = (loop, asyncio.current_task())
+            try:
+                if self.sim_clock.now() >= target:  # read once listed: no jump is missed
+                    return
+                await woken
+            finally:
+                with self._lock:
+                    self._waiting.pop(woken, None)
+
+    def settle(self, timeout: float = 10.0) -> None:
+        """Wait until every active poller of the session sleeps here (a jump must reach it)."""
+        end = time.monotonic() + timeout
+        while not self.sim_clock.speed and not self._parked():
+            assert time.monotonic() < end, "a video poller never went to sleep"
+            time.sleep(0.002)
+
+    def _parked(self) -> bool:
+        from tokenhot_jupyter._follow import ACTIVE
+
+        session = self._session()
+        if session is None:  # the extension is not loaded: nothing polls
+            return True
+        tracked = session.tasks().tracked()
+        pollers = [t._poller for t in tracked if t.phase in ACTIVE]
+        with self._lock:
+            asleep = {task for _, task in self._waiting.values()}
+        return all(poller in asleep for poller in pollers)
+
+    def _wake(self) -> None:
+        with self._lock:
+            waiting = list(self._waiting.items())
+        for woken, (loop, _) in waiting:
+            loop.call_soon_threadsafe(_resolve, woken)
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
 class Shell:
     """A real InteractiveShell with a capturing display publisher and helpers."""
 
-    def __init__(self, ip: Any, sim: Any) -> None:
+    def __init__(self, ip: Any, sim: Any, time: SimTime | None = None) -> None:
         self.ip = ip
         self.sim = sim
+        self.time = time
 
     @property
     def outputs(self) -> list[dict[str, Any]]:
@@ -50,7 +134,7 @@ class Shell:
 
     @property
     def session(self) -> Any:
-        from tokenhot_jupyter._notebook._magics import session_of
+        from tokenhot_jupyter._notebook._session import session_of
 
         return session_of(self.ip)
 
@@ -82,11 +166,14 @@ def shell(
     # IPython's display publishers have no annotations.
     ip.display_pub = CapturingDisplayPublisher(shell=ip)  # type: ignore[no-untyped-call]
     ip.run_line_magic("load_ext", "tokenhot_jupyter")
-    session = Shell(ip, tokenhot_simulator).session
+    shell = Shell(ip, tokenhot_simulator)
+    shell.time = SimTime(tokenhot_simulator, monkeypatch, lambda: shell.session)
+    session = shell.session
     session.config.stream_interval = 0.0
     session.config.video_poll_interval = 0.05
+    session.poll_clock = shell.time.clock()  # video tasks poll in simulated seconds
     try:
-        yield Shell(ip, tokenhot_simulator)
+        yield shell
     finally:
         ip.run_line_magic("unload_ext", "tokenhot_jupyter")
         ip.config.pop("Tokenhot", None)  # %config writes into the shell's config too

@@ -1,4 +1,4 @@
-"""Helpers for the simulator's raw-HTTP tests (``tests/test_simulator_*.py``).
+"""Helpers for the simulator's raw-HTTP tests (``tests/simulator/test_simulator_*.py``).
 
 Each test there names the spec §12 checklist item it proves (``#N``). Video timings move
 by advancing the simulator's manual clock; nothing here sleeps. The ``sim`` and ``http``

@@ -9,12 +9,8 @@ Screenshots of the key moments go to the test's temporary folder.
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
-import signal
-import socket
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -26,8 +22,21 @@ from urllib.parse import urlsplit
 import httpx
 import nbformat
 import pytest
-from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
+from browser_support import (
+    SLOW,
+    VIEWPORT,
+    assert_not_on_page,
+    cell,
+    isolated_env,
+    jupyter_server,
+    outputs,
+    run_all,
+    wait_for_kernel_idle,
+    write_notebook,
+)
+from playwright.sync_api import Browser, Locator, Page, expect
 
+from tokenhot_jupyter._config import SIMULATOR_KEY  # what the launcher gives kernels
 from tokenhot_jupyter.simulator.media import mp4_info
 
 # JupyterLab, a kernel and Chromium: slow on a loaded machine, so more than the global 120 s.
@@ -41,17 +50,6 @@ CELLS = (
     "%%video -m doubao-seedance-2.0-fast --duration 5\na paper boat on a rainy street",
     'print("next cell ran")',
 )
-SIMULATOR_KEY = "sk-simulator"  # what the launcher gives kernels (simulated_env)
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--no-first-run",
-    "--disable-component-update",
-    "--disable-sync",
-]
-SLOW = 120_000  # ms, a bound: JupyterLab's first load, a kernel start, a video task
 DEMO = Path(__file__).resolve().parents[1] / "notebooks" / "06-teaching-demo.ipynb"
 
 
@@ -65,147 +63,24 @@ class Lab:
     shots: Path
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _chromium() -> str:
-    path = shutil.which("chromium")
-    if path is None:
-        message = "Debian's chromium is not installed: apt-get install -y chromium"
-        if os.environ.get("CI"):  # CI installs it (.ci/run); missing there is a failure
-            pytest.fail(message)
-        pytest.skip(message)
-    return path
-
-
-def _write_notebook(folder: Path) -> Path:
-    # nbformat has no annotations.
-    nb = nbformat.v4.new_notebook()  # type: ignore[no-untyped-call]
-    nb.cells = [nbformat.v4.new_code_cell(source) for source in CELLS]  # type: ignore[no-untyped-call]
-    nb.metadata["kernelspec"] = {
-        "name": "python3",
-        "display_name": "Python 3 (ipykernel)",
-        "language": "python",
-    }
-    folder.mkdir()
-    path = folder / "first-run.ipynb"
-    # nbformat has no annotations.
-    nbformat.write(nb, path)  # type: ignore[no-untyped-call]
-    return path
-
-
-def _isolated_env(tmp: Path) -> dict[str, str]:
-    """No key (so the launcher starts its simulator) and no state outside ``tmp``."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TOKENHOT_")}
-    for name, sub in (
-        ("TOKENHOT_HOME", "home"),
-        ("JUPYTER_RUNTIME_DIR", "runtime"),
-        ("JUPYTER_CONFIG_DIR", "config"),  # also JupyterLab's workspaces and settings
-        ("IPYTHONDIR", "ipython"),
-    ):
-        env[name] = str(tmp / sub)
-    return env
-
-
-def _simulator_url(log: Path, proc: subprocess.Popen[bytes]) -> str:
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and proc.poll() is None:
-        found = re.search(r"local gateway simulator at (http://127\.0\.0\.1:\d+)", log.read_text())
-        if found:
-            return found.group(1)
-        time.sleep(0.1)
-    raise AssertionError(f"the launcher did not say where its simulator is: {log.read_text()!r}")
-
-
-def _wait_for_server(port: int, token: str, proc: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline and proc.poll() is None:
-        try:
-            url = f"http://127.0.0.1:{port}/api/status?token={token}"
-            if httpx.get(url, timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.25)
-    tail = log.read_text(errors="replace")[-2000:]
-    raise AssertionError(f"JupyterLab did not start (exit status {proc.poll()}):\n{tail}")
+def _simulator_url(log: Path) -> str:
+    found = re.search(r"local gateway simulator at (http://127\.0\.0\.1:\d+)", log.read_text())
+    assert found, f"the launcher did not say where its simulator is: {log.read_text()!r}"
+    return found.group(1)
 
 
 @pytest.fixture
 def lab(tmp_path: Path) -> Iterator[Lab]:
     """JupyterLab as a newcomer starts it, on a folder holding the three-cell notebook."""
-    notebook = _write_notebook(tmp_path / "work")
+    notebook = write_notebook(tmp_path / "work" / "first-run.ipynb", CELLS)
     shutil.copy(DEMO, notebook.parent)
-    port, token = _free_port(), "browser-t0ken"
-    args = [
-        "--simulator-speed", str(SPEED), "--dir", str(notebook.parent), "--no-browser",
-        f"--ServerApp.port={port}", f"--IdentityProvider.token={token}",
-    ]  # fmt: skip
-    out, err = tmp_path / "lab.out", tmp_path / "lab.err"
-    with out.open("wb") as stdout, err.open("wb") as stderr:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "tokenhot_jupyter", "lab", *args],
-            cwd=tmp_path, env=_isolated_env(tmp_path), stdout=stdout, stderr=stderr,
-        )  # fmt: skip
-    try:
-        simulator_url = _simulator_url(out, proc)
-        _wait_for_server(port, token, proc, err)
+    command = [sys.executable, "-m", "tokenhot_jupyter", "lab",
+               "--simulator-speed", str(SPEED), "--dir", str(notebook.parent)]  # fmt: skip
+    with jupyter_server(command, tmp_path, isolated_env(tmp_path)) as server:
         shots = tmp_path / "screenshots"
         shots.mkdir()
-        url = f"http://127.0.0.1:{port}/lab/tree/{notebook.name}?token={token}"
-        yield Lab(url, simulator_url, notebook, shots)
-    finally:
-        proc.send_signal(signal.SIGTERM)  # the launcher stops JupyterLab and the simulator
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
-@pytest.fixture
-def browser() -> Iterator[Browser]:
-    """Headless Debian Chromium, with a fresh profile."""
-    executable = _chromium()
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        try:
-            yield launched
-        finally:
-            launched.close()
-
-
-def _cell(page: Page, index: int) -> Locator:
-    return page.locator(".jp-NotebookPanel:visible .jp-Notebook .jp-Cell").nth(index)
-
-
-def _outputs(page: Page, index: int) -> Locator:
-    return _cell(page, index).locator(".jp-OutputArea-output")
-
-
-def _wait_for_kernel(page: Page) -> None:
-    """Until the notebook's kernel is connected and idle; cells run before that are dropped.
-
-    The toolbar's execution indicator says "idle" while there is no kernel yet; the status
-    bar's kernel item says "No Kernel | Initializing", then "Python 3 (ipykernel) | Idle".
-    """
-    kernel = page.locator(".jp-StatusBar-TextItem[title^='Change kernel']")
-    expect(kernel).to_have_text(re.compile(r"ipykernel\) \| Idle$"), timeout=SLOW)
-
-
-def _run_all(page: Page) -> None:
-    """Run ▸ Run All Cells, as a user would."""
-    page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
-    page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$")).click()
-
-
-def _assert_no_key(page: Page) -> None:
-    """The key in use appears nowhere on the page, visible or not."""
-    assert SIMULATOR_KEY not in page.locator("body").inner_text()
-    assert SIMULATOR_KEY not in page.content()
+        url = server.url(f"lab/tree/{notebook.name}")
+        yield Lab(url, _simulator_url(server.out), notebook, shots)
 
 
 def _media_state(video: Locator) -> dict[str, Any]:
@@ -235,27 +110,27 @@ def _saved_video(folder: Path) -> Path:
 
 def test_a_newcomer_runs_chat_video_and_a_plain_cell(browser: Browser, lab: Lab) -> None:
     assert httpx.get(f"{lab.simulator_url}/__sim__", timeout=5).json()["speed"] == SPEED
-    page = browser.new_page(viewport={"width": 1280, "height": 1000})
+    page = browser.new_page(viewport=VIEWPORT)
     page.goto(lab.url)
-    expect(_cell(page, 2)).to_be_visible(timeout=SLOW)
-    _wait_for_kernel(page)
+    expect(cell(page, 2)).to_be_visible(timeout=SLOW)
+    wait_for_kernel_idle(page)
     page.screenshot(path=lab.shots / "1-opened.png")
-    _run_all(page)
+    run_all(page)
     _check_chat_answer_is_inert(page)
     _check_next_cell_runs_while_the_card_polls(page)
     page.screenshot(path=lab.shots / "2-polling.png")
-    _assert_no_key(page)
+    assert_not_on_page(page, SIMULATOR_KEY)
     _check_card_turns_into_a_playable_video(page, lab.notebook.parent)
     page.screenshot(path=lab.shots / "3-video.png")
     assert page.evaluate("() => window.__pwned") is None
-    _assert_no_key(page)
+    assert_not_on_page(page, SIMULATOR_KEY)
     page.keyboard.press("Control+s")
     _check_saved_notebook(lab.notebook)
 
 
 def _check_chat_answer_is_inert(page: Page) -> None:
     """The banner shows, and the answer quotes the prompt's HTML as text that never runs."""
-    chat = _outputs(page, 0)
+    chat = outputs(page, 0)
     expect(chat.filter(has_text="Answers are simulated")).to_be_visible(timeout=SLOW)
     answer = chat.filter(has_text="Simulated answer from gpt-5.4-mini")
     expect(answer).to_contain_text(PAYLOAD, timeout=SLOW)
@@ -265,8 +140,8 @@ def _check_chat_answer_is_inert(page: Page) -> None:
 
 def _check_next_cell_runs_while_the_card_polls(page: Page) -> None:
     """Run All goes on past the video cell, whose only output is a live progress card."""
-    expect(_outputs(page, 2)).to_have_text("next cell ran", timeout=SLOW)
-    card = _outputs(page, 1)
+    expect(outputs(page, 2)).to_have_text("next cell ran", timeout=SLOW)
+    card = outputs(page, 1)
     expect(card).to_have_count(1)
     expect(card.locator(".tokenhot-video progress")).to_be_visible()
     expect(card.locator("video")).to_have_count(0)
@@ -276,7 +151,7 @@ def _check_next_cell_runs_while_the_card_polls(page: Page) -> None:
 
 def _check_card_turns_into_a_playable_video(page: Page, folder: Path) -> None:
     """The same output becomes a player, and the browser loads the saved MP4."""
-    card = _outputs(page, 1)
+    card = outputs(page, 1)
     expect(card.locator("video").first).to_be_visible(timeout=SLOW)
     expect(card).to_have_count(1)
     expect(page.locator("[data-e2e='video-cell'] .jp-OutputArea-output video")).to_have_count(1)
@@ -308,8 +183,8 @@ def test_run_all_stops_at_the_teaching_demos_mistake(browser: Browser, lab: Lab)
     page.goto(lab.url.replace(lab.notebook.name, DEMO.name))
     code = page.locator(".jp-NotebookPanel:visible .jp-Notebook .jp-CodeCell")
     expect(code).to_have_count(7, timeout=SLOW)
-    _wait_for_kernel(page)
-    _run_all(page)
+    wait_for_kernel_idle(page)
+    run_all(page)
     mistake, usage = code.nth(5), code.nth(6)
     error = mistake.locator(".jp-OutputArea-output")
     expect(error).to_contain_text("UnknownModelError", timeout=SLOW)

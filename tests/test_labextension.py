@@ -23,7 +23,7 @@ import pytest
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # jupyterlab depends on tomli before 3.11
-    import tomli as tomllib
+    import tomli as tomllib  # type: ignore[import-not-found, unused-ignore]  # absent on 3.11+
 
 pytestmark = pytest.mark.packaging
 

@@ -88,7 +88,9 @@ def test_lab_uses_a_stored_key_instead_of_the_simulator(
     monkeypatch.setattr(subprocess, "Popen", FakeServer)
     monkeypatch.setattr(launcher, "start_simulator", lambda *a: pytest.fail("no simulator"))
     KeyStore().write("sk-storedforthelab1234")
+    before = signal.getsignal(signal.SIGINT)
     assert launcher.lab(_parser().parse_args(["lab"])) == 0
+    assert signal.getsignal(signal.SIGINT) is before, "the caller's Ctrl-C handler is back"
     assert "TOKENHOT_SIMULATED" not in started[0] and "TOKENHOT_API_KEY" not in started[0]
     assert "simulator" not in capsys.readouterr().out
 

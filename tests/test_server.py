@@ -3,6 +3,10 @@
 Every endpoint; 403 without a token for every handler the extension registers; XSRF on
 PUT, DELETE and POST for cookie logins; the stored key's mode and place, and the key in no
 answer, header or log line; the server finishing a task whose kernel is gone.
+
+This file sits at the top of tests/ so that it runs after the browser and packaging tests:
+pytest-jupyter's server fixture leaves a cleanup coroutine behind, and when the garbage
+collector finds it during a later test that owns an event loop, that test errors.
 """
 
 from __future__ import annotations

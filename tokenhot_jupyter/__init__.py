@@ -13,7 +13,9 @@ that no import cycle appears)::
                                    display, cards, background tasks (IPython, ipywidgets)
     _server/                       Jupyter server extension (jupyter_server, tornado)
     _client.py, _http.py, ...      client layer: HTTP, catalog, endpoint families, media,
-                                   errors, configuration (stdlib and httpx only)
+                                   errors, configuration, the video poll loop and the
+                                   following of tasks in the background that kernels and
+                                   the server share (stdlib and httpx only)
     _store/                        beside it, the files under TOKENHOT_HOME that kernels,
                                    the server and the CLI share: task journal, usage
                                    ledger, stored key (the client reads the stored key)

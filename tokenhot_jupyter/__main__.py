@@ -19,9 +19,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from ._config import ENV_API_KEY, ENV_BASE_URL
+from ._config import ENV_API_KEY, ENV_BASE_URL, ENV_SIMULATED
 from ._exceptions import TokenhotError
-from ._store._credentials import ENV_SIMULATED, find_key
+from ._store._credentials import find_key
 
 DEMO_SPEED = 10.0  # a 5 s video (about 90 simulated seconds) is ready in about 9 s
 
@@ -115,8 +115,7 @@ def lab(args: argparse.Namespace) -> int:
         print(exc, file=sys.stderr)
         return 2
     children: list[subprocess.Popen[Any]] = []
-    for sig in _STOP_SIGNALS:
-        signal.signal(sig, _first_stop(children))
+    previous = {sig: signal.signal(sig, _first_stop(children)) for sig in _STOP_SIGNALS}
     try:
         return _serve(args, key, children)
     except KeyboardInterrupt:
@@ -126,6 +125,8 @@ def lab(args: argparse.Namespace) -> int:
         return 0
     finally:
         _shut_down(children)
+        for sig, handler in previous.items():  # a caller's Ctrl-C works as before afterwards
+            signal.signal(sig, handler)
 
 
 _STOPPING = "Stopping JupyterLab and the simulator (Ctrl-C again stops them at once)."

@@ -214,13 +214,15 @@ def _fields(body: Any) -> dict[str, Any]:
     return body if isinstance(body, dict) else {}
 
 
+_PROMPT_KEYS = ("prompt", "input", "text", "content", "parts", "messages", "contents")
+
+
 def _first_text(value: Any) -> str | None:
     """The prompt of a body: its prompt/input/text field, else the newest message's text."""
     if isinstance(value, str):
         return value if value.strip() and not value.startswith("@@media:") else None
     if isinstance(value, dict):
-        keys = [k for k in ("prompt", "input", "text", "content", "parts", "messages", "contents")
-                if k in value]  # fmt: skip
+        keys = [k for k in _PROMPT_KEYS if k in value]
         return next((t for k in keys if (t := _first_text(value[k]))), None)
     if isinstance(value, list):
         return next((t for item in reversed(value) if (t := _first_text(item))), None)

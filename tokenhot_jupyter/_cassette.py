@@ -393,8 +393,12 @@ class Cassette:
     def _header(self, gateway: str) -> str:
         self._gateway = self._gateway or gateway
         stamp = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-        head = {"tokenhot_cassette": FORMAT, "gateway": self._gateway, "created": stamp,
-                "written_by": f"tokenhot-jupyter {__version__}"}  # fmt: skip
+        head = {
+            "tokenhot_cassette": FORMAT,
+            "gateway": self._gateway,
+            "created": stamp,
+            "written_by": f"tokenhot-jupyter {__version__}",
+        }
         return json.dumps(head, sort_keys=True)
 
     def _load(self) -> None:
@@ -477,9 +481,12 @@ _open: dict[tuple[Path, Mode], Cassette] = {}
 
 
 def open_cassette(
-    path: str | os.PathLike[str], mode: str = DEFAULT_MODE, *, speed: float = 1.0,
+    path: str | os.PathLike[str],
+    mode: str = DEFAULT_MODE,
+    *,
+    speed: float = 1.0,
     restart: bool = False,
-) -> Cassette:  # fmt: skip
+) -> Cassette:
     """The process's cassette for ``path`` and ``mode``, shared by every client using it.
 
     Sharing keeps one replay position per cassette and stops a second client from starting a

@@ -1,6 +1,6 @@
 """The record/replay transport: wraps our own way of sending, never patches httpx globally.
 
-`CassetteTransport` sits under the private ``httpx.AsyncClient`` of a `Session` that has a
+`CassetteTransport` sits under the private ``httpx.AsyncClient`` of a `Connection` that has a
 cassette; it hands live requests to ``send`` (the shared pool, or a custom transport).  So
 every request of the client goes through it: each endpoint family, media downloads from
 vendor file hosts, the picker's Try-it and background video polling.

@@ -1,18 +1,19 @@
-"""The model catalog: which endpoint family serves each model, and its parameters.
+"""The model catalog: which endpoint family serves each model, its parameters and quirks.
 
 This is data, not code paths: every other module asks the catalog instead of testing
 model names.  The gateway routes by the *channel* an operator attached a model to, so
 the live ``supported_endpoint_types`` of ``GET /v1/models`` can override a family here
 (`resolve_family`), and a model that only the live list knows gets a family guessed
-from its endpoint types and name (`guess_family`).  Both guesses live in this file only.
+from its endpoint types and name (`guess_family`), and its quirks from its name
+(`guess_quirks`).  These guesses live in this file only.
 """
 
 from __future__ import annotations
 
 import difflib
 import math
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import KW_ONLY, dataclass, field, replace
 from typing import Any, Literal
 
 from ._exceptions import InvalidInputError, UnknownModelError
@@ -171,6 +172,20 @@ def _coerce(kind: str, value: Any, choices: tuple[Any, ...]) -> Any:
     return value if kind == "choice" else str(value)
 
 
+# What sets one model apart from the rest of its family; the family modules read these
+# instead of model names.  The rows of `MODELS` state them; `guess_quirks` for the ids that
+# only the live list knows.
+Quirk = Literal[
+    "effort-in-name",  # anthropic: the effort is a model-name suffix, claude-opus-4-6-high
+    "b64-by-default",  # openai-image: ask for b64_json, which dall-e does not send unasked
+    "interleave",  # dashscope-image: Tokenhot's wan2.6 body, enable_interleave (spec §8.3.4)
+    "edits-route",  # dashscope-image: edits go to /v1/images/edits
+    "first-frame",  # happyhorse: the input image is the first frame, the only media (i2v)
+    "no-duration",  # happyhorse: the body carries no duration (video-edit)
+    "no-ratio",  # happyhorse: the body carries no ratio (i2v, video-edit)
+]
+
+
 @dataclass(frozen=True)
 class Model:
     """One model: its id, kind, endpoint family and parameters."""
@@ -178,12 +193,13 @@ class Model:
     id: str
     kind: Kind
     family: str
-    label: str = ""
+    _: KW_ONLY
     vendor: str = ""
     params: tuple[Param, ...] = ()
     vision: bool = False  # chat: accepts images
     edits: bool = False  # image: accepts input images
     requires: tuple[str, ...] = ()  # inputs that must be given, e.g. ("image",)
+    quirks: tuple[Quirk, ...] = ()  # how it differs from its family's other models
     endpoint_types: tuple[str, ...] = ()  # from the live list, when known
     live: bool = False  # seen in the live GET /v1/models
     inferred: bool = False  # family guessed (not in the spec's per-model tables)
@@ -201,30 +217,10 @@ class Model:
         """The parameter called ``name``, if the model has one."""
         return next((p for p in self.params if p.name == name), None)
 
-    def as_dict(self) -> dict[str, Any]:
-        """A JSON-friendly summary (used by `%tokenhot models` and the picker)."""
-        return {
-            "id": self.id,
-            "kind": self.kind,
-            "family": self.family,
-            "label": self.label or self.id,
-            "vendor": self.vendor,
-            "vision": self.vision,
-            "edits": self.edits,
-            "requires": list(self.requires),
-            "endpoint_types": list(self.endpoint_types),
-            "live": self.live,
-            "params": {p.name: _param_dict(p) for p in self.params},
-        }
-
-
-def _param_dict(p: Param) -> dict[str, Any]:
-    d: dict[str, Any] = {"type": p.type, "default": p.default}
-    if p.choices:
-        d["choices"] = list(p.choices)
-    if p.min is not None:
-        d["min"], d["max"] = p.min, p.max
-    return d
+    def check(self, name: str, value: Any) -> Any:
+        """``value`` checked against the parameter ``name`` (as it is when there is none)."""
+        spec = self.param(name)
+        return spec.check(value, self.id) if spec else value
 
 
 # --- parameter sets -----------------------------------------------------------------
@@ -302,6 +298,7 @@ def _chat(mid: str, family: str, vendor: str, price: tuple[float, ...], **kw: An
 
 GPT5 = dict(params=(*CHAT, REASONING), vision=True)
 CLAUDE = dict(params=(*CHAT, Param("reasoning", "choice", None, CLAUDE_EFFORTS)), vision=True)
+OPUS = dict(CLAUDE, quirks=("effort-in-name",))  # Opus 4.6 and later
 GEMINI = dict(
     params=(*CHAT, Param("reasoning", "choice", None, ("low", "medium", "high"))), vision=True
 )
@@ -313,8 +310,8 @@ MODELS: tuple[Model, ...] = (
     _chat("gpt-5.4", "chat-completions", "OpenAI", (2.5, 15.0), **GPT5),
     _chat("gpt-5.4-mini", "chat-completions", "OpenAI", (0.25, 2.0), **GPT5),
     _chat("claude-sonnet-4-5-20250929", "anthropic", "Anthropic", (3.0, 15.0), **CLAUDE),
-    _chat("claude-opus-4-6", "anthropic", "Anthropic", (5.0, 25.0), **CLAUDE),
-    _chat("claude-opus-4-6-cc", "anthropic", "Anthropic", (5.0, 25.0), inferred=True, **CLAUDE),
+    _chat("claude-opus-4-6", "anthropic", "Anthropic", (5.0, 25.0), **OPUS),
+    _chat("claude-opus-4-6-cc", "anthropic", "Anthropic", (5.0, 25.0), inferred=True, **OPUS),
     _chat("gemini-2.5-flash", "gemini", "Google", (0.3, 2.5), **GEMINI),
     _chat("gemini-2.5-pro", "gemini", "Google", (1.25, 10.0), **GEMINI),
     _chat("gemini-3-flash-preview", "gemini", "Google", (0.5, 3.0), **GEMINI),
@@ -324,9 +321,10 @@ MODELS: tuple[Model, ...] = (
     # image ---------------------------------------------------------------------------
     Model("gpt-image-1.5", "image", "openai-image", vendor="OpenAI", params=GPT_IMAGE, edits=True, price=(0.04,)),
     Model("gpt-image-2", "image", "openai-image", vendor="OpenAI", params=GPT_IMAGE, edits=True, price=(0.04,), inferred=True),
-    Model("dall-e-2", "image", "openai-image", vendor="OpenAI", params=(_size("1024x1024", "512x512", "256x256"), _n(10)), price=(0.02,)),
+    Model("dall-e-2", "image", "openai-image", vendor="OpenAI", price=(0.02,), quirks=("b64-by-default",),
+          params=(_size("1024x1024", "512x512", "256x256"), _n(10))),
     Model(
-        "dall-e-3", "image", "openai-image", vendor="OpenAI", price=(0.04,),
+        "dall-e-3", "image", "openai-image", vendor="OpenAI", price=(0.04,), quirks=("b64-by-default",),
         params=(
             _size("1024x1024", "1024x1792", "1792x1024"), _n(1),
             Param("quality", "choice", "standard", ("standard", "hd")),
@@ -345,15 +343,15 @@ MODELS: tuple[Model, ...] = (
           params=(_size(*GEMINI_RATIOS), _n(1))),
     Model("gemini-3.1-flash-image-preview", "image", "gemini-image", vendor="Google", edits=True, price=(0.06,),
           params=(_size(*GEMINI_RATIOS), Param("image_size", "choice", "1K", ("1K", "2K", "4K")), _n(1))),
-    Model("wan2.6-image", "image", "dashscope-image", vendor="Alibaba", edits=True, price=(0.03,), inferred=True,
+    Model("wan2.6-image", "image", "dashscope-image", vendor="Alibaba", edits=True, price=(0.03,), inferred=True, quirks=("interleave",),
           params=(_size("1024x1024", "1280x720", "720x1280", "1328x1328"), _n(5))),
-    Model("wan2.6-t2i", "image", "dashscope-image", vendor="Alibaba", price=(0.03,), inferred=True,
+    Model("wan2.6-t2i", "image", "dashscope-image", vendor="Alibaba", price=(0.03,), inferred=True, quirks=("interleave",),
           params=(_size("1024x1024", "1280x720", "720x1280", "1328x1328"), _n(4))),
     Model("qwen-image-max", "image", "dashscope-image", vendor="Alibaba", price=(0.075,), params=(QWEN_SIZES, _n(1))),
     Model("qwen-image-plus-2026-01-09", "image", "dashscope-image", vendor="Alibaba", price=(0.03,),
           params=(QWEN_SIZES, _n(1))),
     Model("qwen-image-edit-max-2026-01-16", "image", "dashscope-image", vendor="Alibaba", edits=True,
-          requires=("images",), price=(0.075,), params=(_size("1024x1024", "1328x1328", "1664x928", "928x1664"), _n(6))),
+          requires=("images",), quirks=("edits-route",), price=(0.075,), params=(_size("1024x1024", "1328x1328", "1664x928", "928x1664"), _n(6))),
     # video ---------------------------------------------------------------------------
     Model("doubao-seedance-2-0-260128", "video", "seedance", vendor="ByteDance", params=SEEDANCE2, price=(0.1,)),
     Model("doubao-seedance-1-5-pro-251215", "video", "seedance", vendor="ByteDance", params=SEEDANCE15, price=(0.05,)),
@@ -371,11 +369,11 @@ MODELS: tuple[Model, ...] = (
     Model("MiniMax-Hailuo-2.3-Fast", "video", "hailuo", vendor="MiniMax", params=HAILUO, price=(0.03,), requires=("image",)),
     Model("happyhorse-1.0-t2v", "video", "happyhorse", vendor="Alibaba", params=HAPPY_T2V, price=(0.1,), inferred=True),
     Model("happyhorse-1.0-i2v", "video", "happyhorse", vendor="Alibaba", params=HAPPY_I2V, price=(0.1,),
-          requires=("image",), inferred=True),
+          requires=("image",), quirks=("first-frame", "no-ratio"), inferred=True),
     Model("happyhorse-1.0-r2v", "video", "happyhorse", vendor="Alibaba", params=HAPPY_T2V, price=(0.1,),
           requires=("image",), inferred=True),
     Model("happyhorse-1.0-video-edit", "video", "happyhorse", vendor="Alibaba", params=HAPPY_EDIT, price=(0.1,),
-          requires=("video",), inferred=True),
+          requires=("video",), quirks=("no-duration", "no-ratio"), inferred=True),
     # audio ---------------------------------------------------------------------------
     Model("gemini-2.5-flash-preview-tts", "audio", "gemini-tts", vendor="Google", params=(GEMINI_VOICES,), price=(10.0,)),
     Model("gemini-2.5-pro-preview-tts", "audio", "gemini-tts", vendor="Google", params=(GEMINI_VOICES,), price=(20.0,)),
@@ -447,6 +445,27 @@ def guess_family(model_id: str, endpoint_types: Iterable[str] = ()) -> str:
     return "chat-completions"
 
 
+_SUFFIX_EFFORT = ("claude-opus-4-6", "claude-opus-4-7", "claude-opus-4-8")  # Opus 4.6 and later
+# The name rules behind the quirks, for ids only the live list knows: (quirk, the family it
+# belongs to or None for any, rule).  Case-sensitive, as the vendors spell their ids.
+_QUIRK_RULES: tuple[tuple[Quirk, str | None, Callable[[str], bool]], ...] = (
+    ("effort-in-name", None, lambda mid: mid.startswith(_SUFFIX_EFFORT)),
+    ("b64-by-default", "openai-image", lambda mid: mid.startswith("dall-e")),
+    ("interleave", "dashscope-image", lambda mid: mid.startswith("wan2.6")),
+    ("edits-route", "dashscope-image", lambda mid: "edit" in mid),
+    ("first-frame", "happyhorse", lambda mid: mid.endswith("i2v")),
+    ("no-duration", "happyhorse", lambda mid: mid.endswith("video-edit")),
+    ("no-ratio", "happyhorse", lambda mid: not mid.endswith(("t2v", "r2v"))),
+)
+
+
+def guess_quirks(model_id: str, family: str) -> tuple[Quirk, ...]:
+    """Guess the quirks of a model only the live list knows, from its id (*inferred*)."""
+    return tuple(
+        quirk for quirk, owner, rule in _QUIRK_RULES if owner in (None, family) and rule(model_id)
+    )
+
+
 def resolve_family(model: Model, endpoint_types: Iterable[str]) -> str:
     """The family to use, given the live ``supported_endpoint_types`` (which wins)."""
     types = set(endpoint_types)
@@ -471,7 +490,6 @@ class Catalog:
     """The built-in models, optionally merged with the gateway's live list."""
 
     models: dict[str, Model] = field(default_factory=lambda: {m.id: m for m in MODELS})
-    live_loaded: bool = False
 
     def merge_live(self, live: Iterable[Mapping[str, Any]]) -> Catalog:
         """A new catalog with the live ``GET /v1/models`` entries merged in."""
@@ -485,13 +503,22 @@ class Catalog:
             if known is None:
                 family = guess_family(mid, types)
                 kind = FAMILIES[family].kind
-                merged[mid] = Model(mid, kind, family, vendor=str(entry.get("owned_by") or ""),
-                                    params=_default_params(kind), vision=kind == "chat",
-                                    endpoint_types=types, live=True, inferred=True)  # fmt: skip
+                merged[mid] = Model(
+                    mid,
+                    kind,
+                    family,
+                    vendor=str(entry.get("owned_by") or ""),
+                    params=_default_params(kind),
+                    vision=kind == "chat",
+                    quirks=guess_quirks(mid, family),
+                    endpoint_types=types,
+                    live=True,
+                    inferred=True,
+                )
             else:
                 family = resolve_family(known, types)
                 merged[mid] = replace(known, family=family, endpoint_types=types, live=True)
-        return Catalog(merged, live_loaded=True)
+        return Catalog(merged)
 
     def get(self, model_id: str, kind: Kind | None = None) -> Model:
         """The model ``model_id``; unknown ids raise UnknownModelError with suggestions."""

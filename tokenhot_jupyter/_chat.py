@@ -2,7 +2,7 @@
 
 Each family is a small `Wire`: how to build the body, where to send it, how to read a
 whole reply and how to read one streamed event.  `ChatCall` picks the wire from the
-catalog and does the common work (messages, images, timing, usage).
+catalog and does the common work (options, messages, images, timing, usage).
 """
 
 from __future__ import annotations
@@ -15,22 +15,22 @@ from typing import Any
 
 from . import _exceptions as E
 from ._catalog import Model
-from ._http import Session, json_body
+from ._http import Body, Connection, json_body, set_if_given
 from ._media import (
     MAX_MEDIA_BYTES,
     Media,
     check_kind,
     check_media_size,
     extract_markdown_images,
+    load_inputs,
     load_media,
 )
 from ._sse import SSEEvent
 from ._types import ChatChunk, ChatResult, Image, Usage
 
-Body = dict[str, Any]
-
-# Claude Opus 4.6+ take the effort as a model-name suffix (spec §1.6); others use thinking budgets.
-_SUFFIX_EFFORT_MODELS = ("claude-opus-4-6", "claude-opus-4-7", "claude-opus-4-8")
+OPTIONS = ("temperature", "max_tokens", "reasoning")  # every family takes these (as it names them)
+# Anthropic thinking budgets per effort; models with the "effort-in-name" quirk take the
+# effort as a model-name suffix instead (spec §1.6).
 _THINKING_BUDGET = {
     "minimal": 1024,
     "low": 2048,
@@ -98,9 +98,9 @@ def _system(messages: list[Message]) -> tuple[str | None, list[Message]]:
 def cc_body(model: Model, messages: list[Message], opts: Mapping[str, Any]) -> Body:
     """A ``/v1/chat/completions`` body."""
     body: Body = {"model": model.id, "messages": [_cc_message(m) for m in messages]}
-    _put(body, "temperature", opts.get("temperature"))
-    _put(body, "max_tokens", opts.get("max_tokens"))
-    _put(body, "reasoning_effort", opts.get("reasoning"))
+    set_if_given(body, "temperature", opts.get("temperature"))
+    set_if_given(body, "max_tokens", opts.get("max_tokens"))
+    set_if_given(body, "reasoning_effort", opts.get("reasoning"))
     return body
 
 
@@ -150,9 +150,9 @@ def responses_body(model: Model, messages: list[Message], opts: Mapping[str, Any
     """A ``/v1/responses`` body."""
     system, turns = _system(messages)
     body: Body = {"model": model.id, "input": [_responses_message(m) for m in turns]}
-    _put(body, "instructions", system)
-    _put(body, "temperature", opts.get("temperature"))
-    _put(body, "max_output_tokens", opts.get("max_tokens"))
+    set_if_given(body, "instructions", system)
+    set_if_given(body, "temperature", opts.get("temperature"))
+    set_if_given(body, "max_output_tokens", opts.get("max_tokens"))
     if opts.get("reasoning"):
         body["reasoning"] = {"effort": opts["reasoning"], "summary": "auto"}
     return body
@@ -205,11 +205,11 @@ def anthropic_body(model: Model, messages: list[Message], opts: Mapping[str, Any
     """A ``/v1/messages`` body (``max_tokens`` is optional at the gateway)."""
     system, turns = _system(messages)
     body: Body = {"model": model.id, "messages": [_anthropic_message(m) for m in turns]}
-    _put(body, "system", system)
-    _put(body, "temperature", opts.get("temperature"))
-    _put(body, "max_tokens", opts.get("max_tokens"))
+    set_if_given(body, "system", system)
+    set_if_given(body, "temperature", opts.get("temperature"))
+    set_if_given(body, "max_tokens", opts.get("max_tokens"))
     effort = opts.get("reasoning")
-    if effort and model.id.startswith(_SUFFIX_EFFORT_MODELS):
+    if effort and "effort-in-name" in model.quirks:
         body["model"] = f"{model.id}-{effort}"
     elif effort:
         budget = _THINKING_BUDGET.get(str(effort), 8192)
@@ -254,7 +254,11 @@ def anthropic_event(event: SSEEvent, state: StreamState) -> None:
         if out:
             before = state.usage or Usage()
             total = before.input_tokens + out.output_tokens
-            state.usage = Usage(before.input_tokens, out.output_tokens, total)
+            state.usage = Usage(
+                input_tokens=before.input_tokens,
+                output_tokens=out.output_tokens,
+                total_tokens=total,
+            )
         state.finish = (data.get("delta") or {}).get("stop_reason") or state.finish
     elif kind == "message_stop":
         state.ended = True
@@ -272,8 +276,8 @@ def gemini_body(model: Model, messages: list[Message], opts: Mapping[str, Any]) 
     if system:
         body["systemInstruction"] = {"parts": [{"text": system}]}
     config: Body = {}
-    _put(config, "temperature", opts.get("temperature"))
-    _put(config, "maxOutputTokens", opts.get("max_tokens"))
+    set_if_given(config, "temperature", opts.get("temperature"))
+    set_if_given(config, "maxOutputTokens", opts.get("max_tokens"))
     if opts.get("reasoning"):
         config["thinkingConfig"] = {"thinkingLevel": opts["reasoning"], "includeThoughts": True}
     if config:
@@ -326,20 +330,29 @@ def gemini_event(event: SSEEvent, state: StreamState) -> None:
 Parse = Callable[[Mapping[str, Any]], tuple[str, str, "Usage | None", "str | None"]]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Wire:
     """How one family builds, sends and reads chat requests."""
 
     build: Callable[[Model, list[Message], Mapping[str, Any]], Body]
     parse: Parse
     event: Callable[[SSEEvent, StreamState], None]
-    path: Callable[[Model, bool], str]
+    path: Callable[[Model, bool], str]  # (model, streamed)
     end: str  # the event that ends a whole stream; without it the answer is cut short
     stream_flag: bool = True  # the body carries "stream": true
+    inline: bool = False  # images go as bytes: URLs are downloaded (and checked) first
 
 
 def _cc_path(model: Model, stream: bool) -> str:
     return "/v1/chat/completions"
+
+
+def _responses_path(model: Model, stream: bool) -> str:
+    return "/v1/responses"
+
+
+def _anthropic_path(model: Model, stream: bool) -> str:
+    return "/v1/messages"
 
 
 def _gemini_path(model: Model, stream: bool) -> str:
@@ -347,23 +360,35 @@ def _gemini_path(model: Model, stream: bool) -> str:
     return f"/v1beta/models/{model.id}:{method}"
 
 
-_CC = Wire(cc_body, cc_parse, cc_event, _cc_path, "[DONE]")
+_CC = Wire(build=cc_body, parse=cc_parse, event=cc_event, path=_cc_path, end="[DONE]")
 WIRES: dict[str, Wire] = {
     "chat-completions": _CC,
     "chat-image": _CC,
     "chat-audio": _CC,
     "responses": Wire(
-        responses_body, responses_parse, responses_event, lambda m, s: "/v1/responses",
-        "response.completed",
+        build=responses_body,
+        parse=responses_parse,
+        event=responses_event,
+        path=_responses_path,
+        end="response.completed",
     ),
     "anthropic": Wire(
-        anthropic_body, anthropic_parse, anthropic_event, lambda m, s: "/v1/messages",
-        "message_stop",
+        build=anthropic_body,
+        parse=anthropic_parse,
+        event=anthropic_event,
+        path=_anthropic_path,
+        end="message_stop",
     ),
     "gemini": Wire(
-        gemini_body, gemini_parse, gemini_event, _gemini_path, "a finishReason", stream_flag=False
+        build=gemini_body,
+        parse=gemini_parse,
+        event=gemini_event,
+        path=_gemini_path,
+        end="a finishReason",
+        stream_flag=False,  # the route says it: streamGenerateContent
+        inline=True,  # Gemini fetches no URL itself
     ),
-}  # fmt: skip
+}
 
 
 def wire_for(model: Model, api: str | None = None) -> Wire:
@@ -410,16 +435,34 @@ class StreamState:
         return out
 
 
-@dataclass
+@dataclass(kw_only=True)
 class ChatCall:
     """One chat request: model, messages and options resolved, ready to send."""
 
-    session: Session
+    conn: Connection
     model: Model
     messages: list[Message]
     options: Mapping[str, Any]
     extra: Mapping[str, Any]
     api: str | None = None
+
+    @classmethod
+    def of(
+        cls,
+        conn: Connection,
+        model: Model,
+        prompt: str | Sequence[Mapping[str, Any]],
+        *,
+        system: str | None,
+        images: Any,
+        api: str | None,
+        params: Mapping[str, Any],
+    ) -> ChatCall:
+        """A call with `OPTIONS` checked against the catalog; other ``params`` go in the body."""
+        extra = dict(params)
+        options = {name: model.check(name, extra.pop(name, None)) for name in OPTIONS}
+        messages = to_messages(prompt, system, load_inputs(images))
+        return cls(conn=conn, model=model, messages=messages, options=options, extra=extra, api=api)
 
     @property
     def wire(self) -> Wire:
@@ -428,9 +471,9 @@ class ChatCall:
 
     async def prepare(self) -> None:
         """Download image URLs for families that only take inline bytes."""
-        if self.wire.build is gemini_body:
+        if self.wire.inline:
             for message in self.messages:
-                message.images = [await download_media(self.session, i) for i in message.images]
+                message.images = [await download_media(self.conn, i) for i in message.images]
 
     def body(self, stream: bool) -> Body:
         """The request body, with the caller's extra fields on top."""
@@ -444,16 +487,22 @@ class ChatCall:
         """Send without streaming and read the whole answer."""
         await self.prepare()
         started = time.monotonic()
-        response = await self.session.request(
-            "POST", self.wire.path(self.model, False), mode="write", model=self.model.id,
-            what="chat", json=self.body(stream=False),
-        )  # fmt: skip
+        path = self.wire.path(self.model, False)
+        response = await self.conn.request(
+            "POST", path, mode="write", model=self.model.id, what="chat", json=self.body(False)
+        )
         raw = json_body(response, model=self.model.id, what="chat")
         text, reasoning, usage, finish = self.wire.parse(raw)
         result = ChatResult(
-            text, self.model.id, usage, time.monotonic() - started, reasoning, finish,
-            response.headers.get("x-oneapi-request-id"), raw=raw,
-        )  # fmt: skip
+            text=text,
+            model=self.model.id,
+            usage=usage,
+            latency=time.monotonic() - started,
+            reasoning=reasoning,
+            finish_reason=finish,
+            request_id=response.headers.get("x-oneapi-request-id"),
+            raw=raw,
+        )
         return with_inline_images(result)
 
     async def stream(self) -> AsyncIterator[ChatChunk]:
@@ -466,7 +515,7 @@ class ChatCall:
         started = time.monotonic()
         state = StreamState()
         path = self.wire.path(self.model, True)
-        events = self.session.stream(
+        events = self.conn.stream(
             "POST", path, model=self.model.id, what="chat", json=self.body(True)
         )
         try:
@@ -496,9 +545,13 @@ class ChatCall:
 
     def _result(self, state: StreamState, started: float) -> ChatResult:
         result = ChatResult(
-            "".join(state.text), self.model.id, state.usage, time.monotonic() - started,
-            "".join(state.reasoning), state.finish,
-        )  # fmt: skip
+            text="".join(state.text),
+            model=self.model.id,
+            usage=state.usage,
+            latency=time.monotonic() - started,
+            reasoning="".join(state.reasoning),
+            finish_reason=state.finish,
+        )
         return with_inline_images(result)
 
     def _read(self, event: SSEEvent, state: StreamState) -> None:
@@ -538,18 +591,13 @@ def with_inline_images(result: ChatResult) -> ChatResult:
     return result
 
 
-async def download_media(session: Session, media: Media) -> Media:
+async def download_media(conn: Connection, media: Media) -> Media:
     """Fetch a URL input so it can be sent inline: no bigger than a request can carry, and
     of the kind it stands for (an HTML error page is not an image)."""
     if not media.url:
         return media
-    got = await session.download(media.url, limit=MAX_MEDIA_BYTES)
+    got = await conn.download(media.url, limit=MAX_MEDIA_BYTES)
     source = f"at {media.url.split('?')[0]}"
     check_media_size(got.size, media.what, source, exact=not got.cut)
     mime = check_kind(got.data, media.what, source, media.mime)
     return Media(got.data, mime, name=media.name, what=media.what)
-
-
-def _put(body: Body, key: str, value: Any) -> None:
-    if value is not None:
-        body[key] = value

@@ -22,11 +22,15 @@ from . import _audio, _cassette, _video
 from . import _exceptions as E
 from ._cassette import Cassette
 from ._catalog import DEFAULTS, TRANSCRIBE_DEFAULT, Catalog, Kind, Model
-from ._chat import ChatCall, to_messages
-from ._config import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT, DEFAULT_VIDEO_DEADLINE
-from ._http import Session, Sleep, json_body
-from ._images import ImageCall, check_size, load_inputs
-from ._media import load_media
+from ._chat import ChatCall
+from ._config import (
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_POLL_INTERVAL,
+    DEFAULT_TIMEOUT,
+    DEFAULT_VIDEO_DEADLINE,
+)
+from ._http import Connection, Sleep, json_body
+from ._images import ImageCall
 from ._redact import mask_key, register_secret
 from ._runtime import runtime
 from ._store._credentials import resolve
@@ -75,7 +79,7 @@ class AsyncClient:
         self._fixed = api_key is not None and base_url is not None
         creds = resolve(api_key, base_url)
         register_secret(creds.key)  # before anything else could put it in a message
-        self._http = Session(
+        self._connection = Connection(
             creds.key,
             creds.base_url,
             float(timeout),
@@ -85,38 +89,38 @@ class AsyncClient:
             cassette=_cassette.resolve(cassette, cassette_mode),
         )
         if sleep is not None:
-            self._http.sleep = sleep
+            self._connection.sleep = sleep
         self._live_models = live_models
         self._catalog = Catalog()
 
     @property
-    def _session(self) -> Session:
-        """The HTTP session, with the credentials in force now (cheap: env and one stat)."""
-        session = self._http
+    def _conn(self) -> Connection:
+        """The connection, with the credentials in force now (cheap: env and one stat)."""
+        conn = self._connection
         if not self._fixed:
             creds = resolve(*self._args)
-            if (creds.key, creds.base_url) != (session.api_key, session.base_url):
+            if (creds.key, creds.base_url) != (conn.api_key, conn.base_url):
                 register_secret(creds.key)
-                session.api_key, session.base_url = creds.key, creds.base_url
-        return session
+                conn.api_key, conn.base_url = creds.key, creds.base_url
+        return conn
 
     @property
     def base_url(self) -> str:
         """The gateway host in use (no ``/v1``)."""
-        return self._session.base_url
+        return self._conn.base_url
 
     @property
     def has_key(self) -> bool:
         """Whether an API key is configured."""
-        return self._session.api_key is not None
+        return self._conn.api_key is not None
 
     @property
     def cassette(self) -> Cassette | None:
         """The cassette this client records into or replays from, if any."""
-        return self._session.cassette
+        return self._conn.cassette
 
     def __repr__(self) -> str:
-        key = mask_key(self._session.api_key)
+        key = mask_key(self._conn.api_key)
         return f"{type(self).__name__}(base_url={self.base_url!r}, api_key={key!r})"
 
     # --- models --------------------------------------------------------------------------
@@ -150,7 +154,7 @@ class AsyncClient:
         return catalog.get(model_id, kind)
 
     def _cache_key(self) -> tuple[str, str]:
-        return (self.base_url, mask_key(self._session.api_key) + str(hash(self._session.api_key)))
+        return (self.base_url, mask_key(self._conn.api_key) + str(hash(self._conn.api_key)))
 
     async def _live_catalog(self, *, required: bool) -> Catalog | None:
         key = self._cache_key()
@@ -161,9 +165,7 @@ class AsyncClient:
         if cached and fresh and (cached[1] is not None or not required):
             return cached[1]
         try:
-            response = await self._session.request(
-                "GET", "/v1/models", mode="read", what="model list"
-            )
+            response = await self._conn.request("GET", "/v1/models", mode="read", what="model list")
             entries = json_body(response, model=None, what="model list").get("data") or []
         except E.TokenhotError as exc:
             with _live_lock:
@@ -189,13 +191,9 @@ class AsyncClient:
         params: dict[str, Any],
     ) -> ChatCall:
         resolved = await self._resolve(model, "chat")
-        options = {}
-        for name in ("temperature", "max_tokens", "reasoning"):
-            value = params.pop(name, None)
-            spec = resolved.param(name)
-            options[name] = spec.check(value, resolved.id) if spec else value
-        messages = to_messages(prompt, system, load_inputs(images))
-        return ChatCall(self._session, resolved, messages, options, params, api)
+        return ChatCall.of(
+            self._conn, resolved, prompt, system=system, images=images, api=api, params=params
+        )
 
     async def chat(
         self,
@@ -217,7 +215,7 @@ class AsyncClient:
         """
 
         async def run() -> ChatResult:
-            call = await self._chat_call(prompt, model, system, images, api, dict(params))
+            call = await self._chat_call(prompt, model, system, images, api, params)
             return await call.run()
 
         return await self._call(run())
@@ -236,7 +234,7 @@ class AsyncClient:
         """Like `chat`, yielding text deltas as they arrive; the last chunk has the result."""
 
         async def run() -> AsyncIterator[ChatChunk]:
-            call = await self._chat_call(prompt, model, system, images, api, dict(params))
+            call = await self._chat_call(prompt, model, system, images, api, params)
             async for chunk in call.stream():
                 yield chunk
 
@@ -260,16 +258,16 @@ class AsyncClient:
 
         async def run() -> ImageResult:
             resolved = await self._resolve(model, "image")
-            count = _check_n(resolved, n)
-            inputs = load_inputs(images)
-            _check_image_inputs(resolved, inputs, mask)
-            options = {k: params.pop(k) for k in list(params) if resolved.param(k)}
-            options = {k: resolved.param(k).check(v, resolved.id) for k, v in options.items()}  # type: ignore[union-attr]
-            masked = load_media(mask, what="mask") if mask is not None else None
-            call = ImageCall(
-                self._session, resolved, prompt, check_size(resolved, size), count, inputs,
-                masked, options, params,
-            )  # fmt: skip
+            call = ImageCall.of(
+                self._conn,
+                resolved,
+                prompt,
+                size=size,
+                n=n,
+                images=images,
+                mask=mask,
+                params=params,
+            )
             return await call.run()
 
         return await self._call(run())
@@ -293,20 +291,17 @@ class AsyncClient:
 
         async def run() -> VideoTask:
             resolved = await self._resolve(model, "video")
-            checked = {
-                name: (spec.check(value, resolved.id) if (spec := resolved.param(name)) else value)
-                for name, value in (
-                    ("duration", duration),
-                    ("resolution", resolution),
-                    ("ratio", ratio),
-                )
-            }
-            images, ref = _video.load_video_inputs(image, video)
-            request = _video.VideoRequest(
-                resolved, prompt, _opt_int(checked["duration"]), _opt_str(checked["resolution"]),
-                _opt_str(checked["ratio"]), images, ref, params,
-            )  # fmt: skip
-            task = await _video.create(self._session, request)
+            call = _video.VideoCall.of(
+                resolved,
+                prompt,
+                duration=duration,
+                resolution=resolution,
+                ratio=ratio,
+                image=image,
+                video=video,
+                params=params,
+            )
+            task = await _video.create(self._conn, call)
             _task_models[task.id] = resolved.id
             return task
 
@@ -317,12 +312,11 @@ class AsyncClient:
         return await self._call(self._get_video(task_id, model))
 
     async def _task_model(self, task_id: str, model: str | None) -> Model:
-        if not task_id or not str(task_id).strip():
-            raise E.InvalidInputError("A task id is needed (it looks like task_...).")
+        _video.check_task_id(task_id)
         return await self._resolve(model or _task_models.get(task_id) or DEFAULTS["video"], "video")
 
     async def _get_video(self, task_id: str, model: str | None) -> VideoTask:
-        return await _video.get(self._session, await self._task_model(task_id, model), task_id)
+        return await _video.get(self._conn, await self._task_model(task_id, model), task_id)
 
     async def wait_video(
         self,
@@ -332,14 +326,14 @@ class AsyncClient:
         *,
         timeout: float = DEFAULT_VIDEO_DEADLINE,
         on_update: Callable[[VideoTask], Any] | None = None,
-        poll_interval: float = _video.POLL_INTERVAL,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
     ) -> VideoTask:
         """Poll until the task succeeds (returned) or fails (TaskFailedError), or ``timeout``."""
 
         async def run() -> VideoTask:
             resolved = await self._task_model(task_id, model)
             task = await _video.wait(
-                self._session, resolved, task_id, timeout=timeout, on_update=on_update,
+                self._conn, resolved, task_id, timeout=timeout, on_update=on_update,
                 poll_interval=poll_interval,
             )  # fmt: skip
             if task.status == "failed":
@@ -359,8 +353,8 @@ class AsyncClient:
             task_id = task.id if isinstance(task, VideoTask) else task
             resolved = await self._task_model(task_id, model or getattr(task, "model", None))
             current = task if isinstance(task, VideoTask) and task.status == "succeeded" else None
-            current = current or await _video.get(self._session, resolved, task_id)
-            return await _video.download(self._session, resolved, current)
+            current = current or await _video.get(self._conn, resolved, task_id)
+            return await _video.download(self._conn, resolved, current)
 
         return await self._call(run())
 
@@ -373,9 +367,7 @@ class AsyncClient:
 
         async def run() -> bytes:
             resolved = await self._resolve(model, "audio")
-            spec = resolved.param("voice")
-            checked = spec.check(voice, resolved.id) if spec and voice else voice
-            return await _audio.speak(self._session, resolved, text, checked, params)
+            return await _audio.speak(self._conn, resolved, text, voice, params)
 
         return await self._call(run())
 
@@ -394,44 +386,20 @@ class AsyncClient:
 
         async def run() -> Transcript:
             resolved = await self._resolve(model, "audio")
-            media = load_media(audio, what="audio")
             return await _audio.transcribe(
-                self._session, resolved, media, translate=translate, language=language,
-                response_format=response_format, extra=params,
-            )  # fmt: skip
+                self._conn,
+                resolved,
+                audio,
+                translate=translate,
+                language=language,
+                response_format=response_format,
+                extra=params,
+            )
 
         return await self._call(run())
 
     async def _call(self, coro: Coroutine[Any, Any, T]) -> T:
         return await runtime.call(coro)
-
-
-def _opt_int(value: Any) -> int | None:
-    return None if value is None else int(value)
-
-
-def _opt_str(value: Any) -> str | None:
-    return None if value is None else str(value)
-
-
-def _check_n(model: Model, n: int) -> int:
-    spec = model.param("n")
-    return int(spec.check(n, model.id)) if spec else int(n)
-
-
-def _check_image_inputs(model: Model, inputs: list[Any], mask: Any) -> None:
-    if inputs and not model.edits:
-        raise E.InvalidInputError(
-            f"{model.id} cannot edit images.",
-            hint="Pick a model that edits (e.g. gpt-image-2, doubao-seedream-4-0-250828).",
-            model=model.id,
-        )
-    if "images" in model.requires and not inputs:
-        raise E.InvalidInputError(f"{model.id} edits images: pass images=[...].", model=model.id)
-    if mask is not None and model.family != "openai-image":
-        raise E.InvalidInputError(
-            f"{model.id} does not take a mask; gpt-image models do.", model=model.id
-        )
 
 
 # --- the blocking client ---------------------------------------------------------------------
@@ -510,10 +478,17 @@ class Client:
         cassette_mode: str | None = None,
     ) -> None:
         self._async = AsyncClient(
-            api_key, base_url, timeout=timeout, max_retries=max_retries, backoff=backoff,
-            live_models=live_models, sleep=sleep, transport=transport, cassette=cassette,
+            api_key,
+            base_url,
+            timeout=timeout,
+            max_retries=max_retries,
+            backoff=backoff,
+            live_models=live_models,
+            sleep=sleep,
+            transport=transport,
+            cassette=cassette,
             cassette_mode=cassette_mode,
-        )  # fmt: skip
+        )
 
     @property
     def base_url(self) -> str:

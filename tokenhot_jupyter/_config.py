@@ -12,9 +12,15 @@ from ._redact import redact
 DEFAULT_BASE_URL = "https://api.tokenhot.ai"
 ENV_API_KEY = "TOKENHOT_API_KEY"
 ENV_BASE_URL = "TOKENHOT_BASE_URL"
+# "1": the launcher's simulator serves TOKENHOT_BASE_URL while no real key is in force;
+# "always": `--simulate`, the simulator even when a key is set.
+ENV_SIMULATED = "TOKENHOT_SIMULATED"
+SIMULATOR_KEY = "sk-simulator"  # the stand-in kernels send to it (the simulator's own default)
 DEFAULT_TIMEOUT = 240.0  # DashScope image models may take ~205 s at the gateway (spec §8.1)
 DEFAULT_MAX_RETRIES = 3
 DEFAULT_VIDEO_DEADLINE = 30 * 60.0  # some upstream states never end (spec §10.2)
+DEFAULT_POLL_INTERVAL = 10.0  # the gateway refreshes tasks every 15 s; faster gains nothing
+FIRST_POLL_DELAY = 5.0  # a create reply is fresh: the gateway's first refresh takes ~15 s
 MAX_BODY_BYTES = 128 * 1024 * 1024  # the gateway's default MAX_REQUEST_BODY_MB (spec §1.6)
 
 

@@ -174,8 +174,9 @@ class AuthenticationError(APIStatusError):
     """401: the key is missing, wrong, disabled, expired, or its quota is used up."""
 
     hint = (
-        "Check TOKENHOT_API_KEY (or run %tokenhot login); the gateway also says this when "
-        "the key's quota is used up."
+        "Check the key in force (%tokenhot status says which: TOKENHOT_API_KEY, the key "
+        "stored from the Tokenhot panel, or %tokenhot login); the gateway also says this "
+        "when the key's quota is used up."
     )
 
 

@@ -35,6 +35,7 @@ log = logging.getLogger("tokenhot_jupyter")
 
 Mode = Literal["read", "write", "create"]
 Sleep = Callable[[float], Awaitable[None]]
+Body = dict[str, Any]  # a JSON request body, or multipart form fields, as the families build them
 BACKOFF_CAP = 30.0
 RETRY_AFTER_CAP = 120.0
 # Connection failures where the request certainly never left this machine.
@@ -43,8 +44,11 @@ _MAYBE_SENT = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolE
 
 
 @dataclass
-class Session:
-    """A configured way to talk to one gateway with one key (cheap; no sockets of its own)."""
+class Connection:
+    """How this client reaches one gateway with one key: retries, timeouts, key, cassette.
+
+    Cheap, and no socket of its own: requests go over the process-wide pool (`_runtime`).
+    """
 
     api_key: str | None
     base_url: str
@@ -127,7 +131,7 @@ class Session:
         return response
 
     def __repr__(self) -> str:
-        return f"Session(base_url={self.base_url!r}, key={'set' if self.api_key else 'not set'})"
+        return f"Connection(base_url={self.base_url!r}, key={'set' if self.api_key else 'not set'})"
 
     def url(self, path: str) -> str:
         """An absolute URL for a gateway path (absolute URLs pass through)."""
@@ -355,6 +359,12 @@ def encode_json(body: Any, *, model: str | None = None) -> bytes:
         return json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
     except (TypeError, ValueError, RecursionError):  # UnicodeEncodeError is a ValueError
         raise _unsendable(body, model) from None
+
+
+def set_if_given(body: Body, key: str, value: Any) -> None:
+    """Set ``key`` when ``value`` was given: a body leaves out what the caller did not say."""
+    if value is not None:
+        body[key] = value
 
 
 def form_fields(fields: Mapping[str, Any], *, model: str | None = None) -> dict[str, str]:

@@ -27,7 +27,7 @@ import bisect
 import html
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 
 # A dollar sign or backslash that is text: an entity hides it from Jupyter's maths finder
 # (it reads the Markdown source), its own element from MathJax (it pairs within one text node).
@@ -51,6 +51,7 @@ class Piece:
     start: int
     end: int
     kind: str  # maths: "$", "$$", "(", "[", "env"; "text": a dollar; "defuse": a lone opener
+    _: KW_ONLY
     opener: int = 0  # length of the delimiters around the content (0 for text and env)
     closer: int = 0
 
@@ -105,7 +106,7 @@ class _Finder:
         run = _run(text, i)
         end = self._inline_end(i) if run == 1 else self._closing(i + 2, "$$") if run == 2 else None
         if end is not None:
-            return [Piece(i, end, "$" * run, run, run)]
+            return [Piece(i, end, "$" * run, opener=run, closer=run)]
         return [Piece(k, k + 1, "text") for k in range(i, i + run)]
 
     def _bracketed(self, i: int) -> Piece | None:
@@ -114,7 +115,8 @@ class _Finder:
         env = _ENV.match(self.text, i)
         if opener:
             end = self._closing(i + len(opener), _BRACKETS[opener])
-            piece = Piece(i, end or 0, opener[-1], len(opener), len(_BRACKETS[opener]))
+            closer = len(_BRACKETS[opener])
+            piece = Piece(i, end or 0, opener[-1], opener=len(opener), closer=closer)
         elif env:
             end = self._closing(env.end(), f"\\end{{{env.group(1)}}}")
             piece = Piece(i, end or 0, "env")

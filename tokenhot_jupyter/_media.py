@@ -236,6 +236,15 @@ def load_media(obj: Any, *, what: str = "image") -> Media:
     )
 
 
+def load_inputs(images: Any) -> list[Media]:
+    """No image, one, or a list or tuple of them, as Media (each checked by `load_media`)."""
+    if images is None:
+        return []
+    if isinstance(images, (list, tuple)):
+        return [load_media(i) for i in images]
+    return [load_media(images)]
+
+
 def _checked(data: bytes, what: str, source: str, name: str) -> Media:
     mime = check_kind(data, what, source, _mime_from_name(name))
     return Media(data, mime, name=name if "." in name else f"{name}{_ext(mime)}", what=what)

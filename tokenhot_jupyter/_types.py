@@ -43,14 +43,16 @@ class Usage:
         reasoning = _int(details.get("reasoning_tokens") if isinstance(details, Mapping) else 0)
         reasoning = reasoning or _int(raw.get("thoughtsTokenCount"))
         total = _int(raw.get("total_tokens") or raw.get("totalTokenCount")) or inp + out + reasoning
-        return cls(inp, out, total, reasoning)
+        return cls(
+            input_tokens=inp, output_tokens=out, total_tokens=total, reasoning_tokens=reasoning
+        )
 
     def __add__(self, other: Usage) -> Usage:
         return Usage(
-            self.input_tokens + other.input_tokens,
-            self.output_tokens + other.output_tokens,
-            self.total_tokens + other.total_tokens,
-            self.reasoning_tokens + other.reasoning_tokens,
+            input_tokens=self.input_tokens + other.input_tokens,
+            output_tokens=self.output_tokens + other.output_tokens,
+            total_tokens=self.total_tokens + other.total_tokens,
+            reasoning_tokens=self.reasoning_tokens + other.reasoning_tokens,
         )
 
 

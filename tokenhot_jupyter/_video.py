@@ -1,5 +1,8 @@
 """Video tasks: create bodies per family, one normaliser for both poll shapes, download.
 
+Each family is a `VideoWire`: how it builds a create body, where its tasks are polled, and
+the second body it may send when the first is refused with proof that nothing was made.
+
 Creating a task costs money and the gateway takes no idempotency key, so the create
 POST runs in ``create`` mode: it is re-sent only when the connection never opened.
 """
@@ -8,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import re
-import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -17,11 +19,12 @@ import httpx
 
 from . import _exceptions as E
 from ._catalog import Model
-from ._http import Session, json_body
-from ._media import Media, load_media
+from ._config import DEFAULT_POLL_INTERVAL, FIRST_POLL_DELAY
+from ._http import Body, Connection, json_body, set_if_given
+from ._media import Media, load_inputs, load_media
+from ._poll import Clock, poll
 from ._types import VideoStatus, VideoTask
 
-Body = dict[str, Any]
 log = logging.getLogger("tokenhot_jupyter")
 
 # Status words of both poll shapes (spec §10.6, §10.7) → our four.
@@ -39,12 +42,10 @@ SORA_SIZES = {
     ("720p", "16:9"): "1280x720", ("720p", "9:16"): "720x1280",
     ("1024p", "16:9"): "1792x1024", ("1024p", "9:16"): "1024x1792",
 }  # fmt: skip
-FIRST_POLL_DELAY = 5.0
-POLL_INTERVAL = 10.0  # the gateway refreshes tasks every 15 s; faster gains nothing
 
 
-@dataclass
-class VideoRequest:
+@dataclass(kw_only=True)
+class VideoCall:
     """A video request with its inputs resolved."""
 
     model: Model
@@ -52,9 +53,34 @@ class VideoRequest:
     duration: int | None
     resolution: str | None
     ratio: str | None
-    images: list[Media]
-    video: Media | None
+    images: list[Media]  # first frame, last frame, then references
+    video: Media | None  # a reference video
     extra: Mapping[str, Any]
+
+    @classmethod
+    def of(
+        cls,
+        model: Model,
+        prompt: str,
+        *,
+        duration: Any,
+        resolution: Any,
+        ratio: Any,
+        image: Any,
+        video: Any,
+        params: Mapping[str, Any],
+    ) -> VideoCall:
+        """A call with its parameters checked against the catalog and its inputs loaded."""
+        return cls(
+            model=model,
+            prompt=prompt,
+            duration=_opt_int(model.check("duration", duration)),
+            resolution=_opt_str(model.check("resolution", resolution)),
+            ratio=_opt_str(model.check("ratio", ratio)),
+            images=load_inputs(image),
+            video=None if video is None else load_media(video, what="video"),
+            extra=params,
+        )
 
     def check(self) -> None:
         """Catch what the gateway would refuse, before anything is paid for."""
@@ -74,91 +100,84 @@ class VideoRequest:
             )
 
 
-def build_body(req: VideoRequest) -> tuple[str, Body]:
-    """(path, JSON body) for a create request in the model's family."""
-    builders: dict[str, Callable[[VideoRequest], tuple[str, Body]]] = {
-        "seedance": _seedance,
-        "sora": _sora,
-        "hailuo": _hailuo,
-        "happyhorse": _happyhorse,
-    }
-    if req.model.family not in builders:
-        raise E.InvalidInputError(
-            f"{req.model.id} is a {req.model.kind} model; it cannot make video.",
-            hint="Pick a video model (Client().models('video') lists them).",
-            model=req.model.id,
-        )
-    path, body = builders[req.model.family](req)
-    _deep_update(body, dict(req.extra))
-    return path, body
+def _opt_int(value: Any) -> int | None:
+    return None if value is None else int(value)
 
 
-def _seedance(req: VideoRequest) -> tuple[str, Body]:
+def _opt_str(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+# --- the families ----------------------------------------------------------------------------
+
+
+def _seedance(call: VideoCall) -> Body:
     meta: Body = {}
-    _put(meta, "resolution", req.resolution)
-    _put(meta, "ratio", req.ratio)
+    set_if_given(meta, "resolution", call.resolution)
+    set_if_given(meta, "ratio", call.ratio)
     roles = ("first_frame", "last_frame")
     content = [
         _item("image_url", m, roles[i] if i < 2 else "reference_image")
-        for i, m in enumerate(req.images)
+        for i, m in enumerate(call.images)
     ]
-    if req.video is not None:
-        content.append(_item("video_url", req.video, "reference_video"))
+    if call.video is not None:
+        content.append(_item("video_url", call.video, "reference_video"))
     if content:
         meta["content"] = content  # role-tagged items; replaces plain `images` (spec §10.4.1)
-    body: Body = {"model": req.model.id, "prompt": req.prompt, "metadata": meta}
-    _put(body, "seconds", str(req.duration) if req.duration else None)  # seconds must be a string
-    return "/v1/video/generations", body
+    body: Body = {"model": call.model.id, "prompt": call.prompt, "metadata": meta}
+    seconds = str(call.duration) if call.duration else None  # the adaptor reads a string
+    set_if_given(body, "seconds", seconds)
+    return body
 
 
 def _item(kind: str, media: Media, role: str) -> Body:
     return {"type": kind, kind: {"url": media.as_url()}, "role": role}
 
 
-def _sora(req: VideoRequest) -> tuple[str, Body]:
-    body: Body = {"model": req.model.id, "prompt": req.prompt}
-    _put(body, "seconds", str(req.duration) if req.duration else None)
-    if req.resolution or req.ratio:
-        key = (req.resolution or "720p", req.ratio or "9:16")
-        _put(body, "size", SORA_SIZES.get(key))
-    if req.images:
-        body["input_reference"] = req.images[0].as_url()
-    return "/v1/videos", body
+def _sora(call: VideoCall) -> Body:
+    body: Body = {"model": call.model.id, "prompt": call.prompt}
+    set_if_given(body, "seconds", str(call.duration) if call.duration else None)
+    if call.resolution or call.ratio:
+        key = (call.resolution or "720p", call.ratio or "9:16")
+        set_if_given(body, "size", SORA_SIZES.get(key))
+    if call.images:
+        body["input_reference"] = call.images[0].as_url()
+    return body
 
 
-def _hailuo(req: VideoRequest) -> tuple[str, Body]:
+def _hailuo(call: VideoCall) -> Body:
     meta: Body = {}
-    if req.images:
-        meta["first_frame_image"] = req.images[0].as_url()  # `images` is ignored by this adaptor
-    if len(req.images) > 1:
-        meta["last_frame_image"] = req.images[1].as_url()
-    body: Body = {"model": req.model.id, "prompt": req.prompt, "metadata": meta}
-    _put(body, "duration", req.duration)
-    _put(body, "size", req.resolution)
-    return "/v1/video/generations", body
+    if call.images:
+        meta["first_frame_image"] = call.images[0].as_url()  # `images` is ignored by this adaptor
+    if len(call.images) > 1:
+        meta["last_frame_image"] = call.images[1].as_url()
+    body: Body = {"model": call.model.id, "prompt": call.prompt, "metadata": meta}
+    set_if_given(body, "duration", call.duration)
+    set_if_given(body, "size", call.resolution)
+    return body
 
 
-def _happyhorse(req: VideoRequest) -> tuple[str, Body]:
+def _happyhorse(call: VideoCall) -> Body:
     """Tokenhot's documented DashScope-native body (spec §10.4.4); see `happyhorse_fallback`."""
-    inputs: Body = {"prompt": req.prompt}
-    media = _happyhorse_media(req)
+    inputs: Body = {"prompt": call.prompt}
+    media = _happyhorse_media(call)
     if media:
         inputs["media"] = media
     params: Body = {"watermark": False}
-    _put(params, "resolution", req.resolution)
-    if not req.model.id.endswith("video-edit"):
-        _put(params, "duration", req.duration)
-    if req.model.id.endswith(("t2v", "r2v")):
-        _put(params, "ratio", req.ratio)
-    return "/v1/video/generations", {"model": req.model.id, "input": inputs, "parameters": params}
+    set_if_given(params, "resolution", call.resolution)
+    if "no-duration" not in call.model.quirks:
+        set_if_given(params, "duration", call.duration)
+    if "no-ratio" not in call.model.quirks:
+        set_if_given(params, "ratio", call.ratio)
+    return {"model": call.model.id, "input": inputs, "parameters": params}
 
 
-def _happyhorse_media(req: VideoRequest) -> list[Body]:
-    if req.model.id.endswith("i2v"):
-        return [{"type": "first_frame", "url": m.as_url()} for m in req.images[:1]]
-    media = [{"type": "reference_image", "url": m.as_url()} for m in req.images]
-    if req.video is not None:
-        media.insert(0, {"type": "video", "url": req.video.as_url()})
+def _happyhorse_media(call: VideoCall) -> list[Body]:
+    if "first-frame" in call.model.quirks:
+        return [{"type": "first_frame", "url": m.as_url()} for m in call.images[:1]]
+    media = [{"type": "reference_image", "url": m.as_url()} for m in call.images]
+    if call.video is not None:
+        media.insert(0, {"type": "video", "url": call.video.as_url()})
     return media
 
 
@@ -166,7 +185,7 @@ def happyhorse_fallback(body: Body) -> Body:
     """The upstream Wan-adaptor form: top-level prompt, vendor fields under metadata."""
     inputs, params = body.get("input") or {}, body.get("parameters") or {}
     fallback: Body = {"model": body["model"], "prompt": inputs.get("prompt", "")}
-    _put(fallback, "duration", params.get("duration"))
+    set_if_given(fallback, "duration", params.get("duration"))
     fallback["metadata"] = {"input": inputs, "parameters": params}
     return fallback
 
@@ -174,6 +193,44 @@ def happyhorse_fallback(body: Body) -> Body:
 def is_prompt_required(error: E.APIStatusError) -> bool:
     """The 400 that proves no task exists and the HappyHorse fallback may be sent."""
     return error.status_code == 400 and "prompt is required" in error.message
+
+
+_GENERIC_POLL = "/v1/video/generations/{id}"  # the generic shape, which carries result URLs
+
+
+@dataclass(frozen=True, kw_only=True)
+class VideoWire:
+    """How one video family creates and polls its tasks (created at the catalog's endpoint)."""
+
+    build: Callable[[VideoCall], Body]
+    poll: str = _GENERIC_POLL  # {id} is the task id
+    fallback: Callable[[Body], Body] | None = None  # sent once after a 400 proving no task
+
+
+VIDEO_WIRES: dict[str, VideoWire] = {
+    "seedance": VideoWire(build=_seedance),
+    "sora": VideoWire(build=_sora, poll="/v1/videos/{id}"),  # the OpenAI shape
+    "hailuo": VideoWire(build=_hailuo),
+    "happyhorse": VideoWire(build=_happyhorse, fallback=happyhorse_fallback),
+}
+
+
+def video_wire(model: Model) -> VideoWire:
+    """The family wire of ``model``; a model of another kind cannot make video."""
+    if model.family not in VIDEO_WIRES:
+        raise E.InvalidInputError(
+            f"{model.id} is a {model.kind} model; it cannot make video.",
+            hint="Pick a video model (Client().models('video') lists them).",
+            model=model.id,
+        )
+    return VIDEO_WIRES[model.family]
+
+
+def build_body(call: VideoCall) -> Body:
+    """The JSON create body in the model's family, the caller's extra fields merged in."""
+    body = video_wire(call.model).build(call)
+    _deep_update(body, dict(call.extra))
+    return body
 
 
 # --- reading tasks ---------------------------------------------------------------------------
@@ -205,10 +262,16 @@ def _from_generic(d: Mapping[str, Any], task_id: str, model: str, raw: Any) -> V
     props: Any = d.get("properties") if isinstance(d.get("properties"), Mapping) else {}
     name = props.get("origin_model_name") or model
     return VideoTask(
-        task_id, str(name), status, _progress(d.get("progress"), status), error,
-        str(url) if url else None, _float(d.get("submit_time") or d.get("created_at")),
-        upstream, raw,
-    )  # fmt: skip
+        id=task_id,
+        model=str(name),
+        status=status,
+        progress=_progress(d.get("progress"), status),
+        error=error,
+        url=str(url) if url else None,
+        created_at=_float(d.get("submit_time") or d.get("created_at")),
+        upstream_status=upstream,
+        raw=raw,
+    )
 
 
 def _from_openai(d: Mapping[str, Any], task_id: str, model: str) -> VideoTask:
@@ -225,9 +288,16 @@ def _from_openai(d: Mapping[str, Any], task_id: str, model: str) -> VideoTask:
             else err or meta.get("url") or "task failed"
         )
     return VideoTask(
-        task_id, str(d.get("model") or model), status, _progress(d.get("progress"), status), error,
-        str(url) if url else None, _float(d.get("created_at")), upstream, d,
-    )  # fmt: skip
+        id=task_id,
+        model=str(d.get("model") or model),
+        status=status,
+        progress=_progress(d.get("progress"), status),
+        error=error,
+        url=str(url) if url else None,
+        created_at=_float(d.get("created_at")),
+        upstream_status=upstream,
+        raw=d,
+    )
 
 
 def _progress(value: Any, status: VideoStatus) -> int:
@@ -253,26 +323,27 @@ def _dig(d: Any, *keys: str) -> Any:
 
 
 def poll_path(model: Model, task_id: str) -> str:
-    """Sora polls in the OpenAI shape; the rest in the generic shape, which carries URLs."""
-    if model.family == "sora":
-        return f"/v1/videos/{task_id}"
-    return f"/v1/video/generations/{task_id}"
+    """Where the task is polled: in its family's shape (Sora's is OpenAI's), else the generic."""
+    wire = VIDEO_WIRES.get(model.family)
+    return (wire.poll if wire else _GENERIC_POLL).format(id=task_id)
 
 
 # --- creating, waiting, downloading ------------------------------------------------------------
 
 
-async def create(session: Session, req: VideoRequest) -> VideoTask:
-    """Create the task once; HappyHorse may resend a different body after a proven no-op 400."""
-    req.check()
-    path, body = build_body(req)
+async def create(conn: Connection, call: VideoCall) -> VideoTask:
+    """Create the task once; a family with a fallback body (HappyHorse) may send it after a
+    400 that proves no task was made."""
+    call.check()
+    body, path = build_body(call), call.model.endpoint
     try:
-        response = await _post(session, req.model.id, path, body)
+        response = await _post(conn, call.model.id, path, body)
     except E.BadRequestError as exc:
-        if req.model.family != "happyhorse" or not is_prompt_required(exc):
+        fallback = VIDEO_WIRES[call.model.family].fallback
+        if fallback is None or not is_prompt_required(exc):
             raise
-        response = await _post(session, req.model.id, path, happyhorse_fallback(body))
-    return created(response, req.model.id)
+        response = await _post(conn, call.model.id, path, fallback(body))
+    return created(response, call.model.id)
 
 
 _TASK_ID = re.compile(r"\btask_[A-Za-z0-9]{16,64}\b")
@@ -294,7 +365,7 @@ def created(response: httpx.Response, model: str) -> VideoTask:
     found = _TASK_ID.search(response.content.decode("utf-8", "replace"))
     if found:
         log.warning("unreadable create reply for %s; recovered task id %s", model, found.group(0))
-        return VideoTask(found.group(0), model, "queued", raw=response.text[:500])
+        return VideoTask(id=found.group(0), model=model, status="queued", raw=response.text[:500])
     raise E.TaskMaybeCreatedError(
         f"The gateway accepted the {model} video request but its reply had no readable task id; "
         "the task may exist.",
@@ -302,16 +373,22 @@ def created(response: httpx.Response, model: str) -> VideoTask:
     )
 
 
-async def _post(session: Session, model: str, path: str, body: Body) -> Any:
-    return await session.request(
+async def _post(conn: Connection, model: str, path: str, body: Body) -> Any:
+    return await conn.request(
         "POST", path, mode="create", model=model, what="video request", json=body
     )
 
 
-async def get(session: Session, model: Model, task_id: str) -> VideoTask:
+def check_task_id(task_id: str) -> None:
+    """Refuse an empty task id before anything is asked."""
+    if not task_id or not str(task_id).strip():
+        raise E.InvalidInputError("A task id is needed (it looks like task_...).")
+
+
+async def get(conn: Connection, model: Model, task_id: str) -> VideoTask:
     """Poll once."""
     try:
-        response = await session.request(
+        response = await conn.request(
             "GET", poll_path(model, task_id), mode="read", model=model.id, what="video poll"
         )
     except E.AuthenticationError as exc:
@@ -336,44 +413,47 @@ OnUpdate = Callable[[VideoTask], Any]
 
 
 async def wait(
-    session: Session,
+    conn: Connection,
     model: Model,
     task_id: str,
     *,
     timeout: float,
     on_update: OnUpdate | None = None,
-    poll_interval: float = POLL_INTERVAL,
+    poll_interval: float = DEFAULT_POLL_INTERVAL,
     first_delay: float = FIRST_POLL_DELAY,
 ) -> VideoTask:
     """Poll until the task ends or our own deadline passes (the task id is always kept)."""
-    started, slept = time.monotonic(), 0.0
-    interval = min(first_delay, poll_interval)
-    last: VideoTask | None = None
-    while True:
-        task = await get(session, model, task_id)
-        log.debug("poll %s (%s): %s %d%%", task_id, model.id, task.status, task.progress)
-        if on_update is not None and task != last:
+    seen: list[VideoTask] = []
+
+    async def look() -> VideoTask:
+        task = await get(conn, model, task_id)
+        if on_update is not None and seen[-1:] != [task]:
             result = on_update(task)
             if isinstance(result, Awaitable):
                 await result
-        last = task
-        if task.done:
-            return task
-        delay = interval if task.poll_after is None else task.poll_after
-        elapsed = max(time.monotonic() - started, slept)
-        if elapsed + delay > timeout:
-            raise E.TaskTimeoutError(
-                f"The {model.id} task {task_id} is still {task.status} ({task.progress}%) after "
-                f"{elapsed:.0f} s.",
-                task_id=task_id,
-                model=model.id,
-            )
-        await session.sleep(delay)
-        slept += delay
-        interval = poll_interval
+        seen[:] = [task]
+        return task
+
+    polled = await poll(
+        look,
+        interval=poll_interval,
+        deadline=timeout,
+        clock=Clock(sleep=conn.sleep),
+        lead=(0.0, first_delay),  # at once (it may be old), then soon, then every interval
+    )
+    task = polled.task
+    assert task is not None  # every look answers or raises
+    if polled.ending != "done":
+        raise E.TaskTimeoutError(
+            f"The {model.id} task {task_id} is still {task.status} ({task.progress}%) after "
+            f"{polled.elapsed:.0f} s.",
+            task_id=task_id,
+            model=model.id,
+        )
+    return task
 
 
-async def download(session: Session, model: Model, task: VideoTask) -> bytes:
+async def download(conn: Connection, model: Model, task: VideoTask) -> bytes:
     """The MP4 bytes: the vendor URL first, then the gateway's ``/content`` route."""
     if task.status != "succeeded":
         raise E.VideoTaskError(
@@ -385,7 +465,7 @@ async def download(session: Session, model: Model, task: VideoTask) -> bytes:
     failures = []
     for url in _sources(task):
         try:
-            response = await session.request("GET", url, mode="read", what="video download")
+            response = await conn.request("GET", url, mode="read", what="video download")
         except (E.APIStatusError, E.APIConnectionError) as exc:
             failures.append(exc)
             continue
@@ -402,21 +482,6 @@ def _sources(task: VideoTask) -> Sequence[str]:
     if task.url and not task.url.endswith(proxy):
         return (task.url, proxy)
     return (proxy,)
-
-
-def load_video_inputs(image: Any, video: Any) -> tuple[list[Media], Media | None]:
-    """Images (one or a list: first frame, last frame, references) and a reference video."""
-    images = (
-        []
-        if image is None
-        else [load_media(i) for i in (image if isinstance(image, (list, tuple)) else [image])]
-    )
-    return images, (None if video is None else load_media(video, what="video"))
-
-
-def _put(body: Body, key: str, value: Any) -> None:
-    if value is not None:
-        body[key] = value
 
 
 def _deep_update(body: Body, extra: Body) -> None:

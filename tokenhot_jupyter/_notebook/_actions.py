@@ -26,7 +26,8 @@ from .._runtime import runtime
 from .._store._credentials import KeySource, store
 from .._types import ChatResult, Image, ImageResult, Transcript
 from . import _display as D
-from ._state import Session, Turn, as_messages, chat_cost, unit_cost
+from ._session import Session
+from ._threads import Turn, as_messages
 
 if TYPE_CHECKING:
     from ._tasks import Tracked
@@ -34,7 +35,7 @@ if TYPE_CHECKING:
 Event = tuple[int, str, Any]  # (column, "delta" | "done" | "error", payload)
 
 
-@dataclass
+@dataclass(kw_only=True)
 class ChatRequest:
     """A parsed ``%%chat`` cell."""
 
@@ -50,7 +51,7 @@ class ChatRequest:
     source: str = ""
 
 
-@dataclass
+@dataclass(kw_only=True)
 class ImageRequest:
     """A parsed ``%%image`` cell."""
 
@@ -65,9 +66,8 @@ class ImageRequest:
 
 def show_banner(session: Session, screen: D.Screen) -> None:
     """The "answers are simulated" banner, once per session, before the first output."""
-    if session.banner_shown or not session.simulated():
+    if not session.banner_due():
         return
-    session.banner_shown = True
     detail = "this kernel talks to the local Tokenhot simulator, not the real gateway."
     screen.show(D.banner_bundle(detail))
 
@@ -84,7 +84,7 @@ def chat(session: Session, screen: D.Screen, req: ChatRequest) -> ChatResult | d
     """Ask one model (streamed) or several side by side."""
     thread = session.thread(req.thread)
     if req.new:
-        session.threads.reset(session.notebook, thread.name)
+        session.reset_threads(thread.name)
         thread = session.thread(req.thread)
     key = session.turn_key(req.source)
     earlier = thread.context(key, session.config.history_turns)
@@ -93,7 +93,7 @@ def chat(session: Session, screen: D.Screen, req: ChatRequest) -> ChatResult | d
     if len(req.models) > 1:
         return compare_chat(session, screen, req, messages, len(earlier))
     result = ask(session, screen, req, messages, len(earlier))
-    thread.record(Turn(key, req.prompt, result.text, result.model))
+    thread.record(Turn(key=key, prompt=req.prompt, answer=result.text, model=result.model))
     return result
 
 
@@ -110,7 +110,8 @@ def ask(
             messages, model, system=req.system, images=req.images or None, **req.params
         )
     except StreamIncompleteError as exc:
-        session.tally.add(model, "chat", exc.result.usage, chat_cost(model, exc.result.usage))
+        usage = exc.result.usage
+        session.tally.add(model, "chat", usage, session.prices.chat(model, usage))
         view.fail(ENDED_EARLY)  # the text that came stays, marked; the error fails the cell
         raise
     except TokenhotError as exc:
@@ -119,9 +120,11 @@ def ask(
     except KeyboardInterrupt:
         view.fail("interrupted")
         raise
-    cost = chat_cost(result.model, result.usage)
+    cost = session.prices.chat(result.model, result.usage)
     session.tally.add(result.model, "chat", result.usage, cost)
-    stats = D.Stats(result.model, result.latency, result.usage, cost, turns_sent=turns)
+    stats = D.Stats(
+        result.model, latency=result.latency, usage=result.usage, cost=cost, turns_sent=turns
+    )
     stats.extra += _thread_note(req)
     view.finish(result.text, stats.line(), _chat_meta(session, req, result, stats))
     _show_chat_images(session, screen, result)
@@ -165,12 +168,19 @@ def _chat_meta(
     session: Session, req: ChatRequest, result: ChatResult, stats: D.Stats
 ) -> dict[str, Any]:
     return _meta(
-        session, "chat", model=result.model, params=_params(req), usage=result.usage,
-        latency=round(result.latency, 3), request_id=result.request_id,
+        session,
+        "chat",
+        model=result.model,
+        params=_params(req),
+        usage=result.usage,
+        latency=round(result.latency, 3),
+        request_id=result.request_id,
         finish_reason=result.finish_reason,
-        thread=req.thread or "default", turns_sent=stats.turns_sent, estimated_cost_usd=stats.cost,
+        thread=req.thread or "default",
+        turns_sent=stats.turns_sent,
+        estimated_cost_usd=stats.cost,
         vars=req.vars_used or None,
-    )  # fmt: skip
+    )
 
 
 def _params(req: ChatRequest) -> dict[str, Any]:
@@ -285,14 +295,19 @@ def compare_chat(
             results[column.model] = payload
             if isinstance(payload, StreamIncompleteError):  # its text stays in the column
                 usage = payload.result.usage
-                session.tally.add(column.model, "chat", usage, chat_cost(column.model, usage))
+                cost = session.prices.chat(column.model, usage)
+                session.tally.add(column.model, "chat", usage, cost)
         else:
             results[column.model] = payload
             column.text = payload.text
-            cost = chat_cost(payload.model, payload.usage)
+            cost = session.prices.chat(payload.model, payload.usage)
             session.tally.add(payload.model, "chat", payload.usage, cost)
             column.stats = D.Stats(
-                payload.model, payload.latency, payload.usage, cost, turns_sent=turns
+                payload.model,
+                latency=payload.latency,
+                usage=payload.usage,
+                cost=cost,
+                turns_sent=turns,
             )
 
     async def work(put: Callable[[Event], None]) -> None:
@@ -301,8 +316,10 @@ def compare_chat(
         )
 
     def metadata() -> dict[str, Any]:
-        return _meta(session, "chat-compare", params=_params(req), turns_sent=turns,
-                     columns=[c.provenance() for c in columns])  # fmt: skip
+        per_column = [c.provenance() for c in columns]
+        return _meta(
+            session, "chat-compare", params=_params(req), turns_sent=turns, columns=per_column
+        )
 
     run_columns(screen, columns, work, apply, session.config.stream_interval, metadata)
     _raise_if_all_failed(results)
@@ -313,9 +330,13 @@ def compare_chat(
 
 
 async def _stream_column(
-    aclient: AsyncClient, index: int, model: str, messages: list[dict[str, Any]], req: ChatRequest,
+    aclient: AsyncClient,
+    index: int,
+    model: str,
+    messages: list[dict[str, Any]],
+    req: ChatRequest,
     put: Callable[[Event], None],
-) -> None:  # fmt: skip
+) -> None:
     try:
         async for chunk in aclient.chat_stream(
             messages, model, system=req.system, images=req.images or None, **req.params
@@ -357,7 +378,9 @@ def image(session: Session, screen: D.Screen, req: ImageRequest) -> ImageResult 
     paths = _save_images(session, result)
     cost = _image_cost(session, result)
     notes = D.picture_notes(paths)
-    stats = D.Stats(result.model, result.latency, result.usage, cost, extra=notes)
+    stats = D.Stats(
+        result.model, latency=result.latency, usage=result.usage, cost=cost, extra=notes
+    )
     for image_, path in paths:
         data, meta = D.image_bundle(image_, path)
         meta.update(_image_meta(session, req, result, cost, path))
@@ -375,7 +398,7 @@ def _save_images(session: Session, result: ImageResult) -> list[tuple[Image, str
 
 
 def _image_cost(session: Session, result: ImageResult) -> float | None:
-    cost = unit_cost(result.model, len(result.images))
+    cost = session.prices.pictures(result.model, len(result.images))
     session.tally.add(result.model, "image", result.usage, cost)
     return cost
 
@@ -391,11 +414,16 @@ def _image_meta(
     }
     params.update(req.params)
     return _meta(
-        session, "image", model=result.model,
+        session,
+        "image",
+        model=result.model,
         params={k: v for k, v in params.items() if v is not None},
-        usage=result.usage, latency=round(result.latency, 3), request_id=result.request_id,
-        estimated_cost_usd=cost, file=path,
-    )  # fmt: skip
+        usage=result.usage,
+        latency=round(result.latency, 3),
+        request_id=result.request_id,
+        estimated_cost_usd=cost,
+        file=path,
+    )
 
 
 def compare_images(session: Session, screen: D.Screen, req: ImageRequest) -> dict[str, Any]:
@@ -413,25 +441,36 @@ def compare_images(session: Session, screen: D.Screen, req: ImageRequest) -> dic
         cost = _image_cost(session, payload)
         notes = D.picture_notes(column.images, paths=False)
         column.stats = D.Stats(
-            payload.model, payload.latency, payload.usage, cost, extra=[*notes, payload.text]
+            payload.model,
+            latency=payload.latency,
+            usage=payload.usage,
+            cost=cost,
+            extra=[*notes, payload.text],
         )
 
     async def one(index: int, model: str, put: Callable[[Event], None]) -> None:
         try:
-            put((index, "done", await aclient.image(
-                req.prompt, model, size=req.size, n=req.n, images=req.inputs or None,
-                mask=req.mask, **req.params,
-            )))  # fmt: skip
+            result = await aclient.image(
+                req.prompt,
+                model,
+                size=req.size,
+                n=req.n,
+                images=req.inputs or None,
+                mask=req.mask,
+                **req.params,
+            )
         except TokenhotError as exc:
             put((index, "error", exc))
+        else:
+            put((index, "done", result))
 
     async def work(put: Callable[[Event], None]) -> None:
         await _each([one(i, m, put) for i, m in enumerate(req.models)])
 
     def metadata() -> dict[str, Any]:
         params = {"size": req.size, "n": req.n, **req.params}
-        return _meta(session, "image-compare", params=params,
-                     columns=[c.provenance() for c in columns])  # fmt: skip
+        per_column = [c.provenance() for c in columns]
+        return _meta(session, "image-compare", params=params, columns=per_column)
 
     run_columns(screen, columns, work, apply, session.config.stream_interval, metadata)
     _raise_if_all_failed(results)
@@ -457,14 +496,20 @@ def speak(
     wav = client.speak(text, resolved, voice=voice, **params)
     latency = time.monotonic() - started
     path = session.display_path(session.save(wav, resolved, 1, ".wav"))
-    cost = unit_cost(resolved, len(text) / 1_000_000)
+    cost = session.prices.speech(resolved, len(text))
     session.tally.add(resolved, "audio", None, cost)
-    stats = D.Stats(resolved, latency, None, cost, extra=[f"voice {voice}"] if voice else [])
+    notes = [f"voice {voice}"] if voice else []
+    stats = D.Stats(resolved, latency=latency, cost=cost, extra=notes)
     meta = _meta(
-        session, "speech", model=resolved, params={"voice": voice, **params},
+        session,
+        "speech",
+        model=resolved,
+        params={"voice": voice, **params},
         latency=round(latency, 3),
-        estimated_cost_usd=cost, file=path, characters=len(text),
-    )  # fmt: skip
+        estimated_cost_usd=cost,
+        file=path,
+        characters=len(text),
+    )
     screen.show(D.audio_bundle(wav, path, path, stats.line()), meta)
     return wav
 
@@ -485,18 +530,22 @@ def transcribe(
     transcript = session.client().transcribe(media, model, translate=translate, language=language)
     latency = time.monotonic() - started
     seconds = transcript.duration or (D.wav_seconds(media.data) if media.data else 0.0)
-    cost = unit_cost(transcript.model, seconds / 60) if seconds else None
+    cost = session.prices.transcript(transcript.model, seconds) if seconds else None
     session.tally.add(transcript.model, "audio", None, cost)
     extra = [f"{seconds:.1f} s of audio"] if seconds else []
-    stats = D.Stats(
-        transcript.model, latency, None, cost, extra=[*extra, transcript.language or ""]
-    )
+    notes = [*extra, transcript.language or ""]
+    stats = D.Stats(transcript.model, latency=latency, cost=cost, extra=notes)
     meta = _meta(
-        session, "transcript", model=transcript.model, latency=round(latency, 3),
+        session,
+        "transcript",
+        model=transcript.model,
+        latency=round(latency, 3),
         estimated_cost_usd=cost,
-        params={"translate": translate or None, "language": language}, language=transcript.language,
-        audio_seconds=seconds or None, source=media.url or media.name,
-    )  # fmt: skip
+        params={"translate": translate or None, "language": language},
+        language=transcript.language,
+        audio_seconds=seconds or None,
+        source=media.url or media.name,
+    )
     screen.show(D.transcript_bundle(transcript.text, stats.line()), meta)
     return transcript
 
@@ -504,7 +553,7 @@ def transcribe(
 # --- video ---------------------------------------------------------------------------------------
 
 
-@dataclass
+@dataclass(kw_only=True)
 class VideoRequest:
     """A parsed ``%%video`` cell."""
 
@@ -523,9 +572,13 @@ def video(session: Session, screen: D.Screen, req: VideoRequest) -> Tracked:
     params = req.params | inputs
     show_banner(session, screen)
     tracked, reused = session.tasks().create(
-        model=req.model, prompt=req.prompt, params=params, inputs_digest=digest, new=req.new,
+        model=req.model,
+        prompt=req.prompt,
+        params=params,
+        inputs_digest=digest,
+        new=req.new,
         cell_key=session.turn_key(req.source),
-    )  # fmt: skip
+    )
     estimate_video(session, req.model, params, reused)
     if reused:
         note = (
@@ -556,12 +609,11 @@ def estimate_video(session: Session, model: str, params: dict[str, Any], reused:
     """Count a new task's estimated price (per second of video) in the session tally."""
     if reused:
         return
-    from .._catalog import Catalog
-
-    known = Catalog().models.get(model)
+    known = session.catalog().models.get(model)
     spec = known.param("duration") if known else None
     duration = params.get("duration") or (spec.default if spec else None)
-    session.tally.add(model, "video", None, unit_cost(model, float(duration)) if duration else None)
+    cost = session.prices.video(model, float(duration)) if duration else None
+    session.tally.add(model, "video", None, cost)
 
 
 def status_rows(session: Session) -> list[tuple[str, str]]:
@@ -621,22 +673,25 @@ def _probe(session: Session) -> str:
         models = probe.models(live=True, refresh=True)  # status must really ask
     except TokenhotError as exc:
         return f"no: {exc}"
-    session.live_models = [m for m in models if m.live]
-    return f"yes ({time.monotonic() - started:.2f} s, {len(session.live_models)} models listed)"
+    session.note_live(models)
+    listed = sum(1 for m in models if m.live)
+    return f"yes ({time.monotonic() - started:.2f} s, {listed} models listed)"
 
 
 def start_cassette(session: Session, path: str, mode: str, speed: float = 1.0) -> str:
     """``%tokenhot record PATH`` / ``replay PATH``: every new request goes through it."""
     cassette = _cassette.open_cassette(path, mode, speed=speed, restart=True)
-    session.cassette = cassette
+    session.use_cassette(cassette)
     if mode == "record":
         return (
             f"Recording every gateway exchange of this kernel into {cassette.path} until "
             "%tokenhot record --stop (response headers by allowlist, never the key)."
         )
-    what = "what is not recorded goes to the gateway and is added" if mode == "auto" else (
-        "nothing goes to the network; a request that was not recorded fails"
-    )  # fmt: skip
+    what = (
+        "what is not recorded goes to the gateway and is added"
+        if mode == "auto"
+        else "nothing goes to the network; a request that was not recorded fails"
+    )
     return f"Replaying {cassette.path} ({cassette.size} exchanges, speed {speed:g}): {what}."
 
 
@@ -647,7 +702,7 @@ def stop_cassette(session: Session, mode: str) -> str:
     if cassette is None or recording != (mode == "record"):
         doing = cassette.status() if cassette else "no cassette is in use"
         raise InvalidInputError(f"Nothing to stop with %tokenhot {mode} --stop: {doing}.")
-    session.cassette = False
+    session.use_cassette(False)
     if not recording:
         return f"Stopped replaying {cassette.path}; requests go to the gateway again."
     cassette.prune()
@@ -664,7 +719,7 @@ def model_rows(session: Session, kind: Kind | None) -> tuple[list[list[str]], st
     note = ""
     try:
         models = session.client().models(kind, live=True)
-        session.live_models = [m for m in models if m.live] or session.live_models
+        session.note_live(models)
     except TokenhotError as exc:
         models = session.client().models(kind, live=False)
         note = f"The gateway did not answer ({exc}); this is the built-in catalog."
@@ -677,7 +732,7 @@ def model_rows(session: Session, kind: Kind | None) -> tuple[list[list[str]], st
 
 def history_rows(session: Session, thread: str | None) -> list[list[str]]:
     """``%tokenhot history``: every turn of this notebook's threads (or one thread)."""
-    threads = [session.thread(thread)] if thread else session.threads.of(session.notebook)
+    threads = [session.thread(thread)] if thread else session.notebook_threads()
     return [
         [t.name, str(i), turn.model, _excerpt(turn.prompt), _excerpt(turn.answer)]
         for t in threads
@@ -693,10 +748,16 @@ def _excerpt(text: str, limit: int = 80) -> str:
 def usage_rows(session: Session) -> list[list[str]]:
     """``%tokenhot usage``: calls, tokens and estimated spend per model, and a total."""
     rows = [
-        [model, s.kind, str(s.calls), f"{s.usage.input_tokens:,}", f"{s.usage.output_tokens:,}",
-         f"{s.cost:.6f}" + ("" if s.priced else " (partly unpriced)")]
+        [
+            model,
+            s.kind,
+            str(s.calls),
+            f"{s.usage.input_tokens:,}",
+            f"{s.usage.output_tokens:,}",
+            f"{s.cost:.6f}" + ("" if s.priced else " (partly unpriced)"),
+        ]
         for model, s in session.tally.models.items()
-    ]  # fmt: skip
+    ]
     total = session.tally
     calls = sum(s.calls for s in total.models.values())
     return [*rows, ["total", "", str(calls), "", "", f"{total.total_cost:.6f}"]]
@@ -708,13 +769,19 @@ def ledger_rows(session: Session, today: bool) -> tuple[list[list[str]], str]:
     simulated = session.simulated()
     day = ledger.today() if today else None
     rows = [
-        [t.name, t.kind, str(t.requests), f"{t.input_tokens:,}", f"{t.output_tokens:,}",
-         f"{t.cost:.6f}" + (" (partly unpriced)" if t.unpriced else "")]
+        [
+            t.name,
+            t.kind,
+            str(t.requests),
+            f"{t.input_tokens:,}",
+            f"{t.output_tokens:,}",
+            f"{t.cost:.6f}" + (" (partly unpriced)" if t.unpriced else ""),
+        ]
         for t in ledger.by_model(simulated=simulated, day=day)
-    ]  # fmt: skip
+    ]
     total = ledger.total(simulated=simulated, day=day)
-    rows.append(["total", "", str(total.requests), f"{total.input_tokens:,}",
-                 f"{total.output_tokens:,}", f"{total.cost:.6f}"])  # fmt: skip
+    tokens_in, tokens_out = f"{total.input_tokens:,}", f"{total.output_tokens:,}"
+    rows.append(["total", "", str(total.requests), tokens_in, tokens_out, f"{total.cost:.6f}"])
     when = f"today ({day})" if day else "all time"
     calls = "simulated calls" if simulated else "live calls"
     return rows, f"Usage {when}, every kernel, {calls} (costs are estimates)"

@@ -12,15 +12,16 @@ import html
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import quote
 
 from .._redact import redact, redact_tree
 from .._store._journal import compact, excerpt
 
+if TYPE_CHECKING:
+    from .._follow import Phase
+
 Bundle = tuple[dict[str, str], dict[str, Any]]
-Phase = Literal["polling", "downloading", "done", "failed", "timeout", "stopped", "error"]
-ACTIVE: frozenset[Phase] = frozenset({"polling", "downloading"})
 META_KEY = "tokenhot"
 # A prompt's "$5 and $6" is money: the classes MathJax 3 (JupyterLab 4, Notebook 7) and
 # MathJax 2 (classic tools) skip, so a card or table is never typeset as maths.
@@ -36,7 +37,7 @@ _ICONS: dict[Phase, str] = {
 }  # fmt: skip
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class CardInfo:
     """What a card shows about one task (all plain data)."""
 

@@ -30,6 +30,7 @@ from __future__ import annotations
 import base64
 import bisect
 import contextlib
+import contextvars
 import datetime as _dt
 import html
 import itertools
@@ -41,7 +42,7 @@ import time
 import unicodedata
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import KW_ONLY, dataclass, field, replace
 from typing import Any, Literal
 
 from IPython.core.displaypub import DisplayPublisher
@@ -491,6 +492,7 @@ class Stats:
     """What one call cost: shown in footers and column headers, kept in metadata."""
 
     model: str
+    _: KW_ONLY
     latency: float | None = None
     usage: Usage | None = None
     cost: float | None = None
@@ -893,7 +895,7 @@ def wav_seconds(wav: bytes) -> float:
 
 
 def transcript_bundle(text: str, footer: str) -> Bundle:
-    """A transcript: plain text in an inert Markdown quote, with a footer."""
+    """A transcript, shown as an answer is: inert Markdown and plain text, with a footer."""
     return chat_bundle(text, footer)
 
 
@@ -901,15 +903,20 @@ def transcript_bundle(text: str, footer: str) -> Bundle:
 
 
 class Screen:
-    """The shell's display publisher; falls back to plain text in a terminal."""
+    """Where outputs go: the shell's display publisher (a terminal prints their text).
+
+    Every output of the package goes through one: the magics' `Screen`, the task cards,
+    the picker's use log and (an `ipywidgets.Output` as its publisher) the widget panels.
+    """
 
     def __init__(self, shell: Any) -> None:
         self._shell = shell
 
     @property
     def rich(self) -> bool:
-        """True in a kernel (or any publisher that renders mime bundles)."""
-        return type(self._shell.display_pub) is not DisplayPublisher
+        """True where outputs render as mime bundles and update in place (a kernel)."""
+        publish = getattr(type(self._shell.display_pub), "publish", None)
+        return publish is not DisplayPublisher.publish  # the base class only prints text
 
     def show(
         self,
@@ -925,6 +932,14 @@ class Screen:
         """Rewrite the output published under ``display_id`` in place."""
         self._publish(data, metadata, display_id, update=True)
 
+    def place(
+        self, data: Bundle, metadata: Mapping[str, Any] | None = None, display_id: str = ""
+    ) -> Shown:
+        """Show a bundle that can be rewritten later, from any thread, in this cell."""
+        shown = Shown(self, display_id or uuid.uuid4().hex)
+        shown.show(data, metadata)
+        return shown
+
     def _publish(
         self, data: Bundle, metadata: Mapping[str, Any] | None, display_id: str | None, update: bool
     ) -> None:
@@ -937,6 +952,54 @@ class Screen:
         """Plain text straight to stdout (terminal streaming)."""
         sys.stdout.write(text)
         sys.stdout.flush()
+
+
+class PlainScreen(Screen):
+    """Plain Python, no IPython: every output prints its text."""
+
+    def __init__(self) -> None:
+        super().__init__(None)
+
+    @property
+    def rich(self) -> bool:
+        """Never: a printed line cannot change."""
+        return False
+
+    def _publish(
+        self, data: Bundle, metadata: Mapping[str, Any] | None, display_id: str | None, update: bool
+    ) -> None:
+        print(data["text/plain"], flush=True)
+
+
+def screen_here() -> Screen:
+    """The running IPython's screen (for outputs made outside a magic), else plain printing."""
+    from IPython.core.interactiveshell import InteractiveShell
+
+    if not InteractiveShell.initialized():
+        return PlainScreen()
+    return Screen(InteractiveShell.instance())
+
+
+class Shown:
+    """One output that can be rewritten: its screen, its display id and the cell it is in.
+
+    ipykernel 7 reads an output's parent header from a ContextVar and falls back to the
+    *latest* cell, so an update sent later (from the runtime loop, a widget callback, after
+    other cells ran) runs in a copy of the showing cell's context and lands in that cell.
+    """
+
+    def __init__(self, screen: Screen, display_id: str) -> None:
+        self.screen = screen
+        self.display_id = display_id
+        self.context = contextvars.copy_context()
+
+    def show(self, data: Bundle, metadata: Mapping[str, Any] | None = None) -> None:
+        """Publish the output (a new one, in the current cell)."""
+        self.screen.show(data, metadata, display_id=self.display_id)
+
+    def update(self, data: Bundle, metadata: Mapping[str, Any] | None = None) -> None:
+        """Rewrite the output in place, in the cell it was shown in."""
+        self.context.copy().run(self.screen.update, data, metadata, self.display_id)
 
 
 class Live:
@@ -961,10 +1024,10 @@ class Live:
     ) -> None:
         self.screen, self.interval, self._clock = screen, interval, clock
         self.budget, self.max_interval = budget, max(interval, max_interval)
-        self.display_id = uuid.uuid4().hex
+        self.output = screen.place(data)
+        self.display_id = self.output.display_id
         self.updates = 0
         self.sent = 0  # characters of every bundle sent so far
-        screen.show(data, display_id=self.display_id)
         self._last = clock()
 
     def due_in(self, size: int = 0) -> float:
@@ -988,7 +1051,7 @@ class Live:
 
     def send(self, data: Bundle, metadata: Mapping[str, Any] | None = None) -> None:
         """Send ``data`` now, due or not."""
-        self.screen.update(data, metadata, self.display_id)
+        self.output.update(data, metadata)
         self._last = self._clock()
         self.sent += bundle_size(data)
         self.updates += 1

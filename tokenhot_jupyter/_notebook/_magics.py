@@ -30,15 +30,15 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, magics_class
 from IPython.core.magic_arguments import MagicArgumentParser
 
+from .._catalog import KINDS
 from . import _display as D
 from ._interpolate import MISSING, interpolate, lookup
-from ._state import Session
+from ._session import Session, close_session, open_session, session_of
 
 if TYPE_CHECKING:
     from ._actions import ChatRequest, ImageRequest, VideoRequest
     from ._tasks import Tracked
 
-KINDS = ("chat", "image", "video", "audio")
 _MAGIC_KIND = {
     "%%chat": "chat", "%%image": "image", "%%video": "video", "%%speak": "audio",
     "%transcribe": "audio",
@@ -310,10 +310,17 @@ class TokenhotMagics(Magics):
         }
         params = self.session.params_for("chat", models, flags) | _params(args.param, "%%chat")
         return ChatRequest(
-            models, prompt, args.system, params,
-            _inputs(args.image, self._ns), args.thread, args.new, not args.no_stream, used,
-            f"{line}\n{cell}",
-        )  # fmt: skip
+            models=models,
+            prompt=prompt,
+            system=args.system,
+            params=params,
+            images=_inputs(args.image, self._ns),
+            thread=args.thread,
+            new=args.new,
+            stream=not args.no_stream,
+            vars_used=used,
+            source=f"{line}\n{cell}",
+        )
 
     @magic_arguments("%%image")
     @argument("-m", "--model", help="Model id; a comma-separated list compares them side by side.")
@@ -351,9 +358,14 @@ class TokenhotMagics(Magics):
         flags = {"size": args.size, "n": args.n}
         params = self.session.params_for("image", models, flags) | _params(args.param, "%%image")
         return ImageRequest(
-            models, prompt, params.pop("size", None), params.pop("n", 1),
-            _inputs(args.input, self._ns), _input(args.mask, self._ns), params,
-        )  # fmt: skip
+            models=models,
+            prompt=prompt,
+            size=params.pop("size", None),
+            n=params.pop("n", 1),
+            inputs=_inputs(args.input, self._ns),
+            mask=_input(args.mask, self._ns),
+            params=params,
+        )
 
     @magic_arguments("%%video")
     @argument("-m", "--model", help="Video model id.")
@@ -400,9 +412,14 @@ class TokenhotMagics(Magics):
         flags = {"duration": args.duration, "resolution": args.resolution, "ratio": args.ratio}
         params = self.session.params_for("video", [model], flags) | _params(args.param, "%%video")
         return VideoRequest(
-            model, prompt, params, _input(args.image, self._ns), _input(args.video, self._ns),
-            args.new, f"{line}\n{cell}",
-        )  # fmt: skip
+            model=model,
+            prompt=prompt,
+            params=params,
+            image=_input(args.image, self._ns),
+            video=_input(args.video, self._ns),
+            new=args.new,
+            source=f"{line}\n{cell}",
+        )
 
     @magic_arguments("%%speak")
     @argument("-m", "--model", help="Speech model id.")
@@ -443,9 +460,13 @@ class TokenhotMagics(Magics):
         model = self.session.model_for("transcribe", args.model)
         with _interruptible("%transcribe"):
             transcript = _actions.transcribe(
-                self.session, self.screen, _input(args.source, self._ns), model,
-                translate=args.translate, language=args.language,
-            )  # fmt: skip
+                self.session,
+                self.screen,
+                _input(args.source, self._ns),
+                model,
+                translate=args.translate,
+                language=args.language,
+            )
         self._keep(args.out, transcript)
 
     @line_magic
@@ -552,7 +573,7 @@ class TokenhotMagics(Magics):
 
     def _cmd_history(self, args: Any) -> None:
         if args.reset:
-            gone = self.session.threads.reset(self.session.notebook, args.thread)
+            gone = self.session.reset_threads(args.thread)
             self.screen.show(D.note_bundle(f"Forgot {gone} turn{'s' * (gone != 1)}."))
             return
         from . import _actions
@@ -698,9 +719,12 @@ def _result(
     completions: list[SimpleCompletion], fragment: str, *, suppress: bool
 ) -> SimpleMatcherResult:
     return {
-        "completions": completions, "suppress": suppress, "matched_fragment": fragment,
-        "do_not_suppress": set(), "ordered": False,
-    }  # fmt: skip
+        "completions": completions,
+        "suppress": suppress,
+        "matched_fragment": fragment,
+        "do_not_suppress": set(),
+        "ordered": False,
+    }
 
 
 def _model_prefix(context: CompletionContext) -> tuple[str | None, str] | None:
@@ -721,14 +745,14 @@ def _model_prefix(context: CompletionContext) -> tuple[str | None, str] | None:
 
 # --- loading --------------------------------------------------------------------------------
 
-_LOADED: dict[int, tuple[Session, TokenhotMagics, Any]] = {}
+_HOOKS: dict[int, tuple[TokenhotMagics, Any]] = {}  # what `register` added, per shell
 
 
 def register(ip: Any) -> None:
     """Register the magics, the settings and the completer on ``ip`` (``%load_ext``)."""
-    if id(ip) in _LOADED:
+    if session_of(ip) is not None:
         return
-    session = Session(ip)
+    session = open_session(ip)
     magics = TokenhotMagics(ip, session)
     ip.register_magics(magics)
     ip.configurables.append(session.config)
@@ -737,16 +761,16 @@ def register(ip: Any) -> None:
     completer = getattr(ip, "Completer", None)
     if completer is not None:
         completer.custom_matchers.append(matcher)
-    _LOADED[id(ip)] = (session, magics, matcher)
+    _HOOKS[id(ip)] = (magics, matcher)
 
 
 def unregister(ip: Any) -> None:
     """Stop background work and remove everything `register` added (``%unload_ext``)."""
-    loaded = _LOADED.pop(id(ip), None)
-    if loaded is None:
+    session = close_session(ip)
+    hooks = _HOOKS.pop(id(ip), None)
+    if session is None or hooks is None:
         return
-    session, magics, matcher = loaded
-    session.close()
+    magics, matcher = hooks
     for kind, names in magics.magics.items():
         for name in names:
             ip.magics_manager.magics[kind].pop(name, None)
@@ -758,9 +782,3 @@ def unregister(ip: Any) -> None:
 def _discard(items: list[Any], item: Any) -> None:
     if item in items:
         items.remove(item)
-
-
-def session_of(ip: Any) -> Session | None:
-    """The session `register` made for ``ip`` (tests and tools use it)."""
-    loaded = _LOADED.get(id(ip))
-    return loaded[0] if loaded else None

@@ -2,9 +2,9 @@
 
 Every ``scan_interval`` the server reads the journal for tasks that are still running at
 the gateway (or succeeded but were never saved) and whose lease has no live owner.  It
-takes the lease atomically, then follows the task with the kernels' own `TaskManager` poll
-loop (same interval, same server hints, same download), saving the video into the folder
-its notebook would have used; a kernel that attaches later finds it done.  It needs a key
+takes the lease atomically, then follows the task as the kernels do (`_follow`: the same
+poll loop, interval, server hints and download), saving the video into the folder its
+notebook would have used; a kernel that attaches later finds it done.  It needs a key
 for the task's gateway: the stored key or the server's environment (the simulator needs
 none).  Without one the task waits for a kernel.
 """
@@ -17,16 +17,16 @@ from collections.abc import Callable
 from pathlib import Path
 
 from .._client import Client
+from .._config import DEFAULT_POLL_INTERVAL, DEFAULT_VIDEO_DEADLINE, SIMULATOR_KEY
 from .._exceptions import TokenhotError
-from .._notebook._tasks import TaskManager  # issue 8 moves the poll loop below both layers
-from .._store._credentials import SIMULATOR_KEY, Credentials, resolve, simulator_url
+from .._follow import Followed, Follower
+from .._poll import REAL_CLOCK, Clock
+from .._store._credentials import Credentials, resolve, simulator_url
 from .._store._journal import Entry, Journal, default_home, is_unfinished, safe_url
 from .._store._leases import Keeper
 
 log = logging.getLogger("tokenhot_jupyter")
 SCAN_INTERVAL = 15.0  # seconds between journal scans (no gateway traffic unless taken over)
-POLL_INTERVAL = 10.0  # the kernels' default: the gateway refreshes tasks every ~15 s
-DEADLINE = 1800.0  # tasks older than this are left alone (some upstream states never end)
 
 
 class ServerPoller:
@@ -38,18 +38,25 @@ class ServerPoller:
         *,
         clock: Callable[[], float] = time.time,
         credentials: Callable[[], Credentials] = resolve,
-        poll_interval: float = POLL_INTERVAL,
-        deadline: float = DEADLINE,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
+        deadline: float = DEFAULT_VIDEO_DEADLINE,  # older tasks are left alone
+        poll_clock: Clock = REAL_CLOCK,
     ) -> None:
         self.journal = journal
         self.clock = clock
         self.deadline = deadline
         self._credentials = credentials
         self.keeper = Keeper(journal, "server", clock=clock)
-        self.manager = TaskManager(
-            self._default_client, journal, lambda: default_home() / "videos",
-            poll_interval=poll_interval, deadline=deadline, leases=self.keeper,
-        )  # fmt: skip
+        self.manager = Follower(
+            Followed,
+            self._default_client,
+            journal,
+            lambda: default_home() / "videos",
+            poll_interval=poll_interval,
+            deadline=deadline,
+            leases=self.keeper,
+            clock=poll_clock,
+        )
 
     def key_for(self, base_url: str) -> str | None:
         """The key for a task made at ``base_url``, or None when the server has none for it.
@@ -85,15 +92,16 @@ class ServerPoller:
         for entry in self.orphans():
             task_id, base_url = entry.row.task_id, entry.row.base_url
             key = self.key_for(base_url)
-            if key is None or not self.keeper.hold(task_id, POLL_INTERVAL):
+            if key is None or not self.keeper.hold(task_id, DEFAULT_POLL_INTERVAL):
                 continue
             folder = entry.origin.output_dir if entry.origin else None
             log.info("taking over video task %s (its kernel is gone)", task_id)
             try:
                 self.manager.attach(
-                    task_id, client=Client(key, base_url),
+                    task_id,
+                    client=Client(key, base_url),
                     output_dir=Path(folder) if folder else None,
-                )  # fmt: skip
+                )
             except TokenhotError as exc:
                 log.warning("could not take over %s: %s", task_id, exc)
                 self.keeper.release(task_id)

@@ -24,7 +24,7 @@ from .._client import AsyncClient
 from .._exceptions import APIConnectionError, TokenhotError
 from .._redact import mask_key, redact
 from .._store._credentials import Credentials, KeyStore, check_key, resolve
-from .._store._journal import ENV_HOME, Entry, Journal, excerpt
+from .._store._journal import ENV_HOME, IN_FLIGHT, STOPPED, Entry, Journal, excerpt
 from .._store._ledger import Ledger, Totals
 from .._version import __version__
 from ._poller import ServerPoller
@@ -133,7 +133,7 @@ class Service:
         """Every video task of every kernel (changed after ``since``), newest first."""
         now = self.clock()
         entries = self.journal.changed(since, now)
-        rows = [self._task(e, now) for e in entries if not e.row.task_id.startswith("inflight-")]
+        rows = [self._task(e, now) for e in entries if not e.row.task_id.startswith(IN_FLIGHT)]
         if since is not None:
             rows = [r for r in rows if r["updated_at"] > since]
         return {"now": now, "tasks": rows}
@@ -287,7 +287,7 @@ def _status(
         return (status, progress) if poller else ("unknown", None)
     if status in ("succeeded", "failed"):
         return status, 100
-    if status == "stopped":  # %tokenhot cancel (where the journal records it)
+    if status == STOPPED:  # %tokenhot cancel (where the journal records it)
         return "cancelled", None
     return "unknown", None  # "maybe": the create's outcome is unknown
 

@@ -22,24 +22,28 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from .._config import DEFAULT_BASE_URL, ENV_API_KEY, ENV_BASE_URL, resolve_api_key, resolve_base_url
+from .._config import (
+    DEFAULT_BASE_URL,
+    ENV_API_KEY,
+    ENV_BASE_URL,
+    ENV_SIMULATED,
+    SIMULATOR_KEY,
+    resolve_api_key,
+    resolve_base_url,
+)
 from .._exceptions import ConfigurationError, InvalidInputError
 from .._redact import mask_key, register_secret
 from ._journal import ENV_HOME, default_home
 
 KEY_FILE = "api_key"
-ENV_SIMULATED = "TOKENHOT_SIMULATED"
-SIMULATOR_KEY = "sk-simulator"  # what kernels send to the simulator our launcher started
 MAX_KEY_LENGTH = 512
-# TOKENHOT_SIMULATED: "1" = the launcher's simulator serves TOKENHOT_BASE_URL while no real
-# key is in force; "always" = `--simulate`: the simulator even when a key is set.
-SIMULATED_VALUES = ("1", "always")
+SIMULATED_VALUES = ("1", "always")  # the values of TOKENHOT_SIMULATED (see _config)
 
 KeySource = Literal["argument", "environment", "stored", "login", "none"]
 Signature = tuple[str, int, int, int]  # (path, mtime_ns, size, inode)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Credentials:
     """The key (or the simulator's stand-in) and gateway in force, and where the key came from."""
 
@@ -260,12 +264,17 @@ def resolve(
     explicit = (api_key is not None and bool(api_key.strip())) or base_url is not None
     if not explicit and flag in SIMULATED_VALUES:
         if flag == "always" or key in (None, SIMULATOR_KEY):  # older launchers set the stand-in
-            return Credentials(SIMULATOR_KEY, "none", resolve_base_url(None), True)
-        return Credentials(key, source, DEFAULT_BASE_URL, False)
+            return _simulator(resolve_base_url(None))
+        return Credentials(key=key, source=source, base_url=DEFAULT_BASE_URL, simulated=False)
     url = resolve_base_url(base_url)
     if key is None and base_url is None and is_loopback(url):
-        return Credentials(SIMULATOR_KEY, "none", url, True)
-    return Credentials(key, source, url, False)
+        return _simulator(url)
+    return Credentials(key=key, source=source, base_url=url, simulated=False)
+
+
+def _simulator(base_url: str) -> Credentials:
+    """The simulator at ``base_url``, with the stand-in key it expects."""
+    return Credentials(key=SIMULATOR_KEY, source="none", base_url=base_url, simulated=True)
 
 
 def simulator_url() -> str | None:

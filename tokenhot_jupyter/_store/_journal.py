@@ -17,9 +17,9 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 from .._exceptions import ConfigurationError
@@ -76,15 +76,9 @@ MIGRATIONS: tuple[str, ...] = (
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 UPDATABLE = frozenset({"status", "progress", "error", "file", "model", "cell_key"})
-_COLUMNS = (
-    "task_id, model, prompt, params, fingerprint, cell_key, base_url, created_at, status, "
-    "progress, error, file, updated_at"
-)
-_ORIGIN = "task_id, notebook, output_dir, host, pid, created_at"
-_LEASE = "task_id, holder, role, host, pid, acquired_at, expires_at"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class TaskRow:
     """One journalled task."""
 
@@ -105,6 +99,11 @@ class TaskRow:
 
 Rows = list[TaskRow]  # named, because `Journal.list` shadows the builtin in its class body
 UNFINISHED = "status IN ('queued', 'running') OR (status = 'succeeded' AND file IS NULL)"
+# Besides the gateway's four statuses, the journal's own words:
+IN_FLIGHT = "inflight-"  # the id prefix of a create that has no gateway id yet
+CREATING = "creating"  # the status of that marker while the create is on the wire
+MAYBE = "maybe"  # ... and once the create's outcome is unknown
+STOPPED = "stopped"  # a task whose polling the user cancelled
 
 
 def is_unfinished(row: TaskRow) -> bool:
@@ -112,7 +111,7 @@ def is_unfinished(row: TaskRow) -> bool:
     return row.status in ("queued", "running") or (row.status == "succeeded" and not row.file)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Origin:
     """Where a task was made: the notebook (absolute path), its output folder, the process."""
 
@@ -124,7 +123,7 @@ class Origin:
     created_at: float = 0.0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Lease:
     """Who polls a task now: one holder at a time, until ``expires_at`` unless renewed."""
 
@@ -147,6 +146,14 @@ class Entry:
 
 
 Entries = list[Entry]  # named for the same reason as Rows
+Record = TypeVar("Record", TaskRow, Origin, Lease)
+
+
+# Each record's fields are the columns of its table, in order.
+_NAMES: dict[type[Any], tuple[str, ...]] = {
+    record: tuple(f.name for f in fields(record)) for record in (TaskRow, Origin, Lease)
+}
+_COLUMNS, _ORIGIN, _LEASE = (", ".join(names) for names in _NAMES.values())
 
 
 def default_home() -> Path:
@@ -282,14 +289,22 @@ class Journal:
         """Store a new task and commit at once (an existing id keeps its first row)."""
         now = time.time()
         row = TaskRow(
-            task_id, model, redact(prompt), json.loads(dumps_params(params or {})), fingerprint,
-            cell_key, safe_url(base_url), created_at or now, status, int(progress), None, None, now,
-        )  # fmt: skip
-        values = list(_values(row))
-        values[3] = dumps_params(row.params)
-        sql = f"INSERT OR IGNORE INTO tasks ({_COLUMNS}) VALUES ({', '.join('?' * 13)})"
+            task_id=task_id,
+            model=model,
+            prompt=redact(prompt),
+            params=json.loads(dumps_params(params or {})),
+            fingerprint=fingerprint,
+            cell_key=cell_key,
+            base_url=safe_url(base_url),
+            created_at=created_at or now,
+            status=status,
+            progress=int(progress),
+            updated_at=now,
+        )
+        values = {**_values(row), "params": dumps_params(row.params)}
+        sql = f"INSERT OR IGNORE INTO tasks ({_COLUMNS}) VALUES ({_slots(TaskRow)})"
         with self._transaction() as conn:
-            conn.execute(sql, values)
+            conn.execute(sql, tuple(values.values()))
         return self.get(task_id) or row
 
     def update(self, task_id: str, **fields: Any) -> None:
@@ -355,11 +370,11 @@ class Journal:
     def set_origin(self, origin: Origin) -> None:
         """Record where a task was made (the first record of an id stays)."""
         with self._transaction() as conn:
+            values = {**_values(origin), "created_at": origin.created_at or time.time()}
             conn.execute(
-                f"INSERT OR IGNORE INTO task_origins ({_ORIGIN}) VALUES (?, ?, ?, ?, ?, ?)",
-                (origin.task_id, origin.notebook, origin.output_dir, origin.host, origin.pid,
-                 origin.created_at or time.time()),
-            )  # fmt: skip
+                f"INSERT OR IGNORE INTO task_origins ({_ORIGIN}) VALUES ({_slots(Origin)})",
+                tuple(values.values()),
+            )
 
     def origin(self, task_id: str) -> Origin | None:
         """Where ``task_id`` was made, if recorded."""
@@ -367,7 +382,7 @@ class Journal:
             found = conn.execute(
                 f"SELECT {_ORIGIN} FROM task_origins WHERE task_id = ?", (task_id,)
             ).fetchone()
-        return Origin(*found) if found else None
+        return _load(Origin, found) if found else None
 
     def lease(self, task_id: str) -> Lease | None:
         """The lease on ``task_id``, expired or not, if any."""
@@ -375,7 +390,7 @@ class Journal:
             found = conn.execute(
                 f"SELECT {_LEASE} FROM task_leases WHERE task_id = ?", (task_id,)
             ).fetchone()
-        return Lease(*found) if found else None
+        return _load(Lease, found) if found else None
 
     def claim(self, lease: Lease, may_displace: Callable[[Lease], bool]) -> bool:
         """Take or renew ``lease`` atomically; another holder goes only if ``may_displace(it)``."""
@@ -399,7 +414,8 @@ class Journal:
 
     def unfinished(self, limit: int = 200) -> Entries:
         """Tasks still running at the gateway or not yet saved, newest first."""
-        return self._entries(f"WHERE ({UNFINISHED}) AND t.task_id NOT LIKE 'inflight-%'", (), limit)
+        marker = f"{IN_FLIGHT}%"
+        return self._entries(f"WHERE ({UNFINISHED}) AND t.task_id NOT LIKE ?", (marker,), limit)
 
     def changed(
         self, since: float | None = None, now: float | None = None, limit: int = 200
@@ -420,10 +436,10 @@ class Journal:
 
     def _entries(self, where: str, args: tuple[Any, ...], limit: int) -> Entries:
         columns = ", ".join(
-            [*(f"t.{c.strip()}" for c in _COLUMNS.split(",")),
-             *(f"o.{c.strip()}" for c in _ORIGIN.split(",")),
-             *(f"l.{c.strip()}" for c in _LEASE.split(","))]
-        )  # fmt: skip
+            f"{alias}.{name}"
+            for alias, record in (("t", TaskRow), ("o", Origin), ("l", Lease))
+            for name in _NAMES[record]
+        )
         sql = (
             f"SELECT {columns} FROM tasks t LEFT JOIN task_origins o ON o.task_id = t.task_id "
             f"LEFT JOIN task_leases l ON l.task_id = t.task_id {where} "
@@ -431,12 +447,12 @@ class Journal:
         )
         with self._guard() as conn:
             found = conn.execute(sql, (*args, limit)).fetchall()
-        n, m = len(_COLUMNS.split(",")), len(_ORIGIN.split(","))
+        n, m = len(_NAMES[TaskRow]), len(_NAMES[Origin])
         return [
             Entry(
                 _row(r[:n]),
-                Origin(*r[n : n + m]) if r[n] is not None else None,
-                Lease(*r[n + m :]) if r[n + m] is not None else None,
+                _load(Origin, r[n : n + m]) if r[n] is not None else None,
+                _load(Lease, r[n + m :]) if r[n + m] is not None else None,
             )
             for r in found
         ]
@@ -545,16 +561,23 @@ def _migrate(conn: sqlite3.Connection) -> None:
     conn.commit()
 
 
-def _values(row: TaskRow) -> tuple[Any, ...]:
-    return (
-        row.task_id, row.model, row.prompt, row.params, row.fingerprint, row.cell_key,
-        row.base_url, row.created_at, row.status, row.progress, row.error, row.file, row.updated_at,
-    )  # fmt: skip
+def _values(record: TaskRow | Origin | Lease) -> dict[str, Any]:
+    """A record's column values, by name, in its table's order."""
+    return {name: getattr(record, name) for name in _NAMES[type(record)]}
 
 
-def _row(values: tuple[Any, ...]) -> TaskRow:
-    params = _load_params(values[3])
-    return TaskRow(values[0], values[1], values[2], params, *values[4:])
+def _slots(record: type[Any]) -> str:
+    return ", ".join("?" * len(_NAMES[record]))
+
+
+def _load(record: type[Record], values: Sequence[Any]) -> Record:
+    """A record from its table's columns, in order."""
+    return record(**dict(zip(_NAMES[record], values, strict=True)))
+
+
+def _row(values: Sequence[Any]) -> TaskRow:
+    columns = dict(zip(_NAMES[TaskRow], values, strict=True))
+    return TaskRow(**columns | {"params": _load_params(columns["params"])})
 
 
 def _load_params(text: Any) -> dict[str, Any]:
@@ -578,15 +601,15 @@ def _claim(conn: sqlite3.Connection, lease: Lease, may_displace: Callable[[Lease
     found = conn.execute(
         f"SELECT {_LEASE} FROM task_leases WHERE task_id = ?", (lease.task_id,)
     ).fetchone()
-    current = Lease(*found) if found else None
+    current = _load(Lease, found) if found else None
     if current is not None and current.holder != lease.holder and not may_displace(current):
         return False
     acquired = current.acquired_at if current and current.holder == lease.holder else None
+    values = {**_values(lease), "acquired_at": acquired or lease.acquired_at}
     conn.execute(
-        f"INSERT OR REPLACE INTO task_leases ({_LEASE}) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (lease.task_id, lease.holder, lease.role, lease.host, lease.pid,
-         acquired or lease.acquired_at, lease.expires_at),
-    )  # fmt: skip
+        f"INSERT OR REPLACE INTO task_leases ({_LEASE}) VALUES ({_slots(Lease)})",
+        tuple(values.values()),
+    )
     if acquired is None:  # a new poller: readers of `changed` should see it
         conn.execute(
             "UPDATE tasks SET updated_at = ? WHERE task_id = ?", (lease.acquired_at, lease.task_id)

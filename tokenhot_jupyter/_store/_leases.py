@@ -81,7 +81,15 @@ class Keeper:
         """`hold` for several tasks (task id → delay) in one journal transaction."""
         now = self.clock()
         leases = [
-            Lease(task_id, self.holder, self.role, self.host, self.pid, now, now + lease_for(delay))
+            Lease(
+                task_id=task_id,
+                holder=self.holder,
+                role=self.role,
+                host=self.host,
+                pid=self.pid,
+                acquired_at=now,
+                expires_at=now + lease_for(delay),
+            )
             for task_id, delay in delays.items()
         ]
         taken = self.journal.claim_all(leases, lambda current: self.may_displace(current, now))

@@ -83,9 +83,12 @@ class Ledger(Database):
     MIGRATIONS = MIGRATIONS
 
     def __init__(
-        self, path: Path | None = None, *, clock: Callable[[], float] = time.time,
+        self,
+        path: Path | None = None,
+        *,
+        clock: Callable[[], float] = time.time,
         timeout: float = 5.0,
-    ) -> None:  # fmt: skip
+    ) -> None:
         super().__init__(path, timeout=timeout)
         self._clock = clock
 
@@ -142,6 +145,11 @@ def _where(simulated: bool, day: str | None) -> tuple[str, tuple[Any, ...]]:
 def _totals(name: str, kind: str, row: tuple[Any, ...]) -> Totals:
     requests, inp, out, cost, unpriced = row
     return Totals(
-        name=name, kind=kind, requests=int(requests), input_tokens=int(inp),
-        output_tokens=int(out), cost=float(cost), unpriced=int(unpriced),
-    )  # fmt: skip
+        name=name,
+        kind=kind,
+        requests=int(requests),
+        input_tokens=int(inp),
+        output_tokens=int(out),
+        cost=float(cost),
+        unpriced=int(unpriced),
+    )

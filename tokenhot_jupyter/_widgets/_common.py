@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextvars
 import threading
 import time
 import uuid
@@ -11,7 +10,7 @@ from typing import Any
 
 from .._exceptions import ConfigurationError
 from .._notebook import _display as D
-from .._notebook._state import Session
+from .._notebook._session import Session, session_of
 
 Output = dict[str, Any]  # one entry of an ipywidgets.Output's ``outputs``
 
@@ -29,8 +28,6 @@ def current_session() -> Session:
     manager = ip.extension_manager
     assert manager is not None  # every InteractiveShell has one
     manager.load_extension("tokenhot_jupyter")  # a no-op when loaded
-    from .._notebook._magics import session_of
-
     session = session_of(ip)
     assert session is not None  # loading the extension made it
     return session
@@ -41,13 +38,6 @@ def close_tree(widget: Any) -> None:
     for child in getattr(widget, "children", ()):
         close_tree(child)
     widget.close()
-
-
-def display_raw(data: Mapping[str, Any], **kwargs: Any) -> None:
-    """IPython's ``display`` of a ready mime bundle."""
-    from IPython.display import display
-
-    display(dict(data), raw=True, **kwargs)  # type: ignore[no-untyped-call]
 
 
 class OutputScreen(D.Screen):
@@ -125,7 +115,7 @@ class UseLog:
         self.display_id = f"tokenhot-picker-{uuid.uuid4().hex[:12]}"
         self.fold_seconds, self.limit, self._clock = fold_seconds, limit, clock
         self._last: tuple[str, float] | None = None
-        self._context: contextvars.Context | None = None
+        self._output: D.Shown | None = None
 
     def text(self) -> str:
         """The header and the lines (the newest ``limit``)."""
@@ -139,20 +129,12 @@ class UseLog:
         else:
             self.lines.append(line)
         self._last = (key, now)
-        self._publish(update=True)
+        if self._output is not None:  # not shown (yet): the lines are kept for display()
+            self._output.update({"text/plain": self.text()})
 
     def display(self) -> None:
-        """Show the log below the picker; later choices update it in place."""
-        self._context = contextvars.copy_context()
-        self._publish(update=False)
-
-    def _publish(self, *, update: bool) -> None:
-        if self._context is None:
-            return  # not shown (yet): the lines are kept for display()
-        data = {"text/plain": self.text()}
-        # Updates run in the showing cell's context: ipykernel 7 takes the parent header
-        # from a ContextVar, and frontends route display updates through that cell.
-        self._context.copy().run(display_raw, data, display_id=self.display_id, update=update)
+        """Show the log below the picker; later choices update it in place, in its cell."""
+        self._output = D.screen_here().place({"text/plain": self.text()}, None, self.display_id)
 
 
 def show_widget(
@@ -168,8 +150,9 @@ def show_widget(
     if ip is None:  # plain Python: nothing can show a widget
         print(summary)
         return False
-    if not D.Screen(ip).rich:
-        fallback(session, D.Screen(ip))
+    screen = D.Screen(ip)
+    if not screen.rich:
+        fallback(session, screen)
         return False
-    display_raw({**widget._repr_mimebundle_(), "text/plain": summary})
+    screen.show({**widget._repr_mimebundle_(), "text/plain": summary})
     return True

@@ -20,7 +20,7 @@ import ipywidgets as W
 from .._exceptions import TokenhotError
 from .._notebook import _display as D
 from .._notebook._cards import TaskLine, TaskStatus, format_elapsed
-from .._notebook._state import Session
+from .._notebook._session import Session
 from .._notebook._tasks import Source, Tracked, task_line
 from .._store._journal import excerpt
 from ._common import OutputScreen, close_tree, current_session, show_widget
@@ -75,9 +75,12 @@ class TaskView:
 
 def _button(description: str, icon: str, tooltip: str) -> Any:
     return W.Button(
-        description=description, icon=icon, tooltip=tooltip, disabled=True,
+        description=description,
+        icon=icon,
+        tooltip=tooltip,
+        disabled=True,
         layout=W.Layout(width="6.5em"),
-    )  # fmt: skip
+    )
 
 
 class TaskMonitor:

@@ -18,7 +18,7 @@ import traitlets
 from .._catalog import FAMILIES, KINDS, Kind, Model
 from .._exceptions import TokenhotError
 from .._notebook import _display as D
-from .._notebook._state import Session, _accepts
+from .._notebook._session import Session, accepts
 from ._common import UseLog, close_tree, current_session, show_widget
 from ._params import ParamControl
 from ._tryit import TRY_KINDS, TryIt
@@ -38,7 +38,7 @@ def load_models(session: Session, live: bool = True) -> tuple[list[Model], str]:
         return client.models(None, live=False), f"The gateway did not answer ({exc}); " + (
             "this is the built-in catalog."
         )
-    session.live_models = [m for m in models if m.live] or session.live_models
+    session.note_live(models)
     return models, ""
 
 
@@ -192,7 +192,7 @@ class KindPanel:
     @staticmethod
     def _start(model: Model | None, name: str, chosen: dict[str, Any]) -> Any:
         value = chosen.get(name)
-        return value if model is not None and _accepts(model, name, value) else None
+        return value if model is not None and accepts(model, name, value) else None
 
     def _param(self, name: str, value: Any) -> None:
         try:

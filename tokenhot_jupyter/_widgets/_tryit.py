@@ -17,7 +17,8 @@ import ipywidgets as W
 from .._catalog import Kind
 from .._exceptions import TokenhotError
 from .._notebook import _display as D
-from .._notebook._state import Session, as_messages
+from .._notebook._session import Session
+from .._notebook._threads import as_messages
 from ._common import OutputScreen
 
 log = logging.getLogger("tokenhot_jupyter")
@@ -76,9 +77,11 @@ class TryIt:
         self.run_button.disabled = True
         self.status.value = _note(f"running {', '.join(models)}…")
         threading.Thread(
-            target=self._work, args=(future, kind, models, prompt), name="tokenhot-try-it",
+            target=self._work,
+            args=(future, kind, models, prompt),
+            name="tokenhot-try-it",
             daemon=True,
-        ).start()  # fmt: skip
+        ).start()
         return future
 
     def close(self) -> None:
@@ -120,7 +123,7 @@ class TryIt:
         from .._notebook import _actions
 
         params = self.session.params_for("chat", models, {})
-        request = _actions.ChatRequest(models, prompt, params=params)
+        request = _actions.ChatRequest(models=models, prompt=prompt, params=params)
         messages = as_messages([], prompt)
         if len(models) > 1:
             _actions.compare_chat(self.session, self.screen, request, messages, 0)
@@ -132,7 +135,7 @@ class TryIt:
 
         params = self.session.params_for("image", models, {})
         size, n = params.pop("size", None), params.pop("n", 1)
-        request = _actions.ImageRequest(models, prompt, size, n, params=params)
+        request = _actions.ImageRequest(models=models, prompt=prompt, size=size, n=n, params=params)
         _actions.image(self.session, self.screen, request)
 
 

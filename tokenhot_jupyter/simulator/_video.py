@@ -86,7 +86,7 @@ class Task:
         return math.ceil(self.work / REFRESH) * REFRESH
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Snapshot:
     """The stored row at one moment."""
 
@@ -95,10 +95,10 @@ class Snapshot:
     progress: int
     upstream_status: str
     updated_at: int
-    start_time: int
-    finish_time: int
-    fail_reason: str
-    url: str  # the result URL once SUCCESS, else ""
+    start_time: int = 0
+    finish_time: int = 0
+    fail_reason: str = ""
+    url: str = ""  # the result URL once SUCCESS
 
 
 def snapshot(task: Task, now: float) -> Snapshot:
@@ -106,15 +106,29 @@ def snapshot(task: Task, now: float) -> Snapshot:
     elapsed = now - task.created_at
     created = int(task.created_at)
     if elapsed < REFRESH:
-        return Snapshot("not_start", "NOT_START", 0, "", created, 0, 0, "", "")
+        return Snapshot(
+            phase="not_start",
+            status="NOT_START",
+            progress=0,
+            upstream_status="",
+            updated_at=created,
+        )
     tick = math.floor(elapsed / REFRESH) * REFRESH
     if task.outcome != "stuck" and tick >= task.done_at:
         return _finished(task, task.outcome)
     if tick >= SWEEP:
         upstream, _, _ = LADDERS[task.family]["stuck" if task.outcome == "stuck" else "running"]
         finish = created + int(SWEEP)
-        return Snapshot("timeout", "FAILURE", 100, upstream, finish, _start(task), finish,
-                        TIMEOUT_REASON, "")  # fmt: skip
+        return Snapshot(
+            phase="timeout",
+            status="FAILURE",
+            progress=100,
+            upstream_status=upstream,
+            updated_at=finish,
+            start_time=_start(task),
+            finish_time=finish,
+            fail_reason=TIMEOUT_REASON,
+        )
     phase = (
         "stuck" if task.outcome == "stuck" else ("queued" if tick < _queue_end(task) else "running")
     )
@@ -122,7 +136,14 @@ def snapshot(task: Task, now: float) -> Snapshot:
     if task.family == "sora" and status == "IN_PROGRESS":
         progress = min(99, max(1, int(100 * tick / task.work)))
     start = _start(task) if phase != "queued" else 0
-    return Snapshot(phase, status, progress, upstream, created + int(tick), start, 0, "", "")
+    return Snapshot(
+        phase=phase,
+        status=status,
+        progress=progress,
+        upstream_status=upstream,
+        updated_at=created + int(tick),
+        start_time=start,
+    )
 
 
 def _queue_end(task: Task) -> float:
@@ -141,7 +162,17 @@ def _finished(task: Task, outcome: str) -> Snapshot:
     url = (
         (task.proxy_url if task.family == "sora" else task.file_url) if outcome == "success" else ""
     )
-    return Snapshot(outcome, status, 100, upstream, finish, _start(task), finish, reason, url)
+    return Snapshot(
+        phase=outcome,
+        status=status,
+        progress=100,
+        upstream_status=upstream,
+        updated_at=finish,
+        start_time=_start(task),
+        finish_time=finish,
+        fail_reason=reason,
+        url=url,
+    )
 
 
 def fail_reason(task: Task) -> str:

@@ -377,7 +377,7 @@ def test_gateway_error_is_one_line_and_fails_the_cell(
 
     shell.session.client()  # built before the fault, so retries are the client's own
     shell.sim.faults.add("429", path="/v1/chat/completions", method="POST", times=-1)
-    shell.session.client()._async._session.max_retries = 0
+    shell.session.client()._async._conn.max_retries = 0
     result = shell.run("%%chat\nHi")
     assert isinstance(result.error_in_exec, RateLimitError)
     out = capsys.readouterr()
@@ -393,7 +393,7 @@ def test_unknown_model_suggests(shell: Shell) -> None:
 
 def test_stream_cut_midway_keeps_text_and_fails(shell: Shell) -> None:
     shell.sim.faults.add("drop-mid-stream", path="/v1/chat/completions", method="POST", times=-1)
-    shell.session.client()._async._session.max_retries = 0
+    shell.session.client()._async._conn.max_retries = 0
     result = shell.run("%%chat\nTell me a story")
     assert result.error_in_exec is not None
     assert "stopped:" in _plain(shell.final())
@@ -994,6 +994,8 @@ def _reload(shell: Shell) -> None:
     shell.ip.run_line_magic("unload_ext", "tokenhot_jupyter")
     shell.ip.run_line_magic("load_ext", "tokenhot_jupyter")
     shell.session.config.video_poll_interval = 0.05
+    assert shell.time is not None
+    shell.session.poll_clock = shell.time.clock()
 
 
 def test_a_video_made_in_another_folder_plays_from_this_notebook(

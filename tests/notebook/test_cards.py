@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
+from tokenhot_jupyter._follow import Phase
 from tokenhot_jupyter._notebook import _cards
 from tokenhot_jupyter._notebook._cards import (
     CardInfo,
-    Phase,
     TaskLine,
     TaskStatus,
     format_elapsed,
@@ -52,9 +52,13 @@ def test_every_card_is_a_plain_bundle_with_provenance(phase: Phase) -> None:
 @pytest.mark.parametrize("phase", PHASES)
 def test_user_text_is_escaped(phase: Phase) -> None:
     hostile = CardInfo(
-        "task_<x>", "m<i>", prompt="<script>alert(1)</script>", error="<img src=x onerror=1>",
-        warning="<b>w</b>", src="out/<a>.mp4",
-    )  # fmt: skip
+        task_id="task_<x>",
+        model="m<i>",
+        prompt="<script>alert(1)</script>",
+        error="<img src=x onerror=1>",
+        warning="<b>w</b>",
+        src="out/<a>.mp4",
+    )
     html = render(phase, hostile)[0]["text/html"]
     for raw in ("<script>", "<img", "<b>w</b>", "m<i>", "task_<x>"):
         assert raw not in html, (phase, raw)
@@ -65,9 +69,15 @@ def test_user_text_is_escaped(phase: Phase) -> None:
 def test_the_key_never_appears(phase: Phase) -> None:
     register_secret(KEY)
     leaky = CardInfo(
-        "task_k", "sora-2", prompt=f"use {KEY}", params={"note": KEY, "nested": [KEY]},
-        error=f"Bearer {KEY} rejected", warning=KEY, src=f"{KEY}.mp4", file=f"/x/{KEY}.mp4",
-    )  # fmt: skip
+        task_id="task_k",
+        model="sora-2",
+        prompt=f"use {KEY}",
+        params={"note": KEY, "nested": [KEY]},
+        error=f"Bearer {KEY} rejected",
+        warning=KEY,
+        src=f"{KEY}.mp4",
+        file=f"/x/{KEY}.mp4",
+    )
     data, meta = render(phase, leaky)
     assert KEY not in repr(data) and KEY not in repr(meta)
 
@@ -82,9 +92,13 @@ def test_live_card_has_a_progress_bar_and_elapsed() -> None:
 
 def test_video_card_points_at_the_relative_file() -> None:
     done = CardInfo(
-        "task_v", "sora-2", status="succeeded", progress=100, src="tokenhot_outputs/my video.mp4",
+        task_id="task_v",
+        model="sora-2",
+        status="succeeded",
+        progress=100,
+        src="tokenhot_outputs/my video.mp4",
         file="/home/u/nb/tokenhot_outputs/my video.mp4",
-    )  # fmt: skip
+    )
     data, meta = _cards.video_card(done)
     assert (
         '<video controls preload="metadata" src="tokenhot_outputs/my%20video.mp4"'
@@ -96,7 +110,7 @@ def test_video_card_points_at_the_relative_file() -> None:
 
 
 def test_failed_card_gives_the_reason() -> None:
-    failed = CardInfo("task_f", "sora-2", status="failed", error="output rejected")
+    failed = CardInfo(task_id="task_f", model="sora-2", status="failed", error="output rejected")
     data, meta = _cards.failed_card(failed)
     assert "output rejected" in data["text/plain"] and "refunded" in data["text/plain"]
     assert meta["tokenhot"]["error"] == "output rejected"
@@ -111,7 +125,7 @@ def test_stopped_and_timeout_cards_say_how_to_resume() -> None:
 
 
 def test_warning_is_shown_in_both_forms() -> None:
-    warned = CardInfo("task_w", "sora-2", warning="Not saved to the task journal")
+    warned = CardInfo(task_id="task_w", model="sora-2", warning="Not saved to the task journal")
     data, _ = _cards.live_card(warned)
     assert "Not saved to the task journal" in data["text/plain"]
     assert "Not saved to the task journal" in data["text/html"]
@@ -222,7 +236,9 @@ def test_cards_import_no_ipython() -> None:
 
 def test_metadata_keeps_inputs_small() -> None:
     data_url = "data:image/png;base64," + "A" * 100_000
-    info = CardInfo("task_i", "sora-2", params={"image": data_url, "video": b"\x00" * 50_000})
+    info = CardInfo(
+        task_id="task_i", model="sora-2", params={"image": data_url, "video": b"\x00" * 50_000}
+    )
     _, meta = _cards.live_card(info)
     params = meta["tokenhot"]["params"]
     assert len(repr(meta)) < 2000
@@ -234,7 +250,9 @@ def test_metadata_keeps_inputs_small() -> None:
 
 @pytest.mark.parametrize("phase", PHASES)
 def test_a_dollar_in_a_prompt_is_money_not_maths(phase: Phase) -> None:
-    info = CardInfo("task_m", "sora-2", prompt="A bat costs $1.10 and the ball $1.00 more")
+    info = CardInfo(
+        task_id="task_m", model="sora-2", prompt="A bat costs $1.10 and the ball $1.00 more"
+    )
     markup = render(phase, info)[0]["text/html"]
     assert markup.startswith('<div class="tokenhot-video mathjax_ignore tex2jax_ignore"')
     assert "$1.10 and the ball $1.00" in markup

@@ -199,6 +199,69 @@ def test_happyhorse_falls_back_once_when_the_documented_body_is_refused(
     assert task.id.startswith("task_")
 
 
+def _posted(sim: Any) -> Any:
+    """The last POST the simulator saw (image URLs are downloaded after it)."""
+    return [r for r in sim.requests if r.method == "POST"][-1]
+
+
+def test_opus_takes_the_effort_in_its_name_and_sonnet_a_thinking_budget(
+    client: th.Client, sim: Any
+) -> None:
+    client.chat("hi", model="claude-opus-4-6", reasoning="high")
+    body = _posted(sim).json
+    assert body["model"] == "claude-opus-4-6-high" and "thinking" not in body
+    client.chat("hi", model="claude-sonnet-4-5-20250929", reasoning="high", temperature=0.5)
+    body = _posted(sim).json
+    assert body["model"] == "claude-sonnet-4-5-20250929"
+    assert body["thinking"] == {"type": "enabled", "budget_tokens": 16000}
+    assert body["max_tokens"] == 18048 and "temperature" not in body
+
+
+def test_dall_e_asks_for_base64_and_gpt_image_does_not(client: th.Client, sim: Any) -> None:
+    client.image("a crane", model="dall-e-3")
+    assert _posted(sim).json["response_format"] == "b64_json"
+    client.image("a crane", model="gpt-image-1.5")
+    assert "response_format" not in _posted(sim).json
+
+
+def test_wan_interleaves_when_generating_and_qwen_edits_on_the_edits_route(
+    client: th.Client, sim: Any
+) -> None:
+    client.image("a poster", model="wan2.6-image", n=2)
+    params = _posted(sim).json["parameters"]
+    assert params["enable_interleave"] is True and params["max_images"] == 2 and "n" not in params
+    client.image("a poster", model="wan2.6-image", images=PNG)
+    sent = _posted(sim)
+    assert sent.path == "/v1/images/generations"
+    assert sent.json["parameters"]["enable_interleave"] is False
+    assert sent.json["parameters"]["n"] == 1
+    client.image("a poster", model="qwen-image-max")
+    assert "enable_interleave" not in _posted(sim).json["parameters"]
+    client.image("bluer", model="qwen-image-edit-max-2026-01-16", images=PNG)
+    assert _posted(sim).path == "/v1/images/edits"
+
+
+@pytest.mark.parametrize(
+    ("model", "media", "params"),
+    [
+        ("happyhorse-1.0-t2v", [], {"duration", "ratio"}),
+        ("happyhorse-1.0-i2v", ["first_frame"], {"duration"}),
+        ("happyhorse-1.0-r2v", ["reference_image"], {"duration", "ratio"}),
+        ("happyhorse-1.0-video-edit", ["video", "reference_image"], set()),
+    ],
+)
+def test_happyhorse_body_per_variant(
+    client: th.Client, sim: Any, model: str, media: list[str], params: set[str]
+) -> None:
+    inputs: dict[str, Any] = {"image": PNG} if media else {}
+    if "video" in media:
+        inputs["video"] = "https://example.com/ref.mp4"
+    client.video("a horse", model=model, duration=5, resolution="720P", ratio="16:9", **inputs)
+    body = _posted(sim).json
+    assert [m["type"] for m in body["input"].get("media", [])] == media
+    assert set(body["parameters"]) - {"resolution", "watermark"} == params
+
+
 def test_required_video_inputs_are_checked_before_paying(client: th.Client, sim: Any) -> None:
     before = len(sim.requests)
     with pytest.raises(th.InvalidInputError, match="first"):

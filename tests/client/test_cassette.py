@@ -458,7 +458,7 @@ def test_video_tasks_replay_their_statuses_on_a_fast_clock(tmp_path: Path) -> No
     replayed = player.video("a cat", model="doubao-seedance-2.0")
     assert replayed.poll_after == 0.125  # a short hint, so the first poll comes soon too
     poll_sleeps = Sleeps()
-    player.aio._session.sleep = poll_sleeps
+    player.aio._conn.sleep = poll_sleeps
     again = player.wait_video(replayed.id)
     assert poll_sleeps == [0.125, 0.125] and again.url == done.url
     assert player.download_video(again) == video

@@ -74,3 +74,11 @@ def test_a_key_in_the_path_is_refused_even_without_its_sk_prefix() -> None:
 
 def test_a_path_prefix_is_still_fine() -> None:
     assert resolve_base_url("https://corp.example/tokenhot/v1") == "https://corp.example/tokenhot"
+
+
+def test_the_stand_in_key_is_the_simulators_own() -> None:
+    # The simulator imports none of the package, so it spells its default key itself.
+    from tokenhot_jupyter._config import SIMULATOR_KEY
+    from tokenhot_jupyter.simulator import Simulator
+
+    assert Simulator().api_key == SIMULATOR_KEY

@@ -12,8 +12,10 @@ import pytest
 from traitlets import TraitError
 from traitlets.config import Config, Configurable
 
-from tokenhot_jupyter._notebook import _state as S
-from tokenhot_jupyter._store._credentials import SIMULATOR_KEY
+from tokenhot_jupyter._config import SIMULATOR_KEY
+from tokenhot_jupyter._notebook import _session as S
+from tokenhot_jupyter._notebook._threads import Thread, Threads, Turn, as_messages
+from tokenhot_jupyter._notebook._usage import Prices, Tally
 from tokenhot_jupyter._types import Usage
 
 pytest_plugins = ("magics_support",)
@@ -61,20 +63,20 @@ def test_config_from_the_shell() -> None:
 
 
 def test_thread_context_and_replacement() -> None:
-    thread = S.Thread("t")
+    thread = Thread("t")
     for key in "abc":
-        thread.record(S.Turn(key, f"q{key}", f"a{key}", "m"))
+        thread.record(Turn(key=key, prompt=f"q{key}", answer=f"a{key}", model="m"))
     assert [t.key for t in thread.context("new", 10)] == ["a", "b", "c"]
     assert [t.key for t in thread.context("b", 10)] == ["a"]
     assert [t.key for t in thread.context("new", 2)] == ["b", "c"]
     assert thread.context("new", 0) == []
-    thread.record(S.Turn("b", "q2", "a2", "m"))
+    thread.record(Turn(key="b", prompt="q2", answer="a2", model="m"))
     assert [(t.key, t.prompt) for t in thread.turns] == [("a", "qa"), ("b", "q2"), ("c", "qc")]
 
 
 def test_as_messages() -> None:
-    turns = [S.Turn("a", "Q", "A", "m")]
-    assert S.as_messages(turns, "next") == [
+    turns = [Turn(key="a", prompt="Q", answer="A", model="m")]
+    assert as_messages(turns, "next") == [
         {"role": "user", "content": "Q"},
         {"role": "assistant", "content": "A"},
         {"role": "user", "content": "next"},
@@ -82,9 +84,9 @@ def test_as_messages() -> None:
 
 
 def test_threads_per_notebook() -> None:
-    threads = S.Threads()
-    threads.get("nb1", "x").record(S.Turn("k", "q", "a", "m"))
-    threads.get("nb2", "x").record(S.Turn("k", "q", "a", "m"))
+    threads = Threads()
+    threads.get("nb1", "x").record(Turn(key="k", prompt="q", answer="a", model="m"))
+    threads.get("nb2", "x").record(Turn(key="k", prompt="q", answer="a", model="m"))
     assert threads.reset("nb1") == 1
     assert threads.get("nb1", "x").turns == [] and len(threads.get("nb2", "x").turns) == 1
     assert [t.name for t in threads.of("nb2")] == ["x"]
@@ -107,17 +109,18 @@ def test_notebook_name(session: S.Session, monkeypatch: pytest.MonkeyPatch) -> N
 
 
 def test_costs_are_estimates_from_the_catalog() -> None:
-    assert S.chat_cost("gpt-5", Usage(1_000_000, 1_000_000, 2_000_000)) == pytest.approx(11.25)
+    prices = Prices()
+    assert prices.chat("gpt-5", Usage(1_000_000, 1_000_000, 2_000_000)) == pytest.approx(11.25)
     # Gemini reports thoughts apart from the answer: they are billed as output too.
-    assert S.chat_cost("gemini-2.5-pro", Usage(0, 100, 150, 50)) == pytest.approx(150 * 10 / 1e6)
-    assert S.chat_cost("unknown-model", Usage(1, 1, 2)) is None
-    assert S.chat_cost("gpt-5", None) is None
-    assert S.unit_cost("gpt-image-2", 3) == pytest.approx(0.12)
-    assert S.unit_cost("nope", 3) is None
+    assert prices.chat("gemini-2.5-pro", Usage(0, 100, 150, 50)) == pytest.approx(150 * 10 / 1e6)
+    assert prices.chat("unknown-model", Usage(1, 1, 2)) is None
+    assert prices.chat("gpt-5", None) is None
+    assert prices.pictures("gpt-image-2", 3) == pytest.approx(0.12)
+    assert prices.pictures("nope", 3) is None
 
 
 def test_tally() -> None:
-    tally = S.Tally()
+    tally = Tally()
     tally.add("gpt-5", "chat", Usage(10, 20, 30), 0.5)
     tally.add("gpt-5", "chat", Usage(1, 2, 3), None)
     assert tally.models["gpt-5"].calls == 2 and tally.models["gpt-5"].usage.input_tokens == 11
@@ -220,3 +223,15 @@ def test_use_checks_kind(session: S.Session) -> None:
 def test_known_models_for_completion(session: S.Session) -> None:
     assert "gpt-5" in session.known_models("chat") and "gpt-5" not in session.known_models("image")
     assert "sora-2" in session.known_models()
+
+
+def test_the_live_list_joins_the_sessions_catalog(session: S.Session) -> None:
+    from tokenhot_jupyter._catalog import Catalog
+
+    live = Catalog().merge_live([{"id": "seedance-9-pro"}, {"id": "gpt-5"}]).of_kind(None)
+    session.note_live(live)
+    assert "seedance-9-pro" in session.known_models("video")
+    assert session.catalog().models["gpt-5"].live and not Catalog().models["gpt-5"].live
+    assert session.prices.chat("gpt-5", Usage(1_000_000, 0, 1_000_000)) == pytest.approx(1.25)
+    session.note_live([m for m in live if not m.live])  # nothing live: the last list stays
+    assert "seedance-9-pro" in session.known_models()

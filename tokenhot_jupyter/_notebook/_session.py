@@ -1,11 +1,10 @@
 """The per-kernel session behind the magics: settings, client, threads, usage, tasks.
 
-Settings follow one precedence: magic flag → ``%config Tokenhot.*`` / ``%tokenhot use`` →
-environment variable (``TOKENHOT_CHAT_MODEL`` …) → the catalog's DEFAULTS.  Parameters
-(temperature, size, duration, voice …) follow the same order without the environment: flag →
-``%tokenhot use chat.temperature=0.3`` (or the model picker) → the model's own default.
-Nothing here runs at import time; the session is built by ``%load_ext`` and reads the
-environment only when a value is needed.
+`%load_ext` opens one session per shell (`open_session`) and the panels find it with
+`session_of`.  It applies the settings' precedence (`_settings`), keeps this kernel's
+threads (`_threads`) and tally (`_usage`), the client, the usage ledger and the task
+manager; other modules change it through its methods.  Nothing here runs at import time,
+and the environment is read only when a value is needed.
 """
 
 from __future__ import annotations
@@ -15,18 +14,19 @@ import logging
 import os
 import re
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from traitlets import Float, Int, TraitError, Unicode, validate
-from traitlets.config import Configurable
-
 from .._catalog import DEFAULTS, KINDS, TRANSCRIBE_DEFAULT, Catalog, Kind, Model
-from .._config import ENV_BASE_URL
+from .._config import ENV_BASE_URL, ENV_SIMULATED
 from .._exceptions import ConfigurationError, InvalidInputError, TokenhotError
+from .._poll import REAL_CLOCK, Clock
 from .._types import Usage
+from ._settings import DEFAULT_OUTPUT_DIR, ENV_MODEL, ENV_OUTPUT_DIR, Tokenhot
+from ._threads import DEFAULT_THREAD, Thread, Threads
+from ._usage import Prices, Tally
 
 if TYPE_CHECKING:
     from .._cassette import Cassette
@@ -36,220 +36,13 @@ if TYPE_CHECKING:
     from ._tasks import TaskManager
 
 log = logging.getLogger("tokenhot_jupyter")
-
-ENV_MODEL: dict[str, str] = {
-    kind: f"TOKENHOT_{kind.upper()}_MODEL" for kind in (*KINDS, "transcribe")
-}
-ENV_OUTPUT_DIR = "TOKENHOT_OUTPUT_DIR"
 ENV_SESSION = "JPY_SESSION_NAME"  # the notebook's path, set by jupyter_server for its kernels
-DEFAULT_OUTPUT_DIR = "tokenhot_outputs"
-DEFAULT_THREAD = "default"
-
-
-class Tokenhot(Configurable):
-    """Settings of the Tokenhot magics (``%config Tokenhot.chat_model = "gpt-5"``)."""
-
-    chat_model = Unicode(
-        "", help="Model for %%chat (blank: $TOKENHOT_CHAT_MODEL, then the default)."
-    ).tag(config=True)
-    image_model = Unicode(
-        "", help="Model for %%image (blank: $TOKENHOT_IMAGE_MODEL, then the default)."
-    ).tag(config=True)
-    video_model = Unicode(
-        "", help="Model for %%video (blank: $TOKENHOT_VIDEO_MODEL, then the default)."
-    ).tag(config=True)
-    audio_model = Unicode(
-        "", help="Model for %%speak (blank: $TOKENHOT_AUDIO_MODEL, then the default)."
-    ).tag(config=True)
-    transcribe_model = Unicode("", help="Model for %transcribe (blank: whisper-1).").tag(
-        config=True
-    )
-    output_dir = Unicode(
-        "",
-        help="Folder for saved images, audio and video "
-        "(blank: $TOKENHOT_OUTPUT_DIR, then tokenhot_outputs/).",
-    ).tag(config=True)
-    stream_interval = Float(
-        0.25,
-        help="Least seconds between live updates of a streamed answer (a long one is updated "
-        "less often: its updates add up to a bounded multiple of it).",
-    ).tag(config=True)
-    history_turns = Int(20, help="At most this many earlier turns of a thread are sent.").tag(
-        config=True
-    )
-    timeout = Float(240.0, help="Seconds to wait for one gateway request.").tag(config=True)
-    status_timeout = Float(5.0, help="Seconds %tokenhot status waits for the gateway.").tag(
-        config=True
-    )
-    video_poll_interval = Float(10.0, help="Seconds between polls of a video task.").tag(
-        config=True
-    )
-    video_deadline = Float(1800.0, help="Seconds after which a video task stops being polled.").tag(
-        config=True
-    )
-
-    @validate(
-        "stream_interval", "timeout", "status_timeout", "video_poll_interval", "video_deadline"
-    )
-    def _positive(self, proposal: Any) -> float:
-        value = float(proposal["value"])
-        if value < 0 or (value == 0 and proposal["trait"].name != "stream_interval"):
-            raise TraitError(f"Tokenhot.{proposal['trait'].name} must be more than 0.")
-        return value
-
-    @validate("history_turns")
-    def _turns(self, proposal: Any) -> int:
-        if int(proposal["value"]) < 0:
-            raise TraitError("Tokenhot.history_turns must be 0 or more.")
-        return int(proposal["value"])
-
-
-# --- conversation threads -------------------------------------------------------------------
-
-
-@dataclass
-class Turn:
-    """One question and its answer, owned by the cell that asked it."""
-
-    key: str
-    prompt: str
-    answer: str
-    model: str
-
-
-@dataclass
-class Thread:
-    """A conversation: each cell's turn is kept once, in the order cells first ran."""
-
-    name: str
-    turns: list[Turn] = field(default_factory=list)
-
-    def _index(self, key: str) -> int:
-        return next((i for i, t in enumerate(self.turns) if t.key == key), len(self.turns))
-
-    def context(self, key: str, limit: int) -> list[Turn]:
-        """The turns before this cell's own (all turns, for a new cell), newest ``limit``."""
-        earlier = self.turns[: self._index(key)]
-        return earlier[-limit:] if limit else []
-
-    def record(self, turn: Turn) -> None:
-        """Store a turn, replacing the cell's earlier one (re-running a cell)."""
-        index = self._index(turn.key)
-        if index < len(self.turns):
-            self.turns[index] = turn
-        else:
-            self.turns.append(turn)
-
-
-def as_messages(turns: list[Turn], prompt: str) -> list[dict[str, Any]]:
-    """OpenAI-style messages: earlier turns, then the new prompt."""
-    messages: list[dict[str, Any]] = []
-    for turn in turns:
-        messages += [
-            {"role": "user", "content": turn.prompt},
-            {"role": "assistant", "content": turn.answer},
-        ]
-    return [*messages, {"role": "user", "content": prompt}]
-
-
-class Threads:
-    """Every thread of this kernel, keyed by notebook and name."""
-
-    def __init__(self) -> None:
-        self._threads: dict[tuple[str, str], Thread] = {}
-
-    def get(self, notebook: str, name: str) -> Thread:
-        """The thread ``name`` (created empty on first use)."""
-        return self._threads.setdefault((notebook, name), Thread(name))
-
-    def reset(self, notebook: str, name: str | None = None) -> int:
-        """Forget one thread (or all of this notebook's); returns how many turns went."""
-        keys = [k for k in self._threads if k[0] == notebook and (name is None or k[1] == name)]
-        return sum(len(self._threads.pop(k).turns) for k in keys)
-
-    def of(self, notebook: str) -> list[Thread]:
-        """This notebook's threads."""
-        return [t for (nb, _), t in self._threads.items() if nb == notebook]
-
-
-# --- usage and estimated spend ----------------------------------------------------------------
-
-
-@dataclass
-class Spend:
-    """Calls, tokens and estimated USD for one model in this session."""
-
-    kind: str
-    calls: int = 0
-    usage: Usage = field(default_factory=Usage)
-    cost: float = 0.0
-    priced: bool = True
-
-
-Sink = Callable[[str, str, "Usage | None", "float | None"], None]
-
-
-class Tally:
-    """The session's usage, per model; costs are estimates from list prices.
-
-    Every call counted here also goes to ``sink`` (the usage ledger shared by all kernels):
-    this is the one place where usage is recorded.
-    """
-
-    def __init__(self, sink: Sink | None = None) -> None:
-        self.models: dict[str, Spend] = {}
-        self._sink = sink
-
-    def add(self, model: str, kind: str, usage: Usage | None, cost: float | None) -> None:
-        """Count one call."""
-        spend = self.models.setdefault(model, Spend(kind))
-        spend.calls += 1
-        spend.usage = spend.usage + (usage or Usage())
-        spend.cost += cost or 0.0
-        spend.priced = spend.priced and cost is not None
-        if self._sink is not None:
-            self._sink(model, kind, usage, cost)
-
-    @property
-    def total_cost(self) -> float:
-        """Estimated USD across every model."""
-        return sum(s.cost for s in self.models.values())
-
-    def reset(self) -> None:
-        """Start counting again."""
-        self.models.clear()
-
-
-_CATALOG = Catalog()
-
-
-def price_of(model_id: str) -> tuple[float, ...]:
-    """The catalog's list price tuple for a model (empty when unknown)."""
-    model = _CATALOG.models.get(model_id)
-    return model.price if model else ()
-
-
-def chat_cost(model_id: str, usage: Usage | None) -> float | None:
-    """Estimated USD of a chat call from its token usage."""
-    price = price_of(model_id)
-    if usage is None or len(price) < 2:
-        return None
-    output = usage.output_tokens
-    if usage.total_tokens >= usage.input_tokens + usage.output_tokens + usage.reasoning_tokens > 0:
-        output += usage.reasoning_tokens  # reported apart from the answer (Gemini): billed too
-    return (usage.input_tokens * price[0] + output * price[1]) / 1_000_000
-
-
-def unit_cost(model_id: str, units: float) -> float | None:
-    """Estimated USD: per picture, per second of video, per 1M characters, per audio minute."""
-    price = price_of(model_id)
-    return price[0] * units if price else None
 
 
 # --- where a call comes from ------------------------------------------------------------------
 
 
-@dataclass
+@dataclass(kw_only=True)
 class CellRef:
     """The cell being run: its id from the frontend (ipykernel 7 sends one) and its source."""
 
@@ -258,7 +51,7 @@ class CellRef:
     calls: int = 0
 
 
-def _accepts(model: Model, name: str, value: Any) -> bool:
+def accepts(model: Model, name: str, value: Any) -> bool:
     """Whether ``model`` has parameter ``name`` and ``value`` is allowed for it."""
     spec = model.param(name)
     try:
@@ -280,10 +73,13 @@ class Session:
         self.threads = Threads()
         self.tally = Tally(self._to_ledger)
         self.cell = CellRef()
+        self.prices = Prices(self.catalog)
         self.banner_shown = False
-        self.live_models: list[Model] = []
+        self.live_models: list[Model] = []  # the last live list the gateway sent
+        self._catalog = Catalog()
         self.param_defaults: dict[str, dict[str, Any]] = {}  # kind → parameter → value
         self._clock = clock
+        self.poll_clock: Clock = REAL_CLOCK  # what video tasks poll by (tests move a fake one)
         self._client: Client | None = None
         self._client_env: tuple[str | None, ...] = ()
         # %tokenhot record/replay: a cassette, False (stopped: none), None ($TOKENHOT_CASSETTE).
@@ -297,7 +93,8 @@ class Session:
     def on_pre_run_cell(self, info: Any) -> None:
         """IPython's ``pre_run_cell`` event: remember which cell is running."""
         self.cell = CellRef(
-            str(getattr(info, "cell_id", None) or ""), str(getattr(info, "raw_cell", "") or "")
+            cell_id=str(getattr(info, "cell_id", None) or ""),
+            source=str(getattr(info, "raw_cell", "") or ""),
         )
 
     def turn_key(self, fallback_source: str) -> str:
@@ -323,6 +120,21 @@ class Session:
     def thread(self, name: str | None) -> Thread:
         """A thread of this notebook."""
         return self.threads.get(self.notebook, name or DEFAULT_THREAD)
+
+    def notebook_threads(self) -> list[Thread]:
+        """This notebook's threads."""
+        return self.threads.of(self.notebook)
+
+    def reset_threads(self, name: str | None = None) -> int:
+        """Forget one thread of this notebook (or all); returns how many turns went."""
+        return self.threads.reset(self.notebook, name)
+
+    def banner_due(self) -> bool:
+        """True once, at the first output of a simulated session (the banner goes first)."""
+        if self.banner_shown or not self.simulated():
+            return False
+        self.banner_shown = True
+        return True
 
     # settings ------------------------------------------------------------------------------
 
@@ -373,7 +185,7 @@ class Session:
         chosen = {k: v for k, v in self.param_defaults.get(kind, {}).items() if k not in flags}
         if chosen:
             specs = self._resolved(kind, models)
-            chosen = {k: v for k, v in chosen.items() if all(_accepts(m, k, v) for m in specs)}
+            chosen = {k: v for k, v in chosen.items() if all(accepts(m, k, v) for m in specs)}
         return chosen | flags
 
     def _resolved(self, kind: str, models: list[str]) -> list[Model]:
@@ -429,7 +241,7 @@ class Session:
         try:
             return resolve()
         except ConfigurationError:
-            return Credentials(None, "none", "", False)  # the call itself reports it
+            return Credentials(key=None, source="none", base_url="", simulated=False)
 
     def simulated(self) -> bool:
         """True when answers come from the local simulator, not the real gateway."""
@@ -453,9 +265,13 @@ class Session:
             self._client_env = env
         return self._client
 
+    def use_cassette(self, cassette: Cassette | Literal[False] | None) -> None:
+        """``%tokenhot record/replay``: a cassette; False: none; None: $TOKENHOT_CASSETTE."""
+        self.cassette = cassette
+
     def login(self, key: str) -> Credentials:
         """Use ``key`` in this kernel only, after any argument, environment or stored key."""
-        from .._store._credentials import ENV_SIMULATED, login
+        from .._store._credentials import login
 
         if not (key or "").strip():
             raise InvalidInputError(
@@ -472,8 +288,14 @@ class Session:
         """Append one call to the usage ledger; a ledger that cannot be written only warns."""
         from .._store._ledger import Call
 
-        call = Call(model=model, kind=kind, usage=usage, cost=cost, simulated=self.simulated(),
-                    notebook=self.notebook_path())  # fmt: skip
+        call = Call(
+            model=model,
+            kind=kind,
+            usage=usage,
+            cost=cost,
+            simulated=self.simulated(),
+            notebook=self.notebook_path(),
+        )
         try:
             self.ledger().append(call)
         except TokenhotError as exc:
@@ -505,19 +327,51 @@ class Session:
                 deadline=self.config.video_deadline,
                 leases=Keeper(journal, "kernel"),
                 notebook=self.notebook_path,
+                clock=self.poll_clock,
             )
         return self._tasks
 
+    def note_live(self, models: Sequence[Model]) -> None:
+        """Keep the gateway's live models (none: the last list stays) for names and prices."""
+        live = [m for m in models if m.live]
+        if live:
+            self.live_models = live
+            self._catalog = Catalog(models={**Catalog().models, **{m.id: m for m in live}})
+
+    def catalog(self) -> Catalog:
+        """The built-in models with the last live list's (no network)."""
+        return self._catalog
+
     def known_models(self, kind: str | None = None) -> list[str]:
         """Model ids for completion: the catalog plus the last live list (no network)."""
-        ids = [m.id for m in _CATALOG.of_kind(None) if kind is None or m.kind == kind]
-        ids += [
-            m.id for m in self.live_models if (kind is None or m.kind == kind) and m.id not in ids
-        ]
-        return ids
+        return [m.id for m in self._catalog.of_kind(None) if kind is None or m.kind == kind]
 
     def close(self) -> None:
         """Stop background work (``%unload_ext``)."""
         if self._tasks is not None:
             self._tasks.shutdown()
             self._tasks = None
+
+
+# --- the loaded sessions ---------------------------------------------------------------------
+
+_SESSIONS: dict[int, Session] = {}
+
+
+def open_session(shell: Any) -> Session:
+    """Make the session of ``shell`` (``%load_ext``); `session_of` finds it from then on."""
+    session = _SESSIONS[id(shell)] = Session(shell)
+    return session
+
+
+def session_of(shell: Any) -> Session | None:
+    """The session `%load_ext` opened for ``shell`` (the panels, tests and tools use it)."""
+    return _SESSIONS.get(id(shell))
+
+
+def close_session(shell: Any) -> Session | None:
+    """Stop the session of ``shell`` and forget it (``%unload_ext``); None if it had none."""
+    session = _SESSIONS.pop(id(shell), None)
+    if session is not None:
+        session.close()
+    return session

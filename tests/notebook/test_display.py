@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import contextvars
 import html
 import itertools
 import re
+import threading
+from collections.abc import Callable
 from typing import Any
 
 import pytest
+from IPython.core.displaypub import CapturingDisplayPublisher, DisplayPublisher
 
 from tokenhot_jupyter._notebook import _display as D
 from tokenhot_jupyter._types import Image, Usage
@@ -112,7 +116,7 @@ def test_footer_closes_an_open_fence() -> None:
 
 
 def test_stats_line() -> None:
-    stats = D.Stats("gpt-5", 1.234, Usage(10, 20, 30), 0.00123, turns_sent=2)
+    stats = D.Stats("gpt-5", latency=1.234, usage=Usage(10, 20, 30), cost=0.00123, turns_sent=2)
     assert (
         stats.line()
         == "gpt-5 · 2 earlier turns sent · 1.23 s · 10 in / 20 out tokens · ≈$0.0012 est."
@@ -151,7 +155,11 @@ def test_provenance_redacts_and_drops_none() -> None:
 
 
 def test_grid_escapes_and_reports_errors() -> None:
-    ok = D.Column("a<b", text="<script>x</script>", stats=D.Stats("a<b", 1.0, Usage(1, 2, 3), 0.01))
+    ok = D.Column(
+        "a<b",
+        text="<script>x</script>",
+        stats=D.Stats("a<b", latency=1.0, usage=Usage(1, 2, 3), cost=0.01),
+    )
     bad = D.Column("m2", error="RateLimitError: slow down")
     running = D.Column("m3", text="partial")
     bundle = D.grid_bundle([ok, bad, running])
@@ -273,6 +281,54 @@ class FakeScreen(D.Screen):
 
     def write(self, text: str) -> None:
         self.text += text
+
+
+CELL: contextvars.ContextVar[str] = contextvars.ContextVar("cell")  # as ipykernel's parent
+
+
+class CellScreen(FakeScreen):
+    """Notes the cell (the context) each message is sent in."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.cells: list[str | None] = []
+
+    def _publish(self, data: Any, metadata: Any, display_id: str | None, update: bool) -> None:
+        self.cells.append(CELL.get(None))
+        super()._publish(data, metadata, display_id, update)
+
+
+def in_cell(name: str, action: Callable[[], Any]) -> Any:
+    def run() -> Any:
+        CELL.set(name)
+        return action()
+
+    return contextvars.Context().run(run)
+
+
+def test_a_placed_output_updates_in_the_cell_that_showed_it() -> None:
+    screen = CellScreen()
+    shown = in_cell("cell-1", lambda: screen.place({"text/plain": "a"}))
+    in_cell("cell-2", lambda: shown.update({"text/plain": "b"}))  # a widget callback, later
+    worker = threading.Thread(target=shown.update, args=({"text/plain": "c"},))
+    worker.start()  # the runtime loop's thread
+    worker.join()
+    assert screen.cells == ["cell-1"] * 3
+    assert [(kind, d) for kind, _, d in screen.sent] == [
+        ("show", shown.display_id),
+        ("update", shown.display_id),
+        ("update", shown.display_id),
+    ]
+
+
+def test_a_screen_is_rich_where_its_publisher_does_more_than_print() -> None:
+    class Shell:
+        def __init__(self, publisher: Any) -> None:
+            self.display_pub = publisher
+
+    assert not D.Screen(Shell(DisplayPublisher())).rich  # type: ignore[no-untyped-call]
+    assert D.Screen(Shell(CapturingDisplayPublisher())).rich  # type: ignore[no-untyped-call]
+    assert not D.PlainScreen().rich
 
 
 def test_live_throttles_by_clock() -> None:
@@ -563,7 +619,7 @@ def test_terminal_stream_redacts_a_key_split_across_deltas(secret: str) -> None:
 
 
 def test_stopped_columns_say_so_and_finished_ones_stay() -> None:
-    done = D.Column("a", text="all", stats=D.Stats("a", 1.0))
+    done = D.Column("a", text="all", stats=D.Stats("a", latency=1.0))
     running = D.Column("b", text="partial answer, cut")
     failed = D.Column("c", error="RateLimitError: slow down")
     for column in (done, running, failed):

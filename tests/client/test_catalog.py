@@ -10,7 +10,9 @@ from tokenhot_jupyter._catalog import (
     FAMILIES,
     MODELS,
     Catalog,
+    Model,
     guess_family,
+    guess_quirks,
     resolve_family,
 )
 from tokenhot_jupyter._client import Client
@@ -152,6 +154,20 @@ def test_live_list_wins_and_adds_unknown_models() -> None:
 )
 def test_guess_family(mid: str, types: list[str], family: str) -> None:
     assert guess_family(mid, types) == family
+
+
+@pytest.mark.parametrize("model", MODELS, ids=lambda m: m.id)
+def test_the_rows_quirks_are_what_their_names_would_guess(model: Model) -> None:
+    assert model.quirks == guess_quirks(model.id, model.family)
+
+
+def test_a_live_only_model_gets_its_quirks_from_its_name() -> None:
+    live = [{"id": mid} for mid in ("claude-opus-4-7", "happyhorse-2.0-i2v", "wan2.6-foo")]
+    merged = Catalog().merge_live(live)
+    assert merged.get("claude-opus-4-7").quirks == ("effort-in-name",)
+    assert merged.get("happyhorse-2.0-i2v").quirks == ("first-frame", "no-ratio")
+    assert merged.get("wan2.6-foo").quirks == ("interleave",)
+    assert merged.get("claude-opus-4-6").quirks == ("effort-in-name",)  # the row's, kept
 
 
 def test_resolve_family_keeps_native_route_when_offered() -> None:

@@ -14,7 +14,7 @@ import ipywidgets as W
 import pytest
 
 from tokenhot_jupyter import ModelPicker, TaskMonitor
-from tokenhot_jupyter._notebook._state import Session
+from tokenhot_jupyter._notebook._session import Session
 from tokenhot_jupyter._widgets._common import UseLog
 from tokenhot_jupyter._widgets._monitor import TaskView
 from tokenhot_jupyter._widgets._picker import badge_label, matches
@@ -176,7 +176,7 @@ def test_a_model_outside_the_list_is_named(shell: Shell, monkeypatch: pytest.Mon
 
 
 def test_without_the_live_list_the_catalog_is_shown(shell: Shell) -> None:
-    shell.session.client()._async._session.max_retries = 0
+    shell.session.client()._async._conn.max_retries = 0
     shell.sim.faults.add("500", path="/v1/models", method="GET", times=-1)
     picker = ModelPicker(shell.session)
     assert "did not answer" in picker.note.value
@@ -398,7 +398,7 @@ def test_try_it_images_and_kinds_it_cannot_try(picker: ModelPicker, shell: Shell
 
 
 def test_try_it_when_every_model_fails(picker: ModelPicker, shell: Shell) -> None:
-    shell.session.client()._async._session.max_retries = 0
+    shell.session.client()._async._conn.max_retries = 0
     shell.sim.faults.add("500", path="/v1/chat/completions", method="POST", times=-1)
     picker.try_it.prompt.value = "Hi"
     picker.try_it.run().result(timeout=30)

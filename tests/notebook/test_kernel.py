@@ -19,7 +19,7 @@ pytest.importorskip("ipykernel")
 
 from kernel_support import SETUP, Kernel  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _displays(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:

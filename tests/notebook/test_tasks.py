@@ -27,8 +27,9 @@ from traitlets.config import Config
 
 import tokenhot_jupyter as th
 from tokenhot_jupyter import _exceptions as E
-from tokenhot_jupyter._notebook import _tasks
+from tokenhot_jupyter import _follow
 from tokenhot_jupyter._notebook._tasks import TaskManager, Tracked, WaitInterrupted, task_line
+from tokenhot_jupyter._poll import Clock
 from tokenhot_jupyter._store._journal import Journal, TaskRow
 from tokenhot_jupyter._store._leases import Keeper
 
@@ -248,23 +249,10 @@ def test_an_idle_poll_with_unchanged_status_publishes_nothing(
     assert all(a != b for a, b in itertools.pairwise(states)), "each update shows a change"
 
 
-@pytest.mark.parametrize(
-    ("interval", "beat"), [(10.0, 2.0), (3.0, 1.5), (2.0, 2.0), (0.5, 0.5), (0.01, 0.01)]
-)
-def test_polls_fall_on_beats_that_keep_the_interval(interval: float, beat: float) -> None:
-    assert _tasks._beat(interval) == pytest.approx(beat)
-    wake = _tasks._on_beat(1000.3, beat)
-    assert wake >= 1000.3 and wake - 1000.3 < beat
-    for _ in range(50):  # on the beat, the next poll is exactly one interval on
-        later = _tasks._on_beat(wake + interval, beat)
-        assert later == pytest.approx(wake + interval)
-        wake = later
-
-
 def test_at_most_a_few_polls_run_at_once(
     sim: Any, manager: TaskManager, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(_tasks, "POLL_SLOTS", 2)
+    monkeypatch.setattr(_follow, "POLL_SLOTS", 2)
     running, most, polled = [0], [0], set()
     real = th.AsyncClient.get_video
 
@@ -377,6 +365,24 @@ def test_attach_adopts_an_id_made_elsewhere_when_given_its_model(
 
 
 # --- the ways a task ends ----------------------------------------------------------------------
+
+
+def test_the_poller_sleeps_on_the_managers_clock(sim: Any, tmp_path: Path, workdir: Path) -> None:
+    slept: list[float] = []
+
+    async def sleep(seconds: float) -> None:  # the simulated gateway moves on meanwhile
+        slept.append(seconds)
+        sim.clock.advance(seconds)
+
+    journal = tmp_path / "tasks.sqlite3"
+    mgr = make_manager(sim, journal, poll_interval=10.0, deadline=600, clock=Clock(sleep=sleep))
+    try:
+        tracked, _ = create(mgr)
+        assert tracked.wait(timeout=20) == "done"
+        assert slept[0] == 5.0 and set(slept[1:]) == {10.0}, "first soon, then every interval"
+        assert sum(slept) >= DONE_AFTER > sum(slept[:-1])
+    finally:
+        mgr.shutdown()
 
 
 def test_failure_shows_the_reason_and_is_not_reused(

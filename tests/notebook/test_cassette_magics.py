@@ -100,9 +100,13 @@ def test_a_replayed_video_polls_on_the_cassettes_fast_clock(
     from tokenhot_jupyter._notebook._tasks import TaskManager
     from tokenhot_jupyter.simulator import Simulator
 
+    from magics_support import SimTime
+
     video = "%%video -m doubao-seedance-2.0-fast --duration 4 --wait\nA paper boat"
     with Simulator(speed=400, token_delay=0) as sim:  # a clock that moves by itself
         monkeypatch.setenv("TOKENHOT_BASE_URL", sim.base_url)
+        poll_time = SimTime(sim, monkeypatch, lambda: shell.session)  # this gateway's time
+        shell.session.poll_clock = poll_time.clock()
         shell.ok(f"%tokenhot record {tmp_path / 'video'}")
         shell.ok(video)
         shell.ok("%tokenhot record --stop")
