@@ -71,17 +71,17 @@ async def poll(
     planned = iter(lead)
     delay = min(next(planned, interval), interval)
     last: VideoTask | None = None
-    woke = started
+    due = started  # on a beat: when the last poll was due (a sleep may end a little late)
     while True:
         if renew is not None and not await renew(delay):
             return Polled("stopped", last, max(clock.time() - started, slept))
         wait = delay
         if beat > 0:
-            wait = max(0.0, on_beat(max(woke + delay, clock.time()), beat) - clock.time())
+            due = on_beat(max(due + delay, clock.time()), beat)
+            wait = max(0.0, due - clock.time())
         if wait > 0:
             await clock.sleep(wait)
             slept += wait
-        woke = clock.time()
         task = await look()
         delay = min(next(planned, interval), interval)
         if task is not None:
