@@ -24,8 +24,9 @@ from .._client import AsyncClient
 from .._exceptions import APIConnectionError, TokenhotError
 from .._redact import mask_key, redact
 from .._store._credentials import Credentials, KeyStore, check_key, resolve
-from .._store._journal import ENV_HOME, IN_FLIGHT, STOPPED, Entry, Journal, excerpt
+from .._store._journal import IN_FLIGHT, STOPPED, Entry, Journal, excerpt
 from .._store._ledger import Ledger, Totals
+from .._store._sqlite import ENV_HOME
 from .._version import __version__
 from ._poller import ServerPoller
 
