@@ -231,6 +231,21 @@ async def test_delete_key(api: Api, home: Path, monkeypatch: pytest.MonkeyPatch)
     assert answer == {"set": True, "source": "environment", "masked": "sk-…9876"}
 
 
+async def test_info_lines_reach_the_jupyter_server_log(api: Api, jp_serverapp: Any) -> None:
+    seen: list[logging.LogRecord] = []
+    catcher = logging.Handler(logging.DEBUG)
+    catcher.emit = seen.append  # type: ignore[method-assign]
+    jp_serverapp.log.addHandler(catcher)
+    try:
+        await api.call("PUT", "key", {"key": KEY})
+        await api.call("DELETE", "key")
+    finally:
+        jp_serverapp.log.removeHandler(catcher)
+    said = [r.getMessage() for r in seen if r.name == "tokenhot_jupyter"]
+    assert any("API key was stored" in line for line in said), said
+    assert any("forgotten" in line for line in said), said
+
+
 async def test_an_environment_key_comes_before_the_stored_one(
     api: Api, monkeypatch: pytest.MonkeyPatch
 ) -> None:
