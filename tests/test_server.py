@@ -231,17 +231,26 @@ async def test_delete_key(api: Api, home: Path, monkeypatch: pytest.MonkeyPatch)
     assert answer == {"set": True, "source": "environment", "masked": "sk-…9876"}
 
 
+class Catcher(logging.Handler):
+    """Keeps every record a logger hands it."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
 async def test_info_lines_reach_the_jupyter_server_log(api: Api, jp_serverapp: Any) -> None:
-    seen: list[logging.LogRecord] = []
-    catcher = logging.Handler(logging.DEBUG)
-    catcher.emit = seen.append  # type: ignore[method-assign]
+    catcher = Catcher()
     jp_serverapp.log.addHandler(catcher)
     try:
         await api.call("PUT", "key", {"key": KEY})
         await api.call("DELETE", "key")
     finally:
         jp_serverapp.log.removeHandler(catcher)
-    said = [r.getMessage() for r in seen if r.name == "tokenhot_jupyter"]
+    said = [r.getMessage() for r in catcher.records if r.name == "tokenhot_jupyter"]
     assert any("API key was stored" in line for line in said), said
     assert any("forgotten" in line for line in said), said
 
