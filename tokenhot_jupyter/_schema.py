@@ -25,6 +25,7 @@ required, no extra properties) is added by that family's wire helper, not here.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import enum
@@ -38,7 +39,7 @@ from typing import Any
 
 from ._exceptions import InvalidInputError, SchemaMismatch
 
-__all__ = ["Schema", "schema_of"]
+__all__ = ["Schema", "SchemaSpec", "schema_of"]
 
 Build = Callable[[Any], Any]  # validated JSON -> the object the caller gets
 WRAP = "items"  # the one property a non-object root is wrapped in
@@ -81,7 +82,10 @@ class Schema:
         return json.dumps(self.json_schema, sort_keys=True, separators=(",", ":"))
 
 
-def schema_of(spec: Schema | str | Mapping[str, Any] | type) -> Schema:
+SchemaSpec = typing.Union["Schema", str, Mapping[str, Any], type]  # what `schema_of` takes
+
+
+def schema_of(spec: SchemaSpec) -> Schema:
     """A `Schema` from a concise string, a JSON Schema dict, a dataclass or a pydantic class."""
     if isinstance(spec, Schema):
         return spec
@@ -130,7 +134,12 @@ def _loads(text: str) -> Any:
     try:
         return json.loads(body)
     except ValueError as exc:
-        raise SchemaMismatch(f"the answer is not JSON ({exc})", raw=text) from None
+        problem = f"the answer is not JSON ({exc})"
+    start = min((i for i in (body.find("{"), body.find("[")) if i >= 0), default=-1)
+    if start >= 0:  # a sentence around the JSON ("Here it is: {...}")
+        with contextlib.suppress(ValueError):
+            return json.JSONDecoder().raw_decode(body, start)[0]
+    raise SchemaMismatch(problem, raw=text)
 
 
 def _first_error(schema: Mapping[str, Any], value: Any) -> str:
