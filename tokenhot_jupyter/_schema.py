@@ -237,13 +237,24 @@ def _dataclass_schema(cls: type, seen: tuple[type, ...], where: str) -> dict[str
             f"The dataclass {cls.__name__} contains itself ({where}); a schema cannot.",
             hint="Give the nested part its own dataclass.",
         )
-    hints = typing.get_type_hints(cls)
+    hints = _hints(cls)
     fields = [f for f in dataclasses.fields(cls) if f.init]
     properties = {
         f.name: _type_schema(hints[f.name], (*seen, cls), f"{where}.{f.name}") for f in fields
     }
     required = [f.name for f in fields if _no_default(f)]
     return {"type": "object", "properties": properties, "required": required}
+
+
+def _hints(cls: type) -> dict[str, Any]:
+    """The dataclass's annotations, evaluated (its own name resolves, for nesting itself)."""
+    try:
+        return typing.get_type_hints(cls, localns={cls.__name__: cls})
+    except (NameError, TypeError) as exc:
+        raise InvalidInputError(
+            f"The annotations of {cls.__name__} cannot be read: {_one_line(str(exc))}.",
+            hint="Define the classes they name first, at the top level of the notebook.",
+        ) from None
 
 
 def _no_default(f: dataclasses.Field[Any]) -> bool:
@@ -254,7 +265,7 @@ def _build(tp: Any, value: Any) -> Any:
     """A validated JSON value as the annotation ``tp`` describes it (dataclasses, enums)."""
     origin, args = typing.get_origin(tp), typing.get_args(tp)
     if isinstance(tp, type) and dataclasses.is_dataclass(tp) and isinstance(value, dict):
-        hints = typing.get_type_hints(tp)
+        hints = _hints(tp)
         given = {f.name: _build(hints[f.name], value[f.name]) for f in dataclasses.fields(tp)
                  if f.init and f.name in value}  # fmt: skip
         return tp(**given)
