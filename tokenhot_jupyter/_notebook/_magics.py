@@ -324,17 +324,20 @@ class TokenhotMagics(Magics):
         request = self._chat_request(args, line, cell)
         from . import _actions
 
-        with _interruptible("%%chat"), self._keep_mismatch(args.out):
+        one = len(request.models) == 1  # a comparison keeps each model's outcome in its dict
+        with _interruptible("%%chat"), self._keep_mismatch(args.out, one):
             self._keep(args.out, _actions.chat(self.session, self.screen, request))
 
     @contextlib.contextmanager
-    def _keep_mismatch(self, out: str | None) -> Iterator[None]:
+    def _keep_mismatch(self, out: str | None, keep: bool) -> Iterator[None]:
         """--schema: an answer that does not match goes to -o as its ChatResult (paid for)."""
         from .._exceptions import SchemaMismatch
 
         try:
             yield
         except SchemaMismatch as exc:
+            if not keep:
+                raise
             self._keep(out, exc.result)
             exc.hint = f"Its text is in {out}.text." if out else "Add -o NAME to keep its text."
             raise
