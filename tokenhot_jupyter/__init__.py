@@ -55,6 +55,7 @@ if TYPE_CHECKING:
         RateLimitError,
         RequestTooLargeError,
         ResultUnavailableError,
+        SchemaMismatch,
         ServerError,
         StreamIncompleteError,
         TaskFailedError,
@@ -64,6 +65,7 @@ if TYPE_CHECKING:
         UnknownModelError,
         VideoTaskError,
     )
+    from ._schema import Schema
     from ._types import ChatChunk, ChatResult, Image, ImageResult, Transcript, Usage, VideoTask
     from ._widgets import ModelPicker, TaskMonitor
 
@@ -72,6 +74,7 @@ _LAZY = {
     "Cassette": "_cassette",
     "Client": "_client",
     "Model": "_catalog",
+    "Schema": "_schema",
     "ModelPicker": "_widgets",
     "TaskMonitor": "_widgets",
     "ChatChunk": "_types",
@@ -87,9 +90,9 @@ _ERRORS = (
     "BadRequestError", "CassetteError", "CassetteFormatError", "CassetteMissError",
     "ConfigurationError", "InsufficientQuotaError", "InvalidInputError",
     "ModelUnavailableError", "NotAnAPIResponseError", "NotFoundError", "PermissionDeniedError",
-    "RateLimitError", "RequestTooLargeError", "ResultUnavailableError", "ServerError",
-    "StreamIncompleteError", "TaskFailedError", "TaskMaybeCreatedError", "TaskTimeoutError",
-    "TokenhotError", "UnknownModelError", "VideoTaskError",
+    "RateLimitError", "RequestTooLargeError", "ResultUnavailableError", "SchemaMismatch",
+    "ServerError", "StreamIncompleteError", "TaskFailedError", "TaskMaybeCreatedError",
+    "TaskTimeoutError", "TokenhotError", "UnknownModelError", "VideoTaskError",
 )  # fmt: skip
 _LAZY.update(dict.fromkeys(_ERRORS, "_exceptions"))
 

@@ -18,6 +18,8 @@ TokenhotError
  │    ├── ModelUnavailableError    503 model_not_found
  │    ├── ServerError              other 5xx
  │    └── NotAnAPIResponseError    HTML or other non-JSON where JSON was due
+ ├── SchemaMismatch               a structured answer is not JSON that matches its schema;
+ │                                 ``.raw`` keeps the text, ``.result`` the whole answer
  ├── VideoTaskError               a video task went wrong after it was created
  │    ├── TaskFailedError           the task ended in failure (refunded by the gateway)
  │    ├── TaskMaybeCreatedError     the create request may have reached the gateway
@@ -60,6 +62,7 @@ __all__ = [
     "RateLimitError",
     "RequestTooLargeError",
     "ResultUnavailableError",
+    "SchemaMismatch",
     "ServerError",
     "StreamIncompleteError",
     "TaskFailedError",
@@ -226,6 +229,27 @@ class NotAnAPIResponseError(APIStatusError):
     """The reply was an HTML page or other non-JSON where JSON was expected."""
 
     hint = "Check TOKENHOT_BASE_URL: it should be the gateway host, e.g. https://api.tokenhot.ai."
+
+
+class SchemaMismatch(TokenhotError):
+    """The answer is not JSON that matches the schema; ``raw`` keeps its text, ``result``
+    the answer (set by the client: its usage is paid, so it is never sent again)."""
+
+    hint = "The answer's text is kept (error.result.text); run it again or loosen the schema."
+
+    def __init__(
+        self,
+        problem: str,
+        *,
+        raw: str,
+        result: ChatResult | None = None,
+        model: str | None = None,
+    ) -> None:
+        self.problem = problem
+        self.raw = raw
+        self.result = result
+        who = f"{model}'s answer" if model else "The answer"
+        super().__init__(f"{who} does not match the schema: {problem}.", model=model)
 
 
 class VideoTaskError(TokenhotError):

@@ -19,10 +19,11 @@ from typing import TYPE_CHECKING, Any
 from .. import _cassette
 from .._catalog import Kind, price_text
 from .._client import AsyncClient, Client
-from .._exceptions import InvalidInputError, StreamIncompleteError, TokenhotError
+from .._exceptions import InvalidInputError, SchemaMismatch, StreamIncompleteError, TokenhotError
 from .._media import load_media
 from .._redact import mask_key, redact
 from .._runtime import runtime
+from .._schema import Schema
 from .._store._credentials import KeySource, store
 from .._types import ChatResult, Image, ImageResult, Transcript
 from . import _display as D
@@ -49,6 +50,7 @@ class ChatRequest:
     stream: bool = True
     vars_used: list[str] = field(default_factory=list)
     source: str = ""
+    schema: Schema | None = None  # --schema: the answer is JSON of this shape
 
 
 @dataclass(kw_only=True)
@@ -80,8 +82,9 @@ def _meta(session: Session, kind: str, **fields: Any) -> dict[str, Any]:
 # --- chat ------------------------------------------------------------------------------------
 
 
-def chat(session: Session, screen: D.Screen, req: ChatRequest) -> ChatResult | dict[str, Any]:
-    """Ask one model (streamed) or several side by side."""
+def chat(session: Session, screen: D.Screen, req: ChatRequest) -> Any:
+    """Ask one model (streamed) or several side by side; returns what ``-o`` keeps: the
+    result (the parsed object with a schema), or a dict of them by model."""
     thread = session.thread(req.thread)
     if req.new:
         session.reset_threads(thread.name)
@@ -94,7 +97,7 @@ def chat(session: Session, screen: D.Screen, req: ChatRequest) -> ChatResult | d
         return compare_chat(session, screen, req, messages, len(earlier))
     result = ask(session, screen, req, messages, len(earlier))
     thread.record(Turn(key=key, prompt=req.prompt, answer=result.text, model=result.model))
-    return result
+    return result.data if req.schema else result
 
 
 def ask(
@@ -107,8 +110,16 @@ def ask(
     try:
         result = _stream_into(view, client, model, messages, req) if req.stream else None
         result = result or client.chat(
-            messages, model, system=req.system, images=req.images or None, **req.params
+            messages,
+            model,
+            system=req.system,
+            images=req.images or None,
+            schema=req.schema,
+            **req.params,
         )
+    except SchemaMismatch as exc:
+        _show_mismatch(session, view, req, exc, turns)
+        raise
     except StreamIncompleteError as exc:
         usage = exc.result.usage
         session.tally.add(model, "chat", usage, session.prices.chat(model, usage))
@@ -126,9 +137,26 @@ def ask(
         result.model, latency=result.latency, usage=result.usage, cost=cost, turns_sent=turns
     )
     stats.extra += _thread_note(req)
-    view.finish(result.text, stats.line(), _chat_meta(session, req, result, stats))
+    shaped = D.data_bundle(result.data, stats.line()) if req.schema else None
+    view.finish(result.text, stats.line(), _chat_meta(session, req, result, stats), shaped)
     _show_chat_images(session, screen, result)
     return result
+
+
+def _show_mismatch(
+    session: Session, view: D.ChatView, req: ChatRequest, exc: SchemaMismatch, turns: int
+) -> None:
+    """An answer that does not match its schema: paid for, so counted, and shown as text."""
+    result = exc.result
+    if result is None:
+        return
+    cost = session.prices.chat(result.model, result.usage)
+    session.tally.add(result.model, "chat", result.usage, cost)
+    stats = D.Stats(
+        result.model, latency=result.latency, usage=result.usage, cost=cost, turns_sent=turns
+    )
+    stats.extra.append("does not match the schema")
+    view.finish(result.text, stats.line(), _chat_meta(session, req, result, stats))
 
 
 ENDED_EARLY = "the stream ended early, so this answer is incomplete"
@@ -143,7 +171,12 @@ def _stream_into(
     rendered or not yet due, and come over in one batch.
     """
     source = client.aio.chat_stream(
-        messages, model, system=req.system, images=req.images or None, **req.params
+        messages,
+        model,
+        system=req.system,
+        images=req.images or None,
+        schema=req.schema,
+        **req.params,
     )
     with contextlib.closing(runtime.handoff(source)) as stream:
         while not stream.done:
@@ -189,6 +222,8 @@ def _params(req: ChatRequest) -> dict[str, Any]:
         params["system"] = req.system
     if req.images:
         params["images"] = len(req.images)
+    if req.schema:
+        params["schema"] = req.schema.name
     return params
 
 
@@ -293,13 +328,14 @@ def compare_chat(
         elif kind == "error":
             column.error = str(payload)
             results[column.model] = payload
-            if isinstance(payload, StreamIncompleteError):  # its text stays in the column
+            paid = isinstance(payload, (StreamIncompleteError, SchemaMismatch))
+            if paid and payload.result is not None:  # its text stays in the column
                 usage = payload.result.usage
                 cost = session.prices.chat(column.model, usage)
                 session.tally.add(column.model, "chat", usage, cost)
         else:
             results[column.model] = payload
-            column.text = payload.text
+            column.text, column.data = payload.text, payload.data
             cost = session.prices.chat(payload.model, payload.usage)
             session.tally.add(payload.model, "chat", payload.usage, cost)
             column.stats = D.Stats(
@@ -326,6 +362,8 @@ def compare_chat(
     for result in results.values():
         if isinstance(result, StreamIncompleteError):  # a cut answer must not pass as whole
             raise result
+    if req.schema:  # -o keeps each model's object (a mismatch keeps its error, with .result)
+        return {m: r.data if isinstance(r, ChatResult) else r for m, r in results.items()}
     return results
 
 
@@ -339,7 +377,12 @@ async def _stream_column(
 ) -> None:
     try:
         async for chunk in aclient.chat_stream(
-            messages, model, system=req.system, images=req.images or None, **req.params
+            messages,
+            model,
+            system=req.system,
+            images=req.images or None,
+            schema=req.schema,
+            **req.params,
         ):
             put(
                 (index, "done", chunk.result)
