@@ -39,7 +39,7 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from .._exceptions import BudgetExceeded, NotConfirmed
+from .._exceptions import BudgetExceeded, InvalidInputError, NotConfirmed, TokenhotError
 from .._store._budget import Standing, today
 from .._types import Usage
 from ._display import dollars
@@ -166,12 +166,12 @@ def _refusal(standing: Standing, cost: float | None, what: str, pending: float) 
     where = _SCOPES[standing.scope]
     by = " today by every kernel" if standing.scope == "day" else ""
     by += " on simulated calls" if standing.simulated else ""
-    flight = f" ({dollars(pending)} of it on its way)" if pending else ""
-    tally = f"{dollars(spent)} of {dollars(limit)} spent{by}{flight}, {dollars(left)} left"
+    flight = f" ({usd(pending)} of it on its way)" if pending else ""
+    tally = f"{usd(spent)} of {usd(limit)} spent{by}{flight}, {usd(left)} left"
     if cost is None:
         message = f"Not sent: {what} has no known price and {where} is used up ({tally})."
     else:
-        message = f"Not sent: {what} (about {dollars(cost)}) would pass {where} ({tally})."
+        message = f"Not sent: {what} ({about(cost)}) would pass {where} ({tally})."
     flag = "--session " if standing.scope == "session" else ""
     raise_to = _round_up(spent + (cost or 0.0))
     command = f"%tokenhot budget {flag}"
@@ -191,9 +191,89 @@ def _round_up(usd: float) -> str:
     return f"{math.floor(usd * 100 + 1) / 100:.2f}"
 
 
+def usd(amount: float) -> str:
+    """A sum for budgets: cents when exact (``$4.20``), else to $0.0001 (``$0.9995``), so
+    what is spent never reads as the whole budget while some is left."""
+    if amount < 0.01 or abs(amount - round(amount, 2)) < 1e-9:
+        return dollars(amount)
+    return f"${amount:.4f}"
+
+
 def about(cost: float | None) -> str:
     """``about $0.42``, or that the cost is unknown."""
     return "cost unknown (no list price)" if cost is None else f"about {dollars(cost)}"
+
+
+# --- %tokenhot budget and status ---------------------------------------------------------------
+
+
+def parse_amount(text: str, flag: str) -> float | None:
+    """A budget as typed: USD (``5``, ``0.5``, ``$2``), or ``off`` (None)."""
+    value = text.strip().removeprefix("$")
+    if value.lower() == "off":
+        return None
+    try:
+        amount = float(value)
+    except ValueError:
+        amount = math.nan
+    if not math.isfinite(amount) or amount < 0:
+        raise InvalidInputError(
+            f"{flag} needs an amount in USD (e.g. 5 or 0.50) or off, not {text!r}."
+        )
+    return amount
+
+
+def set_budgets(session: Session, day: str | None, this_session: str | None) -> None:
+    """``%tokenhot budget [USD|off] [--session USD|off]``: both checked before either is set."""
+    amounts = {
+        name: parse_amount(text, flag)
+        for name, text, flag in (
+            ("day", day, "%tokenhot budget"),
+            ("session", this_session, "--session"),
+        )
+        if text is not None
+    }
+    if "day" in amounts:
+        session.budgets().set_day(amounts["day"])
+    if "session" in amounts:
+        session.session_budget = amounts["session"]
+
+
+def budget_rows(session: Session) -> tuple[list[list[str]], str]:
+    """``%tokenhot budget``: each budget, what is spent against it and what is left; a title."""
+    simulated = session.simulated()
+    ledger = session.ledger()
+    spent_today = ledger.total(simulated=simulated, day=ledger.today())
+    rows = [
+        _row("Today, every kernel", session.budgets().day(), spent_today.cost),
+        _row("This session", session.session_budget, session.tally.total_cost),
+    ]
+    calls = "simulated calls" if simulated else "live calls"
+    title = f"Budgets ({calls}, estimated USD)"
+    if spent_today.unpriced:
+        unpriced = spent_today.unpriced
+        title += f"; {unpriced} call{'s' * (unpriced != 1)} today had no list price, not counted"
+    return rows, title
+
+
+def _row(name: str, limit: float | None, spent: float) -> list[str]:
+    if limit is None:
+        return [name, "none", usd(spent), ""]
+    return [name, usd(limit), usd(spent), usd(max(0.0, limit - spent))]
+
+
+def status_line(session: Session) -> str:
+    """The budget row of ``%tokenhot status``: what is left of each budget, or how to set one."""
+    try:
+        found = standings(session)
+    except TokenhotError as exc:  # a damaged budget or ledger file: say so, status goes on
+        return f"unknown: {exc}"
+    if not found:
+        return "none (%tokenhot budget 5 sets $5 a day for every kernel; --session 1 this one)"
+    return "; ".join(f"{_NAMES[s.scope]} {usd(s.left)} left of {usd(s.limit)}" for s in found)
+
+
+_NAMES = {"day": "today (every kernel)", "session": "this session"}
 
 
 # --- confirmation ---------------------------------------------------------------------------
