@@ -42,6 +42,7 @@ if TYPE_CHECKING:
         APITimeoutError,
         AuthenticationError,
         BadRequestError,
+        BudgetExceeded,
         CassetteError,
         CassetteFormatError,
         CassetteMissError,
@@ -50,6 +51,7 @@ if TYPE_CHECKING:
         InvalidInputError,
         ModelUnavailableError,
         NotAnAPIResponseError,
+        NotConfirmed,
         NotFoundError,
         PermissionDeniedError,
         RateLimitError,
@@ -87,12 +89,13 @@ _LAZY = {
 }
 _ERRORS = (
     "APIConnectionError", "APIStatusError", "APITimeoutError", "AuthenticationError",
-    "BadRequestError", "CassetteError", "CassetteFormatError", "CassetteMissError",
-    "ConfigurationError", "InsufficientQuotaError", "InvalidInputError",
-    "ModelUnavailableError", "NotAnAPIResponseError", "NotFoundError", "PermissionDeniedError",
-    "RateLimitError", "RequestTooLargeError", "ResultUnavailableError", "SchemaMismatch",
-    "ServerError", "StreamIncompleteError", "TaskFailedError", "TaskMaybeCreatedError",
-    "TaskTimeoutError", "TokenhotError", "UnknownModelError", "VideoTaskError",
+    "BadRequestError", "BudgetExceeded", "CassetteError", "CassetteFormatError",
+    "CassetteMissError", "ConfigurationError", "InsufficientQuotaError", "InvalidInputError",
+    "ModelUnavailableError", "NotAnAPIResponseError", "NotConfirmed", "NotFoundError",
+    "PermissionDeniedError", "RateLimitError", "RequestTooLargeError", "ResultUnavailableError",
+    "SchemaMismatch", "ServerError", "StreamIncompleteError", "TaskFailedError",
+    "TaskMaybeCreatedError", "TaskTimeoutError", "TokenhotError", "UnknownModelError",
+    "VideoTaskError",
 )  # fmt: skip
 _LAZY.update(dict.fromkeys(_ERRORS, "_exceptions"))
 

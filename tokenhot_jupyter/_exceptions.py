@@ -25,9 +25,11 @@ TokenhotError
  │    ├── TaskMaybeCreatedError     the create request may have reached the gateway
  │    ├── TaskTimeoutError          our own deadline passed; the task may still finish
  │    └── ResultUnavailableError    the result could not be downloaded (expired URL, ...)
- └── CassetteError                record/replay: the cassette cannot answer
-      ├── CassetteMissError         replay met a request that was never recorded
-      └── CassetteFormatError       the cassette is missing, corrupt or of another format
+ ├── CassetteError                record/replay: the cassette cannot answer
+ │    ├── CassetteMissError         replay met a request that was never recorded
+ │    └── CassetteFormatError       the cassette is missing, corrupt or of another format
+ ├── BudgetExceeded               not sent: its estimate would pass a day or session budget
+ └── NotConfirmed                 not sent: a batch above Tokenhot.confirm_over was not confirmed
 
 Every message is one or two short sentences: what happened, for which model, the
 gateway's request id, and what to do.  IPython shows ``_render_traceback_`` instead of a
@@ -49,6 +51,7 @@ __all__ = [
     "APITimeoutError",
     "AuthenticationError",
     "BadRequestError",
+    "BudgetExceeded",
     "CassetteError",
     "CassetteFormatError",
     "CassetteMissError",
@@ -57,6 +60,7 @@ __all__ = [
     "InvalidInputError",
     "ModelUnavailableError",
     "NotAnAPIResponseError",
+    "NotConfirmed",
     "NotFoundError",
     "PermissionDeniedError",
     "RateLimitError",
@@ -311,3 +315,28 @@ class CassetteFormatError(CassetteError):
     """The cassette is missing, corrupt, or written in another format version."""
 
     hint = "Record it again (%tokenhot record PATH)."
+
+
+class BudgetExceeded(TokenhotError):
+    """A request was not sent: its estimated cost would pass the day or session budget."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        scope: str,
+        limit: float,
+        spent: float,
+        cost: float | None,
+        hint: str | None = None,
+        model: str | None = None,
+    ) -> None:
+        self.scope = scope  # "day" (every kernel, from the usage ledger) or "session"
+        self.limit, self.spent, self.cost = limit, spent, cost
+        super().__init__(message, hint=hint, model=model)
+
+
+class NotConfirmed(TokenhotError):
+    """A batch above ``Tokenhot.confirm_over`` was declined, or could not be asked about."""
+
+    hint = "Add --yes to send without asking."

@@ -459,12 +459,15 @@ def _in_address(text: str, index: int) -> bool:
 
 def money(usd: float | None) -> str:
     """An estimated price, e.g. ``≈$0.0031 est.``."""
-    if usd is None:
-        return ""
-    if usd == 0:
-        return "≈$0 est."
+    return "" if usd is None else f"≈{dollars(usd)} est."
+
+
+def dollars(usd: float) -> str:
+    """A sum in USD: cents from $0.01 up (``$4.20``), else two significant digits (``$0.0031``)."""
+    if usd <= 0:
+        return "$0"
     digits = 2 if usd >= 0.01 else min(8, 1 - math.floor(math.log10(usd)))
-    return f"≈${usd:.{digits}f} est."
+    return f"${usd:.{digits}f}"
 
 
 def seconds(value: float | None) -> str:

@@ -532,6 +532,8 @@ class TokenhotMagics(Magics):
         %tokenhot history [--reset] [--thread NAME]
         %tokenhot usage [--reset]     tokens and estimated spend this session
         %tokenhot usage --today|--all every kernel's calls, from the usage ledger
+        %tokenhot budget [USD|off] [--session USD|off]   a day budget for every kernel, a
+                                      budget for this session (shown without arguments)
         %tokenhot record PATH         record every gateway exchange into a cassette folder
         %tokenhot record --stop       stop recording
         %tokenhot replay PATH [--speed N] [--auto]   answer from a cassette, never the network
@@ -649,6 +651,13 @@ class TokenhotMagics(Magics):
         rows = _actions.usage_rows(self.session)
         self.screen.show(D.table_bundle(headers, rows, "Usage this session (costs are estimates)"))
 
+    def _cmd_budget(self, args: Any) -> None:
+        from . import _budget
+
+        _budget.set_budgets(self.session, args.amount, args.session)
+        rows, title = _budget.budget_rows(self.session)
+        self.screen.show(D.table_bundle(("Budget", "Limit", "Spent", "Left"), rows, title))
+
     def _cmd_record(self, args: Any) -> None:
         from . import _actions
 
@@ -729,6 +738,9 @@ def _tokenhot_parser() -> MagicArgumentParser:
     when = usage.add_mutually_exclusive_group()
     when.add_argument("--today", action="store_true")
     when.add_argument("--all", action="store_true")
+    budget = sub.add_parser("budget")
+    budget.add_argument("amount", nargs="?", metavar="USD|off")
+    budget.add_argument("--session", metavar="USD|off")
     record = sub.add_parser("record")
     record.add_argument("path", nargs="?")
     record.add_argument("--stop", action="store_true")

@@ -14,6 +14,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from .._store._budget import Budgets
 from .._store._credentials import store
 from .._store._journal import Journal
 from .._store._ledger import Ledger
@@ -37,6 +38,7 @@ def _load_jupyter_server_extension(serverapp: Any) -> None:
         root_dir=Path(serverapp.root_dir),
         journal=journal,
         ledger=Ledger(),
+        budgets=Budgets(),
         keys=store(),
         poller=ServerPoller(journal),
         allow_hidden=bool(getattr(serverapp.contents_manager, "allow_hidden", False)),
