@@ -67,7 +67,9 @@ function tooltip(status: IStatus | null, error: string | null): string {
     `Spent today: ${money(status.spend_today, status.spend_currency)}`
   ];
   if (status.budget_left !== null) {
-    lines.push(`Day budget left (every kernel): ${money(status.budget_left, status.spend_currency)}`);
+    lines.push(
+      `Day budget left (every kernel): ${money(status.budget_left, status.spend_currency)}`
+    );
   }
   if (error) {
     lines.push(`Last update failed: ${error}`);

@@ -266,7 +266,7 @@ def test_the_estimate_in_the_refusal_is_the_estimators(shell: Shell) -> None:
     shell.ok("%tokenhot budget 0.001")
     error = _refused(shell, "%%chat -m gpt-5 --max-tokens 500\n" + "x" * 400)
     assert error.cost == pytest.approx((100 * 1.25 + 500 * 10) / 1e6)
-    assert "(about $0.0051)" in str(error) and "$0 of $0.0010 spent" in str(error)
+    assert "(about $0.0051)" in str(error) and "$0.00 of $0.0010 spent" in str(error)
     shell.ok("%%chat -m gpt-5 --max-tokens 50\n" + "x" * 400)  # $0.000625: fits
     assert _posts(shell) == ["/v1/chat/completions"]
 
@@ -422,7 +422,7 @@ def test_budget_shows_both_with_spent_and_left(shell: Shell) -> None:
     assert "1 call today had no list price, not counted" in text
     rows = {line[:19].strip(): line[19:].split() for line in text.splitlines()[3:]}
     assert rows["Today, every kernel"] == ["$5.00", "$1.25", "$3.75"]
-    assert rows["This session"] == ["$2.00", "$0", "$2.00"]
+    assert rows["This session"] == ["$2.00", "$0.00", "$2.00"]
     shell.ok("%tokenhot budget --session off")
     assert "This session         none" in _plain(shell.final())
 

@@ -194,6 +194,8 @@ def _round_up(usd: float) -> str:
 def usd(amount: float) -> str:
     """A sum for budgets: cents when exact (``$4.20``), else to $0.0001 (``$0.9995``), so
     what is spent never reads as the whole budget while some is left."""
+    if amount <= 0:
+        return "$0.00"
     if amount < 0.01 or abs(amount - round(amount, 2)) < 1e-9:
         return dollars(amount)
     return f"${amount:.4f}"
