@@ -3,12 +3,20 @@
  */
 import type { KeySource } from './api';
 
-/** `0.42` in `USD` as `$0.42`. */
+/**
+ * `0.42` in `USD` as `$0.42`; below a cent, two significant digits (`$0.0031`), so a
+ * day of small calls never reads `$0.00`.
+ */
 export function money(amount: number, currency: string): string {
+  const small = amount > 0 && amount < 0.01;
+  const digits: Intl.NumberFormatOptions = small ? { maximumSignificantDigits: 2 } : {};
   try {
-    return new Intl.NumberFormat('en-US', { style: 'currency', currency }).format(amount);
+    return new Intl.NumberFormat('en-US', { style: 'currency', currency, ...digits }).format(
+      amount
+    );
   } catch {
-    return `${amount.toFixed(2)} ${currency}`; // a currency code Intl does not know
+    // a currency code Intl does not know
+    return `${small ? amount.toPrecision(2) : amount.toFixed(2)} ${currency}`;
   }
 }
 

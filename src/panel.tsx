@@ -105,7 +105,16 @@ function KeySection(props: {
         <button className="jp-mod-styled" onClick={actions.testKey}>
           Test
         </button>
-        <button className="jp-mod-styled jp-mod-warn" onClick={actions.forgetKey}>
+        <button
+          className="jp-mod-styled jp-mod-warn"
+          onClick={actions.forgetKey}
+          disabled={status?.key_source !== 'stored'}
+          title={
+            status?.key_source === 'stored'
+              ? 'Delete the key stored on this server'
+              : 'No key is stored on this server'
+          }
+        >
           Forget
         </button>
       </div>

@@ -24,7 +24,16 @@ export class TokenhotStatus extends Widget {
     super();
     this.addClass('jp-TokenhotStatus');
     this.addClass('jp-mod-highlighted');
+    // Reachable and usable from the keyboard, as a button is (Tab, then Enter or Space).
+    this.node.tabIndex = 0;
+    this.node.setAttribute('role', 'button');
     this.node.addEventListener('click', onClick);
+    this.node.addEventListener('keydown', (event: KeyboardEvent) => {
+      if (event.key === 'Enter' || event.key === ' ') {
+        event.preventDefault();
+        onClick();
+      }
+    });
     model.changed.connect(this.update, this);
     this.update();
   }
@@ -33,6 +42,7 @@ export class TokenhotStatus extends Widget {
     const { status, error } = this.model;
     this.node.textContent = label(status, error);
     this.node.title = tooltip(status, error);
+    this.node.setAttribute('aria-label', `${this.node.textContent}. Open the Tokenhot panel.`);
     this.toggleClass('jp-mod-simulator', status?.mode === 'simulator');
     this.toggleClass('jp-mod-unavailable', status === null && error !== null);
   }

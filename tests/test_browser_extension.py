@@ -130,12 +130,16 @@ def test_the_status_bar_says_simulator_and_opens_the_panel(lab: Lab, page: Page)
     assert tooltip.startswith("SIMULATOR"), tooltip
     assert f"Base URL: {lab.sim.base_url}" in tooltip, tooltip
     page.locator("#jp-main-statusbar").screenshot(path=lab.shots / "1-status-bar.png")
-    item.click()
+    expect(item).to_have_attribute("role", "button")
+    item.focus()  # reachable from the keyboard (tabindex 0); Enter opens the panel
+    expect(item).to_be_focused()
+    page.keyboard.press("Enter")
     panel = page.locator(PANEL)
     expect(panel).to_be_visible()
     expect(panel.locator(".jp-TokenhotPanel-mode")).to_have_text(
         "Simulator: answers are made up locally, nothing is paid."
     )
+    expect(panel.get_by_role("button", name="Forget")).to_be_disabled()  # no key is stored
     lab.shot(page, "1-panel")
     assert_not_on_page(page, SIMULATOR_KEY)
 
@@ -302,6 +306,7 @@ def _forget_key_from_the_panel(lab: Lab, page: Page) -> None:
     toast = page.locator(".Toastify__toast", has_text="Tokenhot key forgotten; no key is set.")
     expect(toast).to_be_visible()
     expect(page.locator(".jp-TokenhotStatus")).to_have_text("Tokenhot · simulator", timeout=SLOW)
+    expect(panel.get_by_role("button", name="Forget")).to_be_disabled()
     _settle(page, toast)
     lab.shot(page, "4-forgotten")
 

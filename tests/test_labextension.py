@@ -123,10 +123,11 @@ def test_wheel_installs_and_enables_both_extensions_without_node(
     assert re.search(r"tokenhot_jupyter \S+ OK", servers), servers
 
 
-def test_magic_helpers_under_node() -> None:
+@pytest.mark.parametrize("script", sorted(p.name for p in (ROOT / "tests" / "js").glob("*.mjs")))
+def test_frontend_helpers_under_node(script: str) -> None:
     node = shutil.which("node")
     if node is None:
         pytest.skip("Node is not installed (only needed to build the extension)")
-    if not (ROOT / "lib" / "magic.js").exists():
+    if not (ROOT / "lib" / "index.js").exists():
         pytest.fail('the extension is not built: `pip install -e ".[test]"` builds it')
-    _run([node, "--test", ROOT / "tests" / "js" / "magic.test.mjs"], dict(os.environ), ROOT)
+    _run([node, "--test", ROOT / "tests" / "js" / script], dict(os.environ), ROOT)
