@@ -425,7 +425,8 @@ def _blocking_paid(
 
     Once a video create is on the wire, cancelling it would lose the task id while the
     gateway still makes (and bills) the task; so the first interrupt waits for the reply,
-    and only a second one gives up, with TaskMaybeCreatedError.
+    and only a second one gives up, with TaskMaybeCreatedError (unless the reply is in by
+    then: the task it names is returned).
     """
 
     def call(self: Client, /, *args: P.args, **kwargs: P.kwargs) -> T:
@@ -437,7 +438,8 @@ def _blocking_paid(
         try:
             return future.result()
         except KeyboardInterrupt:
-            future.cancel()
+            if not future.cancel():  # the reply landed with the interrupt: it is the answer
+                return future.result()
             raise E.TaskMaybeCreatedError(
                 "Stopped waiting for the gateway's reply to the video request; the task may exist."
             ) from None
