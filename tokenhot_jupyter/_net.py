@@ -22,6 +22,7 @@ import httpcore
 import httpx
 
 READ_AHEAD = 256 * 1024  # bytes buffered before the socket stops being read
+WRITE_BATCH = 64 * 1024  # bytes of small writes gathered before they go to the transport
 SocketOption = Any  # httpcore's SOCKET_OPTION tuples
 
 
@@ -110,6 +111,8 @@ class _Protocol(asyncio.Protocol):
         self.error: Exception | None = None
         self.paused = False  # writing: the transport's buffer is full
         self.held = False  # reading: paused until `Stream.read` takes some
+        self.unsent: list[bytes] = []  # written in this loop step, not yet given to transport
+        self.unsent_size = 0
         self._reading: asyncio.Future[None] | None = None
         self._writing: asyncio.Future[None] | None = None
 
@@ -141,6 +144,29 @@ class _Protocol(asyncio.Protocol):
         self.paused = False
         _wake(self._writing)
 
+    def gather(self, data: bytes) -> None:
+        """Queue ``data``: what is written in one loop step goes to the transport at once.
+
+        httpcore writes a request's head and body apart; sent together they are one
+        segment and one system call instead of two.
+        """
+        self.unsent.append(data)
+        self.unsent_size += len(data)
+        if len(self.unsent) == 1:
+            asyncio.get_running_loop().call_soon(self.flush)
+        if self.unsent_size >= WRITE_BATCH:
+            self.flush()
+
+    def flush(self) -> None:
+        """Give what `gather` queued to the transport (dropped once it is closing)."""
+        if not self.unsent:
+            return
+        data = self.unsent[0] if len(self.unsent) == 1 else b"".join(self.unsent)
+        self.unsent.clear()
+        self.unsent_size = 0
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(data)
+
     def readable(self) -> asyncio.Future[None]:
         self._reading = asyncio.get_running_loop().create_future()
         return self._reading
@@ -159,6 +185,7 @@ class Stream(httpcore.AsyncNetworkStream):
     async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
         """Up to ``max_bytes`` bytes; ``b""`` once the peer has closed."""
         p = self._protocol
+        p.flush()  # a request is read after it is written: it goes out before we wait
         while not p.buffer and not p.closed:
             await _wait(p.readable(), timeout, httpcore.ReadTimeout)
         if p.buffer:
@@ -173,20 +200,22 @@ class Stream(httpcore.AsyncNetworkStream):
         return b""
 
     async def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        """Send ``buffer``, waiting while the transport's own buffer is full."""
+        """Send ``buffer`` (with whatever else is written in this loop step), waiting while
+        the transport's own buffer is full."""
         p = self._protocol
         if not buffer:
             return
         if p.transport is None or p.transport.is_closing():
             raise httpcore.WriteError(str(p.error or "the connection is closed"))
-        p.transport.write(buffer)
+        p.gather(buffer)
         while p.paused and not p.closed:
             await _wait(p.writable(), timeout, httpcore.WriteTimeout)
         if p.error is not None:
             raise httpcore.WriteError(str(p.error) or type(p.error).__name__) from p.error
 
     async def aclose(self) -> None:
-        """Close the connection (without waiting for the peer)."""
+        """Close the connection once what was written is sent (without waiting for the peer)."""
+        self._protocol.flush()
         if self._protocol.transport is not None:
             self._protocol.transport.close()
 
@@ -199,6 +228,7 @@ class Stream(httpcore.AsyncNetworkStream):
         """The same connection, now speaking TLS (the protocol object stays the same)."""
         p = self._protocol
         assert p.transport is not None
+        p.flush()  # what was written before the handshake (a proxy's CONNECT) goes out plain
         loop = asyncio.get_running_loop()
         upgrade = loop.start_tls(p.transport, p, ssl_context, server_hostname=server_hostname)
         try:

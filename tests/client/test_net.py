@@ -6,6 +6,7 @@ connection, stall, cut a body short); TLS uses a throwaway certificate made by o
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import socket
 import socketserver
@@ -14,7 +15,7 @@ import struct
 import subprocess
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -157,6 +158,34 @@ def test_a_refused_connection_is_a_connect_error() -> None:
             on_loop(work)
 
 
+def test_what_is_written_goes_out_without_waiting_for_a_read(
+    serve: Callable[..., Server],
+) -> None:
+    got_first = threading.Event()
+
+    def upload(sock: socket.socket) -> None:
+        data = b""
+        while b"first" not in data:
+            data += sock.recv(65536)
+        got_first.set()  # the upload goes on only once this much has arrived
+        while not data.endswith(b"0\r\n\r\n"):  # the chunked body's end
+            data += sock.recv(65536)
+        sock.sendall(OK)
+
+    server = serve(upload)
+
+    async def body() -> AsyncIterator[bytes]:
+        yield b"first"
+        assert await asyncio.get_running_loop().run_in_executor(None, got_first.wait, 5)
+        yield b"x" * 200_000  # more than a batch of writes
+        yield b"last"
+
+    async def work(client: httpx.AsyncClient) -> str:
+        return (await client.post(server.url, content=body())).text
+
+    assert on_loop(work) == "ok"
+
+
 def test_a_body_cut_by_a_reset_is_a_transport_error(serve: Callable[..., Server]) -> None:
     def cut(sock: socket.socket) -> None:
         read_request(sock)
@@ -184,8 +213,6 @@ def test_a_large_body_read_slowly_arrives_whole(serve: Callable[..., Server]) ->
     server = serve(big)
 
     async def work(client: httpx.AsyncClient) -> bytes:
-        import asyncio
-
         parts = []
         async with client.stream("GET", server.url) as reply:
             async for chunk in reply.aiter_raw():
