@@ -5,7 +5,10 @@ stream wrappers cost more CPU per request than the HTTP exchange itself; our run
 is always asyncio, so `use_asyncio` gives httpx's own transport (pooling, HTTP/1.1, TLS
 settings, exception mapping) a backend that talks to the loop's transports directly.
 Errors are httpcore's (`httpcore.ConnectError`, `httpcore.ReadTimeout`, ...), which httpx
-maps to its own as usual.
+maps to its own as usual, so the retry rules of `_http` hold.  TLS is the loop's
+``start_tls`` with httpx's context (certificate and host name checked, SNI sent, ALPN as
+httpcore sets it: HTTP/1.1 only); several addresses of a host are tried as anyio does
+(happy eyeballs).  Proxies from the environment stay on httpx's own transports.
 """
 
 from __future__ import annotations
@@ -22,6 +25,9 @@ import httpcore
 import httpx
 
 READ_AHEAD = 256 * 1024  # bytes buffered before the socket stops being read
+# Seconds before the next address of a host is tried beside a silent one (anyio's value):
+# a dead IPv6 route must not cost the whole connect timeout.
+HAPPY_EYEBALLS = 0.25
 WRITE_BATCH = 64 * 1024  # bytes of small writes gathered before they go to the transport
 SocketOption = Any  # httpcore's SOCKET_OPTION tuples
 
@@ -68,7 +74,9 @@ class AsyncioBackend(httpcore.AsyncNetworkBackend):
         """A connected stream to ``host:port``."""
         loop = asyncio.get_running_loop()
         local = (local_address, 0) if local_address else None
-        made = loop.create_connection(_Protocol, host, port, local_addr=local)
+        made = loop.create_connection(
+            _Protocol, host, port, local_addr=local, happy_eyeballs_delay=HAPPY_EYEBALLS
+        )
         return await _connected(made, timeout, socket_options)
 
     async def connect_unix_socket(
