@@ -18,11 +18,13 @@ import select
 import socket
 import ssl
 import sys
-from collections.abc import Iterable
+import weakref
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import httpcore
 import httpx
+from httpcore._synchronization import AsyncLock
 
 READ_AHEAD = 256 * 1024  # bytes buffered before the socket stops being read
 # Seconds before the next address of a host is tried beside a silent one (anyio's value):
@@ -42,7 +44,66 @@ def use_asyncio(client: httpx.AsyncClient) -> httpx.AsyncClient:
     pool = getattr(getattr(client, "_transport", None), "_pool", None)
     if type(pool) is httpcore.AsyncConnectionPool and hasattr(pool, "_network_backend"):
         pool._network_backend = AsyncioBackend()  # read by every connection it opens
+        create = _with_asyncio_locks(pool.create_connection)
+        pool.create_connection = create  # type: ignore[method-assign,assignment]
     return client
+
+
+Create = Callable[[httpcore.Origin], httpcore.AsyncConnectionInterface]
+
+
+def _with_asyncio_locks(create: Create) -> Create:
+    """``create`` whose connections lock with `_Lock` (their locks are never contended:
+    one request at a time on an HTTP/1.1 connection), so a request takes three loop turns
+    less."""
+
+    def connection(origin: httpcore.Origin) -> httpcore.AsyncConnectionInterface:
+        made = create(origin)
+        if _fresh(getattr(made, "_request_lock", None)):
+            made._request_lock = _RequestLock(made)  # type: ignore[attr-defined]
+        return made
+
+    return connection
+
+
+def _fresh(lock: object) -> bool:
+    """Whether ``lock`` is httpcore's own and was never taken (so it may be replaced)."""
+    return type(lock) is AsyncLock and not getattr(lock, "_backend", True)
+
+
+class _Lock:
+    """httpcore's lock, on asyncio's: anyio's (httpcore's choice) yields to the loop even
+    when free, a loop turn each time."""
+
+    def __init__(self) -> None:
+        self._lock = asyncio.Lock()
+
+    async def __aenter__(self) -> _Lock:
+        await self._lock.acquire()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._lock.release()
+
+
+class _RequestLock(_Lock):
+    """A connection's request lock: the HTTP/1.1 connection made under it gets a `_Lock` too.
+
+    httpcore makes that connection while holding this lock and takes its state lock just
+    after, so on the way out is the one moment to swap it, still untouched.
+    """
+
+    def __init__(self, connection: httpcore.AsyncConnectionInterface) -> None:
+        super().__init__()
+        self._connection = weakref.ref(connection)
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._lock.release()
+        http11 = getattr(self._connection(), "_connection", None)
+        if isinstance(http11, httpcore.AsyncHTTP11Connection) and _fresh(
+            getattr(http11, "_state_lock", None)
+        ):
+            http11._state_lock = _Lock()  # type: ignore[assignment]
 
 
 def direct_transport(client: httpx.AsyncClient) -> httpx.AsyncBaseTransport | None:

@@ -110,6 +110,21 @@ def test_requests_reuse_one_kept_alive_connection(serve: Callable[..., Server]) 
     assert on_loop(work) == ["ok"] * 5 and server.connections == 1
 
 
+def test_concurrent_requests_share_a_few_connections(serve: Callable[..., Server]) -> None:
+    server = serve(keep_alive)
+
+    async def work(client: httpx.AsyncClient) -> list[str]:
+        replies = await asyncio.gather(*(client.get(server.url) for _ in range(40)))
+        pool = client._transport._pool  # type: ignore[attr-defined]
+        for connection in pool.connections:  # their locks take no extra loop turn
+            assert type(connection._request_lock) is _net._RequestLock
+            assert type(connection._connection._state_lock) is _net._Lock
+        return [reply.text for reply in replies]
+
+    limits = httpx.Limits(max_connections=4)
+    assert on_loop(work, limits=limits) == ["ok"] * 40 and server.connections <= 4
+
+
 def test_a_connection_the_server_closed_while_idle_is_not_reused(
     serve: Callable[..., Server],
 ) -> None:
