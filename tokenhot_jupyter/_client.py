@@ -154,7 +154,8 @@ class AsyncClient:
         return catalog.get(model_id, kind)
 
     def _cache_key(self) -> tuple[str, str]:
-        return (self.base_url, mask_key(self._conn.api_key) + str(hash(self._conn.api_key)))
+        conn = self._conn  # resolved once: that is the cost of a call
+        return (conn.base_url, mask_key(conn.api_key) + str(hash(conn.api_key)))
 
     async def _live_catalog(self, *, required: bool) -> Catalog | None:
         key = self._cache_key()
