@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import base64
 import json
-import statistics
 import time
 from collections.abc import Callable
 from typing import Any
@@ -29,6 +28,7 @@ from typing import Any
 import httpx
 import openai
 from _sim import SimProcess
+from _targets import Targets, spread
 
 CHAT_MODEL, IMAGE_MODEL = "gpt-5.4-mini", "gpt-image-1.5"
 PROMPT = "Name three primes and explain why they are prime."
@@ -115,12 +115,6 @@ def cpu_ms(call: Callable[[], Any], times: int) -> float:
     return (time.process_time() - started) / times * 1000
 
 
-def spread(values: list[float], fmt: str) -> str:
-    """``median (min–max)``."""
-    low, mid, high = (fmt.format(v) for v in (min(values), statistics.median(values), max(values)))
-    return f"{mid} ({low}–{high})"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=15)
@@ -144,13 +138,17 @@ def main() -> None:
         row = "  ".join(f"{name} {spread(v, '{:.2f}')}" for name, v in by_client.items())
         print(f"  {request:<7} {row}")
     print("ratios, round by round:")
+    targets = Targets()
     for request, by_client in figures.items():
         mine = by_client["tokenhot"]
         for other in ("openai", "httpx"):
             ratio = [a / b for a, b in zip(mine, by_client[other], strict=True)]
-            anchor, target = TARGETS[request]
-            goal = f"  (target <= {target:g})" if other == anchor else ""
-            print(f"  {request:<7} tokenhot / {other:<7}: {spread(ratio, '{:.2f}')}{goal}")
+            label = f"{request:<7} CPU tokenhot / {other:<7}"
+            if other == TARGETS[request][0]:
+                targets.check(label, ratio, TARGETS[request][1], "{:.2f}")
+            else:
+                print(f"  {label}: {spread(ratio, '{:.2f}')}")
+    targets.summary()
 
 
 if __name__ == "__main__":

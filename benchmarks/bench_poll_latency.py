@@ -5,8 +5,9 @@ so tasks stay pending until we move it): the anchor has the magics loaded and no
 other follows 20, then 100 tasks, polled every ``--interval`` seconds (the real default,
 ``Tokenhot.video_poll_interval``, unless given).  For each task count:
 
-* **idle**: over ``--window`` seconds without cells, each kernel's CPU (psutil) as a share of
-  one core, the polls the simulator saw, and the card updates the kernel published;
+* **idle**: over ``--windows`` spans of ``--window`` seconds without cells, each kernel's CPU
+  (psutil) as a share of one core (median, min–max over the spans), the polls the simulator
+  saw, and the card updates the kernel published;
 * **clock moved on**: the simulated clock jumps 30 s; the card updates of the next poll round
   are checked against what each card showed before (an update must show a change);
 * **latency**: ``--cells`` trivial cells alternate between the two kernels (interleaved, so
@@ -15,8 +16,8 @@ other follows 20, then 100 tasks, polled every ``--interval`` seconds (the real 
 Targets: idle kernel CPU ≤ 1% with 100 tasks at the default interval; no update while
 nothing changed.
 
-    python benchmarks/bench_poll_latency.py [--tasks 20,100] [--interval 10] [--window 30]
-                                            [--cells 200]
+    python benchmarks/bench_poll_latency.py [--tasks 20,100] [--interval 10] [--window 20]
+                                            [--windows 3] [--cells 200]
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from typing import Any
 
 from _kernel import BenchKernel
 from _sim import SimProcess
+from _targets import Targets, spread
 
 from tokenhot_jupyter._config import DEFAULT_POLL_INTERVAL  # Tokenhot.video_poll_interval's default
 
@@ -57,19 +59,25 @@ def _state(content: dict[str, Any]) -> tuple[str, str, int]:
     return meta["phase"], meta["status"], meta["progress"]
 
 
-def idle_window(
-    busy: BenchKernel, anchor: BenchKernel, sim: SimProcess, seconds: float, cards: Cards
-) -> tuple[float, float, float, tuple[int, int]]:
-    """(busy CPU %, anchor CPU %, polls per second, card updates) over ``seconds`` of no cells."""
+Idle = tuple[list[float], list[float], float, tuple[int, int]]
+
+
+def idle_windows(
+    busy: BenchKernel, anchor: BenchKernel, sim: SimProcess, seconds: float, windows: int,
+    cards: Cards,
+) -> Idle:  # fmt: skip
+    """Per span of ``seconds`` with no cells: CPU % of each kernel; polls/s; card updates."""
     updates(busy, cards)
-    polls = _polls(sim)
-    cpu_busy, cpu_anchor, started = busy.cpu(), anchor.cpu(), time.perf_counter()
-    time.sleep(seconds)
-    elapsed = time.perf_counter() - started
-    share_busy = (busy.cpu() - cpu_busy) / elapsed * 100
-    share_anchor = (anchor.cpu() - cpu_anchor) / elapsed * 100
-    rate = (_polls(sim) - polls) / elapsed
-    return share_busy, share_anchor, rate, updates(busy, cards)
+    polls, started = _polls(sim), time.perf_counter()
+    shares: dict[BenchKernel, list[float]] = {busy: [], anchor: []}
+    for _ in range(windows):
+        before, began = {k: k.cpu() for k in shares}, time.perf_counter()
+        time.sleep(seconds)
+        elapsed = time.perf_counter() - began
+        for kernel, values in shares.items():
+            values.append((kernel.cpu() - before[kernel]) / elapsed * 100)
+    rate = (_polls(sim) - polls) / (time.perf_counter() - started)
+    return shares[busy], shares[anchor], rate, updates(busy, cards)
 
 
 def _polls(sim: SimProcess) -> int:
@@ -106,11 +114,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", default="20,100")
     parser.add_argument("--interval", type=float, default=None)
-    parser.add_argument("--window", type=float, default=30.0)
+    parser.add_argument("--window", type=float, default=20.0)
+    parser.add_argument("--windows", type=int, default=3)
     parser.add_argument("--cells", type=int, default=200)
     args = parser.parse_args()
     counts = [int(n) for n in args.tasks.split(",")]
     interval = args.interval or DEFAULT_POLL_INTERVAL
+    targets = Targets()
 
     with SimProcess(speed=0) as sim:
         env = {"TOKENHOT_BASE_URL": sim.base_url, "TOKENHOT_API_KEY": sim.api_key}
@@ -122,22 +132,33 @@ def main() -> None:
                 add_tasks(busy, made, count, cards)
                 made = count
                 time.sleep(interval + 1)  # past every task's first poll
-                report_idle(count, interval, *idle_window(busy, anchor, sim, args.window, cards))
+                idle = idle_windows(busy, anchor, sim, args.window, args.windows, cards)
+                judged = count == 100 and interval == DEFAULT_POLL_INTERVAL
+                report_idle(count, interval, idle, targets, judged)
                 sim.advance(30)  # the tasks move up their ladders
                 time.sleep(interval * 1.5)
                 changed, same = updates(busy, cards)
-                print(f"  clock moved on: card updates in the next poll round: {changed} with a "
-                      f"change, {same} without (target 0)")  # fmt: skip
+                print(f"  clock moved on: {changed} card updates with a change in the next round")
+                label = f"{count:>3} tasks: card updates of that round that showed no change"
+                targets.check(label, [same], 0, "{:.0f}")
                 report_latency(*latency(busy, anchor, args.cells))
+    targets.summary()
 
 
-def report_idle(count: int, interval: float, busy: float, anchor: float, polls: float,
-                sent: tuple[int, int]) -> None:  # fmt: skip
-    """The idle window's lines."""
-    print(f"\n{count} tasks polled every {interval:g} s ({polls:.1f} polls/s):")
-    print(f"  idle kernel CPU: {busy:.2f}% of a core (the kernel with no tasks: {anchor:.2f}%)"
-          "  (target <= 1% at 100 tasks, default interval)")  # fmt: skip
-    print(f"  card updates while the clock stood still: {sum(sent)}  (target 0)")
+def report_idle(count: int, interval: float, idle: Idle, targets: Targets, judged: bool) -> None:
+    """The idle spans' lines (their CPU is a target at 100 tasks and the default interval)."""
+    busy, anchor, polls, sent = idle
+    print(f"\n{count} tasks polled every {interval:g} s ({polls:.1f} polls/s), "
+          f"{len(busy)} idle spans:")  # fmt: skip
+    label = f"{count:>3} tasks: idle kernel CPU, % of a core"
+    if judged:
+        targets.check(label, busy, 1, "{:.2f}")
+    else:
+        print(f"  {label}: {spread(busy, '{:.2f}')}")
+    print(f"  the kernel with no tasks: {spread(anchor, '{:.2f}')} % of a core")
+    targets.check(
+        f"{count:>3} tasks: card updates while the clock stood still", [sum(sent)], 0, "{:.0f}"
+    )
 
 
 def report_latency(busy: list[float], anchor: list[float]) -> None:

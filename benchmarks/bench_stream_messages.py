@@ -27,6 +27,7 @@ from collections.abc import Callable, Sequence
 
 from _kernel import BenchKernel, CellStats
 from _sim import SimProcess
+from _targets import Targets, spread
 
 MODEL = "gpt-5.4-mini"
 FIRST_WORD = b"word0 "
@@ -90,14 +91,8 @@ def measure(kernel: BenchKernel, sim: SimProcess, name: str, n: int) -> Run:
     return Run(stats, streams[0])
 
 
-def spread(values: Sequence[float], fmt: str = "{:.0f}") -> str:
-    """``median (min–max)``."""
-    low, mid, high = min(values), statistics.median(values), max(values)
-    return f"{fmt.format(mid)} ({fmt.format(low)}–{fmt.format(high)})"
-
-
-def report(n: int, runs: dict[str, list[Run]]) -> dict[str, float]:
-    """Print one size's table and its target ratios; returns the figures the summary needs."""
+def report(n: int, runs: dict[str, list[Run]], targets: Targets, largest: bool) -> None:
+    """Print one size's table, its ratios and its targets (IOPub bytes at the largest size)."""
     print(f"\n{n:,} words ({runs[OURS][0].pieces:,} stream pieces), {len(runs[OURS])} runs each:")
     columns: list[tuple[str, Callable[[Run], float], str]] = [
         ("cell s", lambda r: r.stats.seconds, "{:.2f}"),
@@ -113,10 +108,10 @@ def report(n: int, runs: dict[str, list[Run]]) -> dict[str, float]:
     ours, alone, naive = runs[OURS], runs["stream alone"], runs["openai + display per token"]
     paired = list(zip(ours, alone, naive, strict=True))
     answer = answer_bytes(ours[-1].stats)
-    ratio(
-        "cell time %%chat / its stream's duration at the simulator",
+    targets.check(
+        f"{n:>5,} words: %%chat cell time / its stream's duration at the simulator",
         [o.stats.seconds / (o.last - o.first) for o in ours],
-        "(target <= 1.05)",
+        1.05,
     )
     ratio(
         "that stream's duration / stream alone's duration",
@@ -127,16 +122,16 @@ def report(n: int, runs: dict[str, list[Run]]) -> dict[str, float]:
         "cell time %%chat / stream alone's cell time",
         [o.stats.seconds / a.stats.seconds for o, a, _ in paired],
     )
-    ratio(
-        "IOPub bytes %%chat / final answer",
-        [o.stats.size / answer for o in ours],
-        f"(answer {answer:,} bytes; target <= 20 at 8,000)",
-        "{:.1f}",
-    )
-    ratio(
-        "first text after its token was sent, ms",
+    iopub = [o.stats.size / answer for o in ours]
+    if largest:
+        label = f"{n:>5,} words: %%chat IOPub bytes / final answer ({answer:,} bytes)"
+        targets.check(label, iopub, 20, "{:.1f}")
+    else:
+        ratio("IOPub bytes %%chat / final answer", iopub, f"(answer {answer:,} bytes)", "{:.1f}")
+    targets.check(
+        f"{n:>5,} words: %%chat first text after its token was sent, ms",
         [o.first_text_ms for o in ours],
-        "(target <= 20)",
+        20,
         "{:.1f}",
     )
     ratio(
@@ -149,11 +144,10 @@ def report(n: int, runs: dict[str, list[Run]]) -> dict[str, float]:
         [o.stats.size / n.stats.size for o, _, n in paired],
         fmt="{:.4f}",
     )
-    return {"cpu_per_token": statistics.median(r.cpu_per_token_us for r in ours)}
 
 
 def ratio(label: str, values: Sequence[float], note: str = "", fmt: str = "{:.3f}") -> None:
-    """One target line: ``label: median (min–max) note``."""
+    """A figure line with no target: ``label: median (min–max) note``."""
     print(f"  {label:<57}: {spread(values, fmt)}  {note}".rstrip())
 
 
@@ -178,19 +172,26 @@ def main() -> None:
             kernel.run(SETUP)
             for name in CELLS:  # warm imports, the connection pools and the live model list
                 measure(kernel, sim, name, 20)
-            figures = {}
+            targets, per_token = Targets(), dict[int, list[float]]()
             for n in sizes:
                 runs: dict[str, list[Run]] = {name: [] for name in CELLS}
                 order = list(CELLS)
                 for i in range(args.runs):
                     for name in order[i % 3 :] + order[: i % 3]:
                         runs[name].append(measure(kernel, sim, name, n))
-                figures[n] = report(n, runs)
+                report(n, runs, targets, largest=n == max(sizes))
+                per_token[n] = [r.cpu_per_token_us for r in runs[OURS]]
     if len(sizes) > 1:
         low, high = min(sizes), max(sizes)
-        growth = figures[high]["cpu_per_token"] / figures[low]["cpu_per_token"]
-        print(f"\nkernel CPU per token, %%chat at {high:,} / at {low:,}: {growth:.2f}"
-              "  (target <= 1.5)")  # fmt: skip
+        base = statistics.median(per_token[low])
+        print()
+        targets.check(
+            f"kernel CPU per token, %%chat at {high:,} / at {low:,} (runs at {high:,} / median)",
+            [cpu / base for cpu in per_token[high]],
+            1.5,
+            "{:.2f}",
+        )
+    targets.summary()
 
 
 if __name__ == "__main__":

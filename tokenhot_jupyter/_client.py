@@ -155,7 +155,8 @@ class AsyncClient:
         return catalog.get(model_id, kind)
 
     def _cache_key(self) -> tuple[str, str]:
-        return (self.base_url, mask_key(self._conn.api_key) + str(hash(self._conn.api_key)))
+        conn = self._conn  # resolved once: that is the cost of a call
+        return (conn.base_url, mask_key(conn.api_key) + str(hash(conn.api_key)))
 
     async def _live_catalog(self, *, required: bool) -> Catalog | None:
         key = self._cache_key()
@@ -440,7 +441,8 @@ def _blocking_paid(
 
     Once a video create is on the wire, cancelling it would lose the task id while the
     gateway still makes (and bills) the task; so the first interrupt waits for the reply,
-    and only a second one gives up, with TaskMaybeCreatedError.
+    and only a second one gives up, with TaskMaybeCreatedError (unless the reply is in by
+    then: the task it names is returned).
     """
 
     def call(self: Client, /, *args: P.args, **kwargs: P.kwargs) -> T:
@@ -452,7 +454,8 @@ def _blocking_paid(
         try:
             return future.result()
         except KeyboardInterrupt:
-            future.cancel()
+            if not future.cancel():  # the reply landed with the interrupt: it is the answer
+                return future.result()
             raise E.TaskMaybeCreatedError(
                 "Stopped waiting for the gateway's reply to the video request; the task may exist."
             ) from None

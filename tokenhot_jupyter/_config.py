@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from urllib.parse import unquote, urlsplit
@@ -24,10 +25,15 @@ FIRST_POLL_DELAY = 5.0  # a create reply is fresh: the gateway's first refresh t
 MAX_BODY_BYTES = 128 * 1024 * 1024  # the gateway's default MAX_REQUEST_BODY_MB (spec §1.6)
 
 
+_PLAIN_KEY = re.compile(r"[!-~]*")  # printable ASCII, no space
+
+
 def resolve_api_key(api_key: str | None) -> str | None:
     """The key from the argument, else ``TOKENHOT_API_KEY``; blank counts as unset."""
     key = api_key if api_key is not None else os.environ.get(ENV_API_KEY)
     key = (key or "").strip()
+    if _PLAIN_KEY.fullmatch(key):  # the common case, without a look at each character
+        return key or None
     if any(ch.isspace() for ch in key):
         raise ConfigurationError(
             "The API key contains spaces or line breaks.",
@@ -69,19 +75,34 @@ _KEY_SEGMENT = re.compile(r"(?i)(?:^|/)sk-[^/]")
 
 def _url_problem(url: str) -> str | None:
     """What is wrong with a base URL, or None."""
+    shape, port_zero = _url_shape(url)
+    if shape:
+        return shape
+    if redact(url) != url:  # a secret registered since may be in it: never cached
+        return KEY_IN_PATH
+    return "has port 0" if port_zero else None
+
+
+KEY_IN_PATH = "has an API key in its path (never put the key in a URL)"
+
+
+@functools.lru_cache(maxsize=16)
+def _url_shape(url: str) -> tuple[str | None, bool]:
+    """What is wrong with a base URL's form (or None), and whether its port is 0.
+
+    Pure, so remembered: credentials are resolved at every request.
+    """
     try:
         parts = urlsplit(url)
         port = parts.port
     except ValueError:
-        return "is not a valid URL (check the host and port)"
+        return "is not a valid URL (check the host and port)", False
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        return "is not an http(s) URL"
+        return "is not an http(s) URL", False
     if parts.username is not None or parts.password is not None:
-        return "has a user name or password in it (never put the key in a URL)"
+        return "has a user name or password in it (never put the key in a URL)", False
     if parts.query or parts.fragment:
-        return "has a query or fragment (never put the key in a URL)"
-    if _KEY_SEGMENT.search(unquote(parts.path)) or redact(url) != url:
-        return "has an API key in its path (never put the key in a URL)"
-    if port == 0:
-        return "has port 0"
-    return None
+        return "has a query or fragment (never put the key in a URL)", False
+    if _KEY_SEGMENT.search(unquote(parts.path)):
+        return KEY_IN_PATH, False
+    return None, port == 0

@@ -5,7 +5,10 @@ stream wrappers cost more CPU per request than the HTTP exchange itself; our run
 is always asyncio, so `use_asyncio` gives httpx's own transport (pooling, HTTP/1.1, TLS
 settings, exception mapping) a backend that talks to the loop's transports directly.
 Errors are httpcore's (`httpcore.ConnectError`, `httpcore.ReadTimeout`, ...), which httpx
-maps to its own as usual.
+maps to its own as usual, so the retry rules of `_http` hold.  TLS is the loop's
+``start_tls`` with httpx's context (certificate and host name checked, SNI sent, ALPN as
+httpcore sets it: HTTP/1.1 only); several addresses of a host are tried as anyio does
+(happy eyeballs).  Proxies from the environment stay on httpx's own transports.
 """
 
 from __future__ import annotations
@@ -15,13 +18,19 @@ import select
 import socket
 import ssl
 import sys
-from collections.abc import Iterable
+import weakref
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import httpcore
 import httpx
+from httpcore._synchronization import AsyncLock
 
 READ_AHEAD = 256 * 1024  # bytes buffered before the socket stops being read
+# Seconds before the next address of a host is tried beside a silent one (anyio's value):
+# a dead IPv6 route must not cost the whole connect timeout.
+HAPPY_EYEBALLS = 0.25
+WRITE_BATCH = 64 * 1024  # bytes of small writes gathered before they go to the transport
 SocketOption = Any  # httpcore's SOCKET_OPTION tuples
 
 
@@ -35,7 +44,66 @@ def use_asyncio(client: httpx.AsyncClient) -> httpx.AsyncClient:
     pool = getattr(getattr(client, "_transport", None), "_pool", None)
     if type(pool) is httpcore.AsyncConnectionPool and hasattr(pool, "_network_backend"):
         pool._network_backend = AsyncioBackend()  # read by every connection it opens
+        create = _with_asyncio_locks(pool.create_connection)
+        pool.create_connection = create  # type: ignore[method-assign,assignment]
     return client
+
+
+Create = Callable[[httpcore.Origin], httpcore.AsyncConnectionInterface]
+
+
+def _with_asyncio_locks(create: Create) -> Create:
+    """``create`` whose connections lock with `_Lock` (their locks are never contended:
+    one request at a time on an HTTP/1.1 connection), so a request takes three loop turns
+    less."""
+
+    def connection(origin: httpcore.Origin) -> httpcore.AsyncConnectionInterface:
+        made = create(origin)
+        if _fresh(getattr(made, "_request_lock", None)):
+            made._request_lock = _RequestLock(made)  # type: ignore[attr-defined]
+        return made
+
+    return connection
+
+
+def _fresh(lock: object) -> bool:
+    """Whether ``lock`` is httpcore's own and was never taken (so it may be replaced)."""
+    return type(lock) is AsyncLock and not getattr(lock, "_backend", True)
+
+
+class _Lock:
+    """httpcore's lock, on asyncio's: anyio's (httpcore's choice) yields to the loop even
+    when free, a loop turn each time."""
+
+    def __init__(self) -> None:
+        self._lock = asyncio.Lock()
+
+    async def __aenter__(self) -> _Lock:
+        await self._lock.acquire()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._lock.release()
+
+
+class _RequestLock(_Lock):
+    """A connection's request lock: the HTTP/1.1 connection made under it gets a `_Lock` too.
+
+    httpcore makes that connection while holding this lock and takes its state lock just
+    after, so on the way out is the one moment to swap it, still untouched.
+    """
+
+    def __init__(self, connection: httpcore.AsyncConnectionInterface) -> None:
+        super().__init__()
+        self._connection = weakref.ref(connection)
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._lock.release()
+        http11 = getattr(self._connection(), "_connection", None)
+        if isinstance(http11, httpcore.AsyncHTTP11Connection) and _fresh(
+            getattr(http11, "_state_lock", None)
+        ):
+            http11._state_lock = _Lock()  # type: ignore[assignment]
 
 
 def direct_transport(client: httpx.AsyncClient) -> httpx.AsyncBaseTransport | None:
@@ -67,7 +135,9 @@ class AsyncioBackend(httpcore.AsyncNetworkBackend):
         """A connected stream to ``host:port``."""
         loop = asyncio.get_running_loop()
         local = (local_address, 0) if local_address else None
-        made = loop.create_connection(_Protocol, host, port, local_addr=local)
+        made = loop.create_connection(
+            _Protocol, host, port, local_addr=local, happy_eyeballs_delay=HAPPY_EYEBALLS
+        )
         return await _connected(made, timeout, socket_options)
 
     async def connect_unix_socket(
@@ -110,6 +180,8 @@ class _Protocol(asyncio.Protocol):
         self.error: Exception | None = None
         self.paused = False  # writing: the transport's buffer is full
         self.held = False  # reading: paused until `Stream.read` takes some
+        self.unsent: list[bytes] = []  # written in this loop step, not yet given to transport
+        self.unsent_size = 0
         self._reading: asyncio.Future[None] | None = None
         self._writing: asyncio.Future[None] | None = None
 
@@ -141,6 +213,29 @@ class _Protocol(asyncio.Protocol):
         self.paused = False
         _wake(self._writing)
 
+    def gather(self, data: bytes) -> None:
+        """Queue ``data``: what is written in one loop step goes to the transport at once.
+
+        httpcore writes a request's head and body apart; sent together they are one
+        segment and one system call instead of two.
+        """
+        self.unsent.append(data)
+        self.unsent_size += len(data)
+        if len(self.unsent) == 1:
+            asyncio.get_running_loop().call_soon(self.flush)
+        if self.unsent_size >= WRITE_BATCH:
+            self.flush()
+
+    def flush(self) -> None:
+        """Give what `gather` queued to the transport (dropped once it is closing)."""
+        if not self.unsent:
+            return
+        data = self.unsent[0] if len(self.unsent) == 1 else b"".join(self.unsent)
+        self.unsent.clear()
+        self.unsent_size = 0
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(data)
+
     def readable(self) -> asyncio.Future[None]:
         self._reading = asyncio.get_running_loop().create_future()
         return self._reading
@@ -159,6 +254,7 @@ class Stream(httpcore.AsyncNetworkStream):
     async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
         """Up to ``max_bytes`` bytes; ``b""`` once the peer has closed."""
         p = self._protocol
+        p.flush()  # a request is read after it is written: it goes out before we wait
         while not p.buffer and not p.closed:
             await _wait(p.readable(), timeout, httpcore.ReadTimeout)
         if p.buffer:
@@ -173,20 +269,22 @@ class Stream(httpcore.AsyncNetworkStream):
         return b""
 
     async def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        """Send ``buffer``, waiting while the transport's own buffer is full."""
+        """Send ``buffer`` (with whatever else is written in this loop step), waiting while
+        the transport's own buffer is full."""
         p = self._protocol
         if not buffer:
             return
         if p.transport is None or p.transport.is_closing():
             raise httpcore.WriteError(str(p.error or "the connection is closed"))
-        p.transport.write(buffer)
+        p.gather(buffer)
         while p.paused and not p.closed:
             await _wait(p.writable(), timeout, httpcore.WriteTimeout)
         if p.error is not None:
             raise httpcore.WriteError(str(p.error) or type(p.error).__name__) from p.error
 
     async def aclose(self) -> None:
-        """Close the connection (without waiting for the peer)."""
+        """Close the connection once what was written is sent (without waiting for the peer)."""
+        self._protocol.flush()
         if self._protocol.transport is not None:
             self._protocol.transport.close()
 
@@ -199,6 +297,7 @@ class Stream(httpcore.AsyncNetworkStream):
         """The same connection, now speaking TLS (the protocol object stays the same)."""
         p = self._protocol
         assert p.transport is not None
+        p.flush()  # what was written before the handshake (a proxy's CONNECT) goes out plain
         loop = asyncio.get_running_loop()
         upgrade = loop.start_tls(p.transport, p, ssl_context, server_hostname=server_hostname)
         try:

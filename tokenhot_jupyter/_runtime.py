@@ -300,7 +300,8 @@ class _Job(Generic[T]):
     def __init__(self, loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, T]) -> None:
         self._loop = loop
         self._coro = coro
-        self._task: asyncio.Task[T] | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._started = self._stopped = False
         self.future: concurrent.futures.Future[T] = concurrent.futures.Future()
 
     def start(self) -> None:
@@ -312,23 +313,36 @@ class _Job(Generic[T]):
         self._loop.call_soon_threadsafe(self._cancel)
 
     def _begin(self) -> None:
-        self._task = self._loop.create_task(self._coro)
-        self._task.add_done_callback(self._settle)
+        self._task = self._loop.create_task(self._run())
 
-    def _cancel(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-        elif not self.future.done():  # stopped before start() got through: the loop is FIFO
+    async def _run(self) -> None:
+        """The coroutine, its outcome passed on as it ends (a done callback costs a loop turn)."""
+        self._started = True
+        if self._stopped:  # stopped between the hand-over and this first step
             self._coro.close()
             self.future.cancel()
-
-    def _settle(self, task: asyncio.Task[T]) -> None:
-        if task.cancelled():
+            return
+        try:
+            result = await self._coro
+        except asyncio.CancelledError:
             self.future.cancel()
-        elif (exc := task.exception()) is not None:
+            raise
+        except Exception as exc:
             self.future.set_exception(exc)
+        except BaseException as exc:  # SystemExit, KeyboardInterrupt: the loop stops on them
+            self.future.set_exception(exc)
+            raise
         else:
-            self.future.set_result(task.result())
+            self.future.set_result(result)
+
+    def _cancel(self) -> None:
+        self._stopped = True
+        if self._started:
+            assert self._task is not None
+            self._task.cancel()
+        elif self._task is None and not self.future.done():  # stopped before start() got through
+            self._coro.close()
+            self.future.cancel()
 
 
 def _wait_out(future: concurrent.futures.Future[Any]) -> None:

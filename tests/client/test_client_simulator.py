@@ -473,6 +473,39 @@ def test_a_second_interrupt_gives_up_with_maybe_created(
     sender.join()
 
 
+class _InterruptedAsItLands:
+    """The video request's future, with a Ctrl-C landing as each of its first two waits ends.
+
+    The race no real signal can be timed into: the id arrives in the same instant as the
+    interrupt, so the future is done when the KeyboardInterrupt reaches the caller.
+    """
+
+    def __init__(self, future: Any, interrupts: int) -> None:
+        self.future, self.interrupts = future, interrupts
+
+    def result(self, timeout: float | None = None) -> Any:
+        value = self.future.result(timeout)
+        if self.interrupts:
+            self.interrupts -= 1
+            raise KeyboardInterrupt
+        return value
+
+    def cancel(self) -> bool:
+        return bool(self.future.cancel())
+
+
+def test_a_second_interrupt_as_the_id_lands_returns_the_task(
+    client: th.Client, sim: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tokenhot_jupyter._runtime import runtime
+
+    submit = runtime.submit
+    monkeypatch.setattr(runtime, "submit", lambda coro: _InterruptedAsItLands(submit(coro), 2))
+    task = client.video("a cat", model="doubao-seedance-2.0")
+    assert task.id.startswith("task_") and [t["id"] for t in sim.tasks()] == [task.id]
+    assert "waiting for its id" in capsys.readouterr().err
+
+
 # --- streams that end before their end marker -------------------------------------------------
 
 FAMILIES = [  # (model, api, the route the fault is aimed at)

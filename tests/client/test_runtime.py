@@ -6,6 +6,7 @@ Async sources are read ahead on the loop and taken in batches (`Handoff`).
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import gc
 import signal
@@ -17,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from tokenhot_jupyter._runtime import runtime
+from tokenhot_jupyter._runtime import _Job, runtime
 
 
 async def _stream_with_slow_cleanup(waiting: threading.Event) -> AsyncIterator[int]:
@@ -201,3 +202,61 @@ def test_handing_off_from_the_loop_itself_is_refused() -> None:
             runtime.handoff(numbers(1))
 
     runtime.run(inside())
+
+
+# --- jobs: a coroutine any thread can stop ---------------------------------------------------
+
+
+def _hold_loop() -> threading.Event:
+    """Keep the private loop busy until the returned event is set (what is sent meanwhile
+    runs in one loop turn, in order)."""
+    release, held = threading.Event(), threading.Event()
+    runtime.loop.call_soon_threadsafe(lambda: (held.set(), release.wait(10)))
+    assert held.wait(10)
+    return release
+
+
+def test_a_job_stopped_before_its_first_step_never_runs_and_is_cancelled() -> None:
+    ran = []
+
+    async def work() -> None:
+        ran.append(True)
+
+    coro = work()
+    job = _Job(runtime.loop, coro)
+    release = _hold_loop()
+    job.start()
+    job.stop()  # lands after the hand-over, before the task's first step
+    release.set()
+    with pytest.raises(concurrent.futures.CancelledError):
+        job.future.result(10)
+    assert ran == [] and coro.cr_frame is None  # closed, never awaited
+
+
+def test_a_stopped_job_ends_only_once_its_coroutine_has_unwound() -> None:
+    started, unwound = threading.Event(), []
+
+    async def work() -> None:
+        started.set()
+        try:
+            await asyncio.sleep(60)
+        finally:
+            await asyncio.sleep(0.05)
+            unwound.append(True)
+
+    job = _Job(runtime.loop, work())
+    job.start()
+    assert started.wait(10)
+    job.stop()
+    with pytest.raises(concurrent.futures.CancelledError):
+        job.future.result(10)
+    assert unwound == [True]
+
+
+def test_a_jobs_outcome_reaches_the_caller() -> None:
+    async def fail() -> None:
+        raise ValueError("no")
+
+    assert runtime.run(asyncio.sleep(0, "yes")) == "yes"
+    with pytest.raises(ValueError, match="no"):
+        runtime.run(fail())

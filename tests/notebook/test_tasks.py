@@ -28,6 +28,7 @@ from traitlets.config import Config
 import tokenhot_jupyter as th
 from tokenhot_jupyter import _exceptions as E
 from tokenhot_jupyter import _follow
+from tokenhot_jupyter._notebook import _tasks
 from tokenhot_jupyter._notebook._tasks import TaskManager, Tracked, WaitInterrupted, task_line
 from tokenhot_jupyter._poll import Clock
 from tokenhot_jupyter._store._journal import Journal, TaskRow
@@ -247,6 +248,25 @@ def test_an_idle_poll_with_unchanged_status_publishes_nothing(
         for m in recorder.of(display_id)
     ]  # fmt: skip
     assert all(a != b for a, b in itertools.pairwise(states)), "each update shows a change"
+
+
+def test_polls_that_find_nothing_new_render_no_card(
+    sim: Any, manager: TaskManager, recorder: Recorder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rendered: list[str] = []
+    render = _tasks.render
+    monkeypatch.setattr(
+        _tasks, "render", lambda phase, info: (rendered.append(phase), render(phase, info))[1]
+    )
+    tracked, _ = create(manager)
+    tracked.display()
+    until(lambda: len(requests(sim, "GET", tracked.task_id)) >= 3)
+    before = len(rendered)
+    until(lambda: len(requests(sim, "GET", tracked.task_id)) >= 20)
+    assert len(rendered) == before, "the card is drawn again only when it would show a change"
+    sim.clock.advance(45)  # the task moves: its card is drawn and sent
+    until(lambda: tracked.task.status == "running")
+    until(lambda: len(rendered) > before)
 
 
 def test_at_most_a_few_polls_run_at_once(

@@ -87,6 +87,10 @@ class _View:
             return False
         return time.monotonic() - self.last_time >= min_interval
 
+    def held_back(self, data: dict[str, str], phase: Phase) -> bool:
+        """Whether a change `due` turned down waits only for ``min_interval`` to pass."""
+        return self.live and phase == self.last_phase and data != self.last_data
+
     def send(self, bundle: Bundle, phase: Phase, *, update: bool) -> None:
         """Publish the card; updates land in the cell that showed it (see `D.Shown`)."""
         data, metadata = bundle
@@ -200,7 +204,8 @@ class Tracked(Followed):
         self._drawn = drawn
         for view in self._views:
             if not view.due(bundle[0], snap.phase, self._manager.min_update_interval):
-                self._drawn = None  # held back: the next poll draws it again
+                if view.held_back(bundle[0], snap.phase):
+                    self._drawn = None  # the next poll draws it again
                 continue
             try:
                 view.send(bundle, snap.phase, update=True)
