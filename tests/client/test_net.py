@@ -389,7 +389,7 @@ def test_https_names_the_host_and_offers_only_http_1_1(
 ) -> None:
     cert, key = certificate("DNS:localhost,IP:127.0.0.1")
     context, names, protocols = server_context(cert, key), [], []
-    context.sni_callback = lambda sock, name, _: names.append(name)  # type: ignore[assignment]
+    context.sni_callback = lambda sock, name, _: names.append(name)
 
     def note_protocol(sock: socket.socket) -> None:
         protocols.append(sock.selected_alpn_protocol())  # type: ignore[attr-defined]

@@ -13,6 +13,7 @@ import signal
 import sys
 import threading
 import time
+import types
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -211,7 +212,12 @@ def _hold_loop() -> threading.Event:
     """Keep the private loop busy until the returned event is set (what is sent meanwhile
     runs in one loop turn, in order)."""
     release, held = threading.Event(), threading.Event()
-    runtime.loop.call_soon_threadsafe(lambda: (held.set(), release.wait(10)))
+
+    def hold() -> None:
+        held.set()
+        release.wait(10)
+
+    runtime.loop.call_soon_threadsafe(hold)
     assert held.wait(10)
     return release
 
@@ -223,6 +229,7 @@ def test_a_job_stopped_before_its_first_step_never_runs_and_is_cancelled() -> No
         ran.append(True)
 
     coro = work()
+    assert isinstance(coro, types.CoroutineType)
     job = _Job(runtime.loop, coro)
     release = _hold_loop()
     job.start()
