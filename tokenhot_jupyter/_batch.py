@@ -24,17 +24,32 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import math
 import random
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Generic, Literal, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
 from ._exceptions import APIStatusError, InvalidInputError, RateLimitError, TokenhotError
 from ._http import BACKOFF_CAP, RETRY_AFTER_CAP, is_throttle, throttles_raised
 from ._poll import REAL_CLOCK, Clock
+from ._store._answers import (
+    Answers,
+    Stored,
+    answer_key,
+    chat_body,
+    chat_result,
+    error_body,
+    error_from,
+    image_body,
+    image_result,
+)
+from ._types import ChatResult, ImageResult
+
+log = logging.getLogger("tokenhot_jupyter")
 
 T = TypeVar("T")
 Job = Callable[[], Awaitable[T]]
@@ -473,7 +488,183 @@ async def run_batch(
 
 def check_concurrency(concurrency: int) -> None:
     """One clear error for a concurrency that is not a whole number in range."""
-    if not isinstance(concurrency, int) or not 1 <= concurrency <= MAX_CONCURRENCY:
+    whole = isinstance(concurrency, int) and not isinstance(concurrency, bool)
+    if not whole or not 1 <= concurrency <= MAX_CONCURRENCY:
         raise InvalidInputError(
             f"concurrency must be a whole number from 1 to {MAX_CONCURRENCY}, not {concurrency!r}."
         )
+
+
+# --- planned batches: the resume store -------------------------------------------------------
+
+Encode = Callable[[T, Answers], dict[str, Any]]  # a result as the store keeps it
+Decode = Callable[[Mapping[str, Any], Answers], "T | None"]  # and back (None: not usable)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Codec(Generic[T]):
+    """How one kind of result goes into the resume store and comes back."""
+
+    kind: str
+    encode: Encode[T]
+    decode: Decode[T]
+
+
+CHAT = Codec[ChatResult](kind="chat", encode=chat_body, decode=chat_result)
+IMAGE = Codec[ImageResult](kind="image", encode=image_body, decode=image_result)
+
+
+def usage_tokens(result: ChatResult | ImageResult) -> tuple[int, float | None]:
+    """A result's tokens for the progress (its cost is the notebook's to price)."""
+    return (result.usage.total_tokens if result.usage else 0), None
+
+
+@dataclass(kw_only=True)
+class Batch(Generic[T]):
+    """A batch planned but not sent: which rows the resume store answers, and the rest.
+
+    ``settled`` holds the rows found in the store: answers (``reused``) and, unless the
+    batch was planned with ``retry_failed``, earlier failures, which keep their error and
+    are not paid for again.  `run` sends every other row and keeps each in the store as it
+    finishes.
+    """
+
+    model: str
+    codec: Codec[T]
+    keys: list[str]
+    jobs: list[Job[T]]
+    settled: dict[int, BatchRow[T]] = field(default_factory=dict)
+    store: Answers | None = None
+    measure: Measure[T] | None = None
+    _warned: bool = False
+
+    @property
+    def total(self) -> int:
+        """How many rows the batch has."""
+        return len(self.jobs)
+
+    @property
+    def to_send(self) -> list[int]:
+        """The rows `run` sends: those without a stored answer (or kept failure)."""
+        return [i for i in range(self.total) if i not in self.settled]
+
+    @property
+    def reused(self) -> int:
+        """Rows answered from the store."""
+        return sum(row.ok for row in self.settled.values())
+
+    @property
+    def failed_before(self) -> int:
+        """Rows whose earlier failure is kept (not sent again without ``retry_failed``)."""
+        return sum(not row.ok for row in self.settled.values())
+
+    async def run(
+        self,
+        *,
+        concurrency: int = DEFAULT_CONCURRENCY,
+        clock: Clock = REAL_CLOCK,
+        before_send: Callable[[int], None] | None = None,
+        on_row: Callable[[BatchRow[T]], None] | None = None,
+        on_progress: Callable[[BatchProgress], None] | None = None,
+        measure: Measure[T] | None = None,
+    ) -> list[BatchRow[T]]:
+        """Send the rows left, in input order (see `run_batch` for the arguments)."""
+
+        def settled(row: BatchRow[T]) -> None:
+            self._keep(row)
+            if on_row is not None:
+                on_row(row)
+
+        return await run_batch(
+            self.jobs,
+            settled=self.settled,
+            concurrency=concurrency,
+            clock=clock,
+            before_send=before_send,
+            on_row=settled,
+            on_progress=on_progress,
+            measure=measure or self.measure,
+        )
+
+    def _keep(self, row: BatchRow[T]) -> None:
+        """Store a row that went out (a refused or unsent row has nothing to keep)."""
+        if self.store is None or not row.sent:
+            return
+        key, kind = self.keys[row.index], self.codec.kind
+        try:
+            if row.error is None:
+                body = self.codec.encode(row.result, self.store)  # type: ignore[arg-type]
+                self.store.put(key, kind, self.model, ok=True, body=body)
+            else:
+                self.store.put(key, kind, self.model, ok=False, body=error_body(row.error))
+        except TokenhotError as exc:  # the answer itself is fine: only resuming is lost
+            if not self._warned:
+                log.warning("batch rows are not kept for resuming: %s", exc)
+                self._warned = True
+
+
+def plan(
+    *,
+    model: str,
+    codec: Codec[T],
+    requests: Sequence[Mapping[str, Any]],
+    jobs: list[Job[T]],
+    store: Answers | None,
+    retry_failed: bool = False,
+    measure: Measure[T] | None = None,
+) -> Batch[T]:
+    """A `Batch` of ``jobs``, one per request, with what ``store`` already holds settled."""
+    keys = [answer_key(codec.kind, model, request) for request in requests]
+    batch = Batch(model=model, codec=codec, keys=keys, jobs=jobs, store=store, measure=measure)
+    if store is not None:
+        found = store.get(keys)
+        for index, key in enumerate(keys):
+            row = _stored_row(index, found.get(key), codec, store, retry_failed)
+            if row is not None:
+                batch.settled[index] = row
+    return batch
+
+
+def _stored_row(
+    index: int, stored: Stored | None, codec: Codec[T], store: Answers, retry_failed: bool
+) -> BatchRow[T] | None:
+    if stored is None:
+        return None
+    if not stored.ok:
+        return (
+            None
+            if retry_failed
+            else BatchRow(index=index, error=error_from(stored.body), reused=True)
+        )
+    result = codec.decode(stored.body, store)
+    return None if result is None else BatchRow(index=index, result=result, reused=True)
+
+
+def batch_prompts(prompts: Any, *, chat: bool) -> list[Any]:
+    """The prompts of a batch as a list, each checked; one clear error for the first bad one."""
+    if isinstance(prompts, (str, bytes)) or not hasattr(prompts, "__iter__"):
+        raise InvalidInputError(
+            f"prompts must be a list of prompts, not {type(prompts).__name__}.",
+            hint='Pass e.g. ["first prompt", "second prompt"].',
+        )
+    rows = list(prompts)
+    if not rows:
+        raise InvalidInputError("prompts is empty: there is nothing to send.")
+    for index, prompt in enumerate(rows):
+        _check_prompt(index, prompt, chat)
+    return rows
+
+
+def _check_prompt(index: int, prompt: Any, chat: bool) -> None:
+    if isinstance(prompt, str):
+        if not prompt.strip():
+            raise InvalidInputError(f"Prompt {index} is empty.", hint="Remove it or fill it in.")
+        return
+    is_messages = isinstance(prompt, (list, tuple)) and all(isinstance(m, Mapping) for m in prompt)
+    if chat and is_messages and prompt:
+        return
+    wanted = "a string or a list of messages" if chat else "a string"
+    raise InvalidInputError(
+        f"Prompt {index} is {type(prompt).__name__}, not {wanted}.",
+        hint="Convert each item first, e.g. [str(x) for x in items].",
+    )
