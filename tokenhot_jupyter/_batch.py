@@ -15,6 +15,10 @@ of sleeping and re-sending them itself: one row retrying alone would hide the li
 the others, which would keep hitting it.  What the connection still retries there is what
 never left this machine (a connection that could not be opened).
 
+**Interrupting.** No new row starts; the rows in flight, already paid for, get up to
+`DRAIN` seconds to come back and be kept (so a re-run need not pay for them again), then
+are cancelled.
+
 **Stopping.** A ``before_send`` hook that raises refuses its row (the budget): it is not
 sent, and no new row starts; rows in flight finish.  So does a run of `MAX_STREAK`
 throttles with no answer between them.  Rows never sent come back "not sent" with the reason.
@@ -23,6 +27,7 @@ throttles with no answer between them.  Rows never sent come back "not sent" wit
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import math
@@ -36,6 +41,7 @@ from typing import Any, Generic, Literal, TypeVar
 from ._exceptions import APIStatusError, InvalidInputError, RateLimitError, TokenhotError
 from ._http import BACKOFF_CAP, RETRY_AFTER_CAP, is_throttle, throttles_raised
 from ._poll import REAL_CLOCK, Clock
+from ._runtime import UNWIND_TIMEOUT
 from ._store._answers import (
     Answers,
     Stored,
@@ -66,6 +72,7 @@ MIN_RATE = 0.5  # rows per second: the start rate never drops below this
 MIN_SPAN = 0.01  # seconds: the shortest span a send rate is measured over
 BACKOFF = 1.0  # seconds before the second throttle in a row; doubles, up to BACKOFF_CAP
 MAX_STREAK = 8  # throttles in a row with no answer between them: the batch gives up
+DRAIN = 0.8 * UNWIND_TIMEOUT  # seconds an interrupted batch waits for the rows in flight
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -294,7 +301,10 @@ class _Run(Generic[T]):
         measure: Measure[T] | None,
     ) -> None:
         self.jobs, self.clock = jobs, clock
-        self.rows: dict[int, BatchRow[T]] = dict(settled)
+        self.rows: dict[int, BatchRow[T]] = {}
+        self.counts: collections.Counter[Status] = collections.Counter()
+        for row in settled.values():
+            self._put(row)
         self.queue = deque(i for i in range(len(jobs)) if i not in self.rows)
         self.limiter = Limiter(concurrency, clock.time)
         self.running: dict[int, asyncio.Task[None]] = {}
@@ -312,24 +322,31 @@ class _Run(Generic[T]):
         try:
             while (self.queue and self._sending) or self.running:
                 await self._wait(self._start_due())
+        except asyncio.CancelledError:
+            await self._drain()
+            raise
         finally:
             await self._cancel_running()
         if self.crashed is not None:
             raise self.crashed
         for index in self.queue:  # never started: the batch stopped first
-            self.rows[index] = BatchRow(index=index, error=self.stopped)
+            self._put(BatchRow(index=index, error=self.stopped))
         self.queue.clear()
         self.report(finished=True)
         return [self.rows[i] for i in range(len(self.jobs))]
 
     def _start_due(self) -> float | None:
         """Start every row that may start now; seconds until the next may (None: at a finish)."""
+        before, delay = len(self.running), None
         while self.queue and self._sending and len(self.running) < self.limiter.slots:
             delay = self.limiter.delay()
             if delay > 0:
-                return delay
+                break
+            delay = None
             self._start(self.queue.popleft())
-        return None
+        if len(self.running) != before:
+            self.report()  # rows went out: "running" changed
+        return delay
 
     @property
     def _sending(self) -> bool:
@@ -341,7 +358,7 @@ class _Run(Generic[T]):
             try:
                 self.before_send(index)
             except TokenhotError as exc:  # refused (the budget): not sent, and nothing after it
-                self.rows[index] = BatchRow(index=index, error=exc)
+                self._put(BatchRow(index=index, error=exc))
                 self.stopped = exc
                 self.report()
                 return
@@ -352,7 +369,9 @@ class _Run(Generic[T]):
 
     async def _row(self, index: int, ticket: Ticket) -> None:
         try:
-            self._outcome(index, ticket, await self._attempt(index))
+            outcome = await self._attempt(index)
+            self.running.pop(index, None)  # before it settles: the progress counts it done
+            self._outcome(index, ticket, outcome)
         except Exception as exc:  # not a row's failure: a bug (ours, a callback's), never a row's
             self.crashed = self.crashed or exc
         finally:
@@ -390,8 +409,12 @@ class _Run(Generic[T]):
         self.queue.appendleft(index)  # first in line again: rows finish near input order
         self.report()
 
-    def _settle(self, row: BatchRow[T]) -> None:
+    def _put(self, row: BatchRow[T]) -> None:
         self.rows[row.index] = row
+        self.counts[row.status] += 1  # each row settles once
+
+    def _settle(self, row: BatchRow[T]) -> None:
+        self._put(row)
         if self.on_row is not None:
             self.on_row(row)  # the resume store writes it now: a crash keeps it
         self.report()
@@ -410,6 +433,13 @@ class _Run(Generic[T]):
             for waiting in waits:
                 waiting.cancel()
 
+    async def _drain(self) -> None:
+        """Interrupted: start nothing more, and give the rows in flight (they are paid for
+        already) up to `DRAIN` seconds to come back and be kept; a second cancel ends it."""
+        self.stopped = self.stopped or TokenhotError("The batch was interrupted.")
+        if self.running:
+            await asyncio.wait(list(self.running.values()), timeout=DRAIN)
+
     async def _cancel_running(self) -> None:
         """An interrupt: stop the rows in flight and let them unwind (settled ones are kept)."""
         tasks = list(self.running.values())
@@ -421,9 +451,7 @@ class _Run(Generic[T]):
     def report(self, *, finished: bool = False) -> None:
         if self.on_progress is None:
             return
-        counts = {status: 0 for status in ("answered", "reused", "failed", "not sent")}
-        for row in self.rows.values():
-            counts[row.status] += 1
+        counts = self.counts
         elapsed = self.clock.time() - self.started_at if self.started_at is not None else 0.0
         self.on_progress(
             BatchProgress(

@@ -188,6 +188,7 @@ def test_an_interrupt_at_row_100_then_a_rerun_sends_only_the_missing_rows(
     assert reused <= set(before) and len(reused) >= 100
     sent_now = _sent(sim)
     assert set(sent_now) == set(prompts) - reused and set(sent_now.values()) == {1}
+    assert not set(sent_now) & set(before)  # what was paid for before is not paid again
 
 
 def test_image_many_keeps_pictures_for_a_rerun(sim: Simulator) -> None:
