@@ -1,6 +1,7 @@
 /**
  * The status bar item: `Tokenhot · simulator` (in the warning colour) or
- * `Tokenhot · live · $0.42 today`, with the details in its tooltip (never the key).
+ * `Tokenhot · live · $0.42 today`, with what is left of the day budget when one is set
+ * (`· $4.58 left`, from `%tokenhot budget`) and the details in its tooltip (never the key).
  */
 import { Widget } from '@lumino/widgets';
 
@@ -41,10 +42,14 @@ function label(status: IStatus | null, error: string | null): string {
   if (!status) {
     return error ? 'Tokenhot · unavailable' : 'Tokenhot · …';
   }
+  const left =
+    status.budget_left === null
+      ? ''
+      : ` · ${money(status.budget_left, status.spend_currency)} left`;
   if (status.mode === 'simulator') {
-    return 'Tokenhot · simulator';
+    return `Tokenhot · simulator${left}`;
   }
-  return `Tokenhot · live · ${money(status.spend_today, status.spend_currency)} today`;
+  return `Tokenhot · live · ${money(status.spend_today, status.spend_currency)} today${left}`;
 }
 
 function tooltip(status: IStatus | null, error: string | null): string {
@@ -62,7 +67,9 @@ function tooltip(status: IStatus | null, error: string | null): string {
     `Spent today: ${money(status.spend_today, status.spend_currency)}`
   ];
   if (status.budget_left !== null) {
-    lines.push(`Budget left: ${money(status.budget_left, status.spend_currency)}`);
+    lines.push(
+      `Day budget left (every kernel): ${money(status.budget_left, status.spend_currency)}`
+    );
   }
   if (error) {
     lines.push(`Last update failed: ${error}`);

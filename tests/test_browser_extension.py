@@ -41,6 +41,8 @@ from playwright.sync_api import Browser, Locator, Page, expect
 
 from tokenhot_jupyter.__main__ import kernel_env
 from tokenhot_jupyter._config import ENV_BASE_URL, SIMULATOR_KEY
+from tokenhot_jupyter._store._budget import FILE_NAME as BUDGET_FILE
+from tokenhot_jupyter._store._budget import Budgets
 from tokenhot_jupyter.simulator import Simulator
 from tokenhot_jupyter.simulator.media import mp4_info
 
@@ -54,6 +56,7 @@ NOTEBOOKS = {
     "orphan.ipynb": [VIDEO + "a lighthouse in a storm"],
     "key.ipynb": ["%%chat -m gpt-5.4-mini\nSay which key you got"],
     "models.ipynb": ["# the models panel inserts a cell below this one"],
+    "budget.ipynb": ["%tokenhot budget 5", "%%image -m gpt-image-2\na red kite in a blue sky"],
 }
 SETTINGS: dict[str, dict[str, Any]] = {**NO_NEWS, "tokenhot-jupyter:plugin": {"pollInterval": 2}}
 PANEL = "#tokenhot-jupyter-panel"
@@ -363,3 +366,30 @@ _DUMP_STORAGE = """async () => {
 
 def _browser_storage(page: Page) -> dict[str, Any]:
     return dict(page.evaluate(_DUMP_STORAGE))
+
+
+def test_the_status_bar_shows_what_is_left_of_the_day_budget(lab: Lab, page: Page) -> None:
+    lab.open(page, "budget.ipynb")
+    before = _status(lab)["spend_today"]  # the module's earlier tests spent (simulated) too
+    run_all(page)  # a day budget of $5 set in the kernel, then a $0.04 picture (simulated)
+    expect(outputs(page, 1).locator("img")).to_be_visible(timeout=SLOW)
+    item = page.locator(".jp-TokenhotStatus")
+    budgets = Budgets(lab.root / "home" / BUDGET_FILE)  # the file every kernel shares
+    try:
+        status = _status(lab)
+        assert status["spend_today"] == pytest.approx(before + 0.04)
+        left = status["budget_left"]
+        assert left == pytest.approx(5.0 - before - 0.04)
+        expect(item).to_have_text(f"Tokenhot · simulator · ${left:.2f} left", timeout=SLOW)
+        tooltip = item.get_attribute("title") or ""
+        assert f"Day budget left (every kernel): ${left:.2f}" in tooltip, tooltip
+        page.locator("#jp-main-statusbar").screenshot(path=lab.shots / "5-budget-left.png")
+    finally:
+        budgets.set_day(None)  # %tokenhot budget off, from any kernel: the other tests' bar
+        budgets.close()
+    expect(item).to_have_text("Tokenhot · simulator", timeout=SLOW)
+    assert "budget" not in (item.get_attribute("title") or "").lower()
+
+
+def _status(lab: Lab) -> dict[str, Any]:
+    return lab.server.api("GET", "tokenhot/api/status").json()  # type: ignore[no-any-return]

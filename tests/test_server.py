@@ -34,6 +34,7 @@ from tokenhot_jupyter._server._handlers import PREFIX, ROUTES
 from tokenhot_jupyter._server._poller import ServerPoller
 from tokenhot_jupyter._server._service import Service
 from tokenhot_jupyter._store import _credentials
+from tokenhot_jupyter._store._budget import Budgets
 from tokenhot_jupyter._store._journal import Journal
 from tokenhot_jupyter._store._leases import Keeper, pid_alive
 from tokenhot_jupyter._store._ledger import Call, Ledger
@@ -231,6 +232,30 @@ async def test_delete_key(api: Api, home: Path, monkeypatch: pytest.MonkeyPatch)
     assert answer == {"set": True, "source": "environment", "masked": "sk-…9876"}
 
 
+class Catcher(logging.Handler):
+    """Keeps every record a logger hands it."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+async def test_info_lines_reach_the_jupyter_server_log(api: Api, jp_serverapp: Any) -> None:
+    catcher = Catcher()
+    jp_serverapp.log.addHandler(catcher)
+    try:
+        await api.call("PUT", "key", {"key": KEY})
+        await api.call("DELETE", "key")
+    finally:
+        jp_serverapp.log.removeHandler(catcher)
+    said = [r.getMessage() for r in catcher.records if r.name == "tokenhot_jupyter"]
+    assert any("API key was stored" in line for line in said), said
+    assert any("forgotten" in line for line in said), said
+
+
 async def test_an_environment_key_comes_before_the_stored_one(
     api: Api, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -281,6 +306,24 @@ async def test_usage_totals_of_the_mode_in_force(
     assert (await api.get("status"))["spend_today"] == 1.15
     await api.call("DELETE", "key")  # no key, loopback base URL: the simulator's numbers
     assert (await api.get("usage"))["today"]["cost"] == 7.0
+    await api.settle()
+
+
+async def test_status_says_what_is_left_of_the_day_budget(api: Api, live_sim: Any) -> None:
+    await api.call("PUT", "key", {"key": KEY})
+    assert (await api.get("status"))["budget_left"] is None  # no budget set
+    Budgets().set_day(2.0)  # %tokenhot budget 2, in any kernel
+    ledger = Ledger()
+    ledger.append(Call(model="gpt-5", kind="chat", usage=Usage(100, 50, 150), cost=0.5))
+    ledger.append(Call(model="sora-2", kind="video", cost=0.75))
+    ledger.append(Call(model="gpt-5", kind="chat", cost=1.5, simulated=True))
+    assert (await api.get("status"))["budget_left"] == 0.75
+    ledger.append(Call(model="sora-2", kind="video", cost=1.0))
+    assert (await api.get("status"))["budget_left"] == 0.0, "never below nothing"
+    await api.call("DELETE", "key")  # the simulator: its own spend against the same budget
+    assert (await api.get("status"))["budget_left"] == 0.5
+    Budgets().set_day(None)  # %tokenhot budget off
+    assert (await api.get("status"))["budget_left"] is None
     await api.settle()
 
 

@@ -43,6 +43,7 @@ if TYPE_CHECKING:
         APITimeoutError,
         AuthenticationError,
         BadRequestError,
+        BudgetExceeded,
         CassetteError,
         CassetteFormatError,
         CassetteMissError,
@@ -51,11 +52,13 @@ if TYPE_CHECKING:
         InvalidInputError,
         ModelUnavailableError,
         NotAnAPIResponseError,
+        NotConfirmed,
         NotFoundError,
         PermissionDeniedError,
         RateLimitError,
         RequestTooLargeError,
         ResultUnavailableError,
+        SchemaMismatch,
         ServerError,
         StreamIncompleteError,
         TaskFailedError,
@@ -65,6 +68,7 @@ if TYPE_CHECKING:
         UnknownModelError,
         VideoTaskError,
     )
+    from ._schema import Schema
     from ._types import ChatChunk, ChatResult, Image, ImageResult, Transcript, Usage, VideoTask
     from ._widgets import ModelPicker, TaskMonitor
 
@@ -76,6 +80,7 @@ _LAZY = {
     "Cassette": "_cassette",
     "Client": "_client",
     "Model": "_catalog",
+    "Schema": "_schema",
     "ModelPicker": "_widgets",
     "TaskMonitor": "_widgets",
     "ChatChunk": "_types",
@@ -88,12 +93,13 @@ _LAZY = {
 }
 _ERRORS = (
     "APIConnectionError", "APIStatusError", "APITimeoutError", "AuthenticationError",
-    "BadRequestError", "CassetteError", "CassetteFormatError", "CassetteMissError",
-    "ConfigurationError", "InsufficientQuotaError", "InvalidInputError",
-    "ModelUnavailableError", "NotAnAPIResponseError", "NotFoundError", "PermissionDeniedError",
-    "RateLimitError", "RequestTooLargeError", "ResultUnavailableError", "ServerError",
-    "StreamIncompleteError", "TaskFailedError", "TaskMaybeCreatedError", "TaskTimeoutError",
-    "TokenhotError", "UnknownModelError", "VideoTaskError",
+    "BadRequestError", "BudgetExceeded", "CassetteError", "CassetteFormatError",
+    "CassetteMissError", "ConfigurationError", "InsufficientQuotaError", "InvalidInputError",
+    "ModelUnavailableError", "NotAnAPIResponseError", "NotConfirmed", "NotFoundError",
+    "PermissionDeniedError", "RateLimitError", "RequestTooLargeError", "ResultUnavailableError",
+    "SchemaMismatch", "ServerError", "StreamIncompleteError", "TaskFailedError",
+    "TaskMaybeCreatedError", "TaskTimeoutError", "TokenhotError", "UnknownModelError",
+    "VideoTaskError",
 )  # fmt: skip
 _LAZY.update(dict.fromkeys(_ERRORS, "_exceptions"))
 

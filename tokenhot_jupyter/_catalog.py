@@ -31,18 +31,50 @@ class Family:
     endpoint: str
     endpoint_type: str  # the value of supported_endpoint_types that proves this family
     summary: str
+    # How the family asks for JSON that matches a schema (`_chat.STRUCTURED`); "" = it cannot.
+    structured: str = ""
 
 
+# `structured` names a row of `_chat.STRUCTURED`: response_format json_schema on chat
+# completions, text.format json_schema on Responses, generationConfig responseJsonSchema on
+# Gemini, and on Anthropic a forced tool whose input is the answer rather than
+# `output_format`: the gateway converts tools (and tool_choice) when it sends /v1/messages on
+# to an OpenAI-type or Gemini channel and every Claude model takes them, while
+# `output_format` is a beta of some Claude models that a converted channel is not known to keep.
 FAMILIES: dict[str, Family] = {
     f.name: f
     for f in (
         Family(
-            "chat-completions", "chat", "/v1/chat/completions", "openai", "OpenAI chat completions"
+            "chat-completions",
+            "chat",
+            "/v1/chat/completions",
+            "openai",
+            "OpenAI chat completions",
+            structured="response_format",
         ),
-        Family("responses", "chat", "/v1/responses", "openai-response", "OpenAI Responses API"),
-        Family("anthropic", "chat", "/v1/messages", "anthropic", "Anthropic messages"),
         Family(
-            "gemini", "chat", "/v1beta/models/{model}:generateContent", "gemini", "Gemini native"
+            "responses",
+            "chat",
+            "/v1/responses",
+            "openai-response",
+            "OpenAI Responses API",
+            structured="text.format",
+        ),
+        Family(
+            "anthropic",
+            "chat",
+            "/v1/messages",
+            "anthropic",
+            "Anthropic messages",
+            structured="tool",
+        ),
+        Family(
+            "gemini",
+            "chat",
+            "/v1beta/models/{model}:generateContent",
+            "gemini",
+            "Gemini native",
+            structured="responseJsonSchema",
         ),
         Family(
             "openai-image",

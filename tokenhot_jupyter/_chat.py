@@ -2,19 +2,23 @@
 
 Each family is a small `Wire`: how to build the body, where to send it, how to read a
 whole reply and how to read one streamed event.  `ChatCall` picks the wire from the
-catalog and does the common work (options, messages, images, timing, usage).
+catalog and does the common work (options, messages, images, timing, usage).  A call
+with a schema also takes a `Structured` row (named by the catalog's family): how that
+family asks for JSON of a schema and, where it is not the answer's text, where it comes back.
 """
 
 from __future__ import annotations
 
 import base64
+import copy
+import json
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from . import _exceptions as E
-from ._catalog import Model
+from ._catalog import FAMILIES, Model
 from ._http import Body, Connection, json_body, set_if_given
 from ._media import (
     MAX_MEDIA_BYTES,
@@ -25,6 +29,7 @@ from ._media import (
     load_inputs,
     load_media,
 )
+from ._schema import Schema, SchemaSpec, schema_of
 from ._sse import SSEEvent
 from ._types import ChatChunk, ChatResult, Image, Usage
 
@@ -116,7 +121,8 @@ def cc_parse(raw: Mapping[str, Any]) -> tuple[str, str, Usage | None, str | None
     """(text, reasoning, usage, finish reason) of a chat completion."""
     choice = (raw.get("choices") or [{}])[0]
     message = choice.get("message") or {}
-    text = _content_text(message.get("content"))
+    # A strict-schema refusal comes instead of content; it is the answer's text then.
+    text = _content_text(message.get("content")) or str(message.get("refusal") or "")
     reasoning = message.get("reasoning_content") or message.get("reasoning") or ""
     return text, str(reasoning), Usage.parse(raw.get("usage")), choice.get("finish_reason")
 
@@ -325,6 +331,119 @@ def gemini_event(event: SSEEvent, state: StreamState) -> None:
     state.ended = state.ended or bool(finish)  # the last chunk carries it; there is no sentinel
 
 
+# --- structured answers ------------------------------------------------------------------
+
+_SUBSCHEMA = ("items", "additionalProperties", "not", "if", "then", "else", "contains")
+_SUBSCHEMAS = ("anyOf", "allOf", "oneOf", "prefixItems")
+_SCHEMA_MAPS = ("properties", "$defs", "definitions", "patternProperties")
+
+
+def strict_schema(schema: Mapping[str, Any]) -> dict[str, Any] | None:
+    """``schema`` as OpenAI's strict mode takes it (every object closed with every property
+    required, no ``default``), or None when a free-form object makes strict mode impossible.
+
+    Requiring every property keeps each strict answer valid against ``schema`` itself,
+    which it is checked against.
+    """
+    out = copy.deepcopy(dict(schema))
+    return out if _close(out) else None
+
+
+def _close(node: Any) -> bool:
+    if not isinstance(node, dict):
+        return True
+    node.pop("default", None)
+    if node.get("type") == "object" or "properties" in node:
+        if not node.get("properties") or node.get("additionalProperties") not in (None, False):
+            return False
+        node["additionalProperties"] = False
+        node["required"] = list(node["properties"])
+    parts = [node.get(key) for key in _SUBSCHEMA]
+    parts += [sub for key in _SUBSCHEMAS for sub in node.get(key) or ()]
+    parts += [sub for key in _SCHEMA_MAPS for sub in (node.get(key) or {}).values()]
+    return all(_close(part) for part in parts)
+
+
+def _cc_schema(body: Body, schema: Schema, opts: Mapping[str, Any]) -> None:
+    strict = strict_schema(schema.json_schema)
+    spec = {"name": schema.name, "schema": strict or schema.json_schema, "strict": bool(strict)}
+    body["response_format"] = {"type": "json_schema", "json_schema": spec}
+
+
+def _responses_schema(body: Body, schema: Schema, opts: Mapping[str, Any]) -> None:
+    strict = strict_schema(schema.json_schema)
+    spec = {"name": schema.name, "schema": strict or schema.json_schema, "strict": bool(strict)}
+    body.setdefault("text", {})["format"] = {"type": "json_schema", **spec}
+
+
+def _anthropic_tool(body: Body, schema: Schema, opts: Mapping[str, Any]) -> None:
+    tool = {"name": schema.name, "description": _TOOL_NOTE, "input_schema": schema.json_schema}
+    body["tools"] = [tool]
+    # Anthropic refuses a forced tool while thinking; with one tool and "auto" the answer
+    # still comes through it (and a text answer is read as the JSON instead).
+    forced = {"type": "tool", "name": schema.name}
+    body["tool_choice"] = {"type": "auto"} if opts.get("reasoning") else forced
+
+
+_TOOL_NOTE = "Give your answer as this tool's input."
+
+
+def _gemini_schema(body: Body, schema: Schema, opts: Mapping[str, Any]) -> None:
+    config = body.setdefault("generationConfig", {})
+    config["responseMimeType"] = "application/json"
+    config["responseJsonSchema"] = schema.json_schema
+
+
+def anthropic_tool_parse(raw: Mapping[str, Any]) -> tuple[str, str, Usage | None, str | None]:
+    """Like `anthropic_parse`, with the tool's input as the answer's text."""
+    text, thinking, usage, stop = anthropic_parse(raw)
+    inputs = [b.get("input") for b in raw.get("content") or [] if b.get("type") == "tool_use"]
+    return (json.dumps(inputs[0]) if inputs else text), thinking, usage, stop
+
+
+def anthropic_tool_event(event: SSEEvent, state: StreamState) -> None:
+    """Like `anthropic_event`; the tool input's JSON deltas are the answer's text."""
+    data = event.json()
+    delta = data.get("delta") or {}
+    if data.get("type") == "content_block_delta" and delta.get("type") == "input_json_delta":
+        state.add(delta.get("partial_json", ""), None)
+    else:
+        anthropic_event(event, state)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Structured:
+    """How one family asks for JSON of a schema, and where the JSON comes back."""
+
+    ask: Callable[[Body, Schema, Mapping[str, Any]], None]  # (body, schema, options)
+    parse: Parse | None = None  # reads a whole reply, where the JSON is not its text
+    event: Callable[[SSEEvent, StreamState], None] | None = None  # reads a stream event, so
+
+
+# Keyed by the catalog's `Family.structured`.
+STRUCTURED: dict[str, Structured] = {
+    "response_format": Structured(ask=_cc_schema),
+    "text.format": Structured(ask=_responses_schema),
+    "tool": Structured(ask=_anthropic_tool, parse=anthropic_tool_parse, event=anthropic_tool_event),
+    "responseJsonSchema": Structured(ask=_gemini_schema),
+}
+# Finish reasons of an answer cut off at max_tokens (chat, Anthropic, Gemini, Responses).
+CUT_OFF = frozenset({"length", "max_tokens", "MAX_TOKENS", "incomplete"})
+
+
+def structured_for(model: Model, api: str | None = None) -> Structured:
+    """The structured-answer mechanism of the family ``model`` is sent through."""
+    family = api or model.family
+    name = FAMILIES[family].structured if family in FAMILIES else ""
+    if name not in STRUCTURED:
+        raise E.InvalidInputError(
+            f"{model.id} cannot give structured answers (it is sent as {family}).",
+            hint="Pick a chat model; Client().models('chat') lists them.",
+            model=model.id,
+        )
+    return STRUCTURED[name]
+
+
 # --- the family table -------------------------------------------------------------------
 
 Parse = Callable[[Mapping[str, Any]], tuple[str, str, "Usage | None", "str | None"]]
@@ -445,6 +564,7 @@ class ChatCall:
     options: Mapping[str, Any]
     extra: Mapping[str, Any]
     api: str | None = None
+    schema: Schema | None = None  # the answer is JSON of this shape, parsed into .data
 
     @classmethod
     def of(
@@ -457,17 +577,37 @@ class ChatCall:
         images: Any,
         api: str | None,
         params: Mapping[str, Any],
+        schema: SchemaSpec | None = None,
     ) -> ChatCall:
-        """A call with `OPTIONS` checked against the catalog; other ``params`` go in the body."""
+        """A call with `OPTIONS` checked against the catalog; other ``params`` go in the body.
+
+        ``schema`` is a `Schema` or anything `schema_of` takes; a bad one, or a model whose
+        family cannot ask for one, fails here, before anything is sent.
+        """
         extra = dict(params)
         options = {name: model.check(name, extra.pop(name, None)) for name in OPTIONS}
+        shape = None if schema is None else schema_of(schema)
+        if shape is not None:
+            structured_for(model, api)
         messages = to_messages(prompt, system, load_inputs(images))
-        return cls(conn=conn, model=model, messages=messages, options=options, extra=extra, api=api)
+        return cls(
+            conn=conn,
+            model=model,
+            messages=messages,
+            options=options,
+            extra=extra,
+            api=api,
+            schema=shape,
+        )
 
     @property
     def wire(self) -> Wire:
-        """The family wire for this call."""
-        return wire_for(self.model, self.api)
+        """The family wire for this call (reading the answer where its schema puts it)."""
+        wire = wire_for(self.model, self.api)
+        if self.schema is None:
+            return wire
+        how = structured_for(self.model, self.api)
+        return replace(wire, parse=how.parse or wire.parse, event=how.event or wire.event)
 
     async def prepare(self) -> None:
         """Download image URLs for families that only take inline bytes."""
@@ -478,6 +618,8 @@ class ChatCall:
     def body(self, stream: bool) -> Body:
         """The request body, with the caller's extra fields on top."""
         body = self.wire.build(self.model, self.messages, self.options)
+        if self.schema is not None:
+            structured_for(self.model, self.api).ask(body, self.schema, self.options)
         if stream and self.wire.stream_flag:
             body["stream"] = True
         body.update(self.extra)
@@ -503,7 +645,7 @@ class ChatCall:
             request_id=response.headers.get("x-oneapi-request-id"),
             raw=raw,
         )
-        return with_inline_images(result)
+        return self._with_data(with_inline_images(result))
 
     async def stream(self) -> AsyncIterator[ChatChunk]:
         """Send with streaming; yield deltas, then one final chunk with the result.
@@ -541,7 +683,7 @@ class ChatCall:
                 "cut short.",
                 result=self._result(state, started),
             )
-        yield ChatChunk(result=self._result(state, started))
+        yield ChatChunk(result=self._with_data(self._result(state, started)))
 
     def _result(self, state: StreamState, started: float) -> ChatResult:
         result = ChatResult(
@@ -553,6 +695,23 @@ class ChatCall:
             finish_reason=state.finish,
         )
         return with_inline_images(result)
+
+    def _with_data(self, result: ChatResult) -> ChatResult:
+        """The result with its schema's object in ``data``; SchemaMismatch carries it if none.
+
+        The answer is paid for, so a mismatch keeps it (``.result``) and nothing is re-sent.
+        """
+        if self.schema is None:
+            return result
+        try:
+            result.data = self.schema.parse(result.text)
+        except E.SchemaMismatch as exc:
+            cut = " (the answer was cut off: raise max_tokens)"
+            problem = exc.problem + (cut if result.finish_reason in CUT_OFF else "")
+            raise E.SchemaMismatch(
+                problem, raw=exc.raw, result=result, model=self.model.id
+            ) from None
+        return result
 
     def _read(self, event: SSEEvent, state: StreamState) -> None:
         if event.event == "__body__":  # the gateway answered without streaming

@@ -53,6 +53,7 @@ from ._images import ImageCall
 from ._media import Media, load_inputs, load_media
 from ._redact import mask_key, register_secret
 from ._runtime import runtime
+from ._schema import SchemaSpec
 from ._store._answers import Answers
 from ._store._credentials import resolve
 from ._store._journal import digest_inputs
@@ -211,10 +212,18 @@ class AsyncClient:
         images: Any,
         api: str | None,
         params: dict[str, Any],
+        schema: SchemaSpec | None = None,
     ) -> ChatCall:
         resolved = await self._resolve(model, "chat")
         return ChatCall.of(
-            self._conn, resolved, prompt, system=system, images=images, api=api, params=params
+            self._conn,
+            resolved,
+            prompt,
+            system=system,
+            images=images,
+            api=api,
+            params=params,
+            schema=schema,
         )
 
     async def chat(
@@ -226,6 +235,7 @@ class AsyncClient:
         system: str | None = None,
         images: Any = None,
         api: str | None = None,
+        schema: SchemaSpec | None = None,
         **params: Any,
     ) -> ChatResult:
         """Ask ``model``; returns text, usage, model, latency and the raw body.
@@ -234,10 +244,13 @@ class AsyncClient:
         images, arrays) join the last user turn.  ``temperature``, ``max_tokens`` and
         ``reasoning`` work in every family; other keyword arguments go into the body as is.
         ``api="responses"`` sends a chat-completions model through the Responses API.
+        ``schema`` (a field list such as ``"name, age int, tags list[str]"``, a JSON Schema
+        dict, a dataclass or a pydantic class) asks for JSON of that shape: the parsed object
+        is in ``.data``, and an answer that does not match raises SchemaMismatch (``.result``).
         """
 
         async def run() -> ChatResult:
-            call = await self._chat_call(prompt, model, system, images, api, params)
+            call = await self._chat_call(prompt, model, system, images, api, params, schema)
             return await call.run()
 
         return await self._call(run())
@@ -251,12 +264,14 @@ class AsyncClient:
         system: str | None = None,
         images: Any = None,
         api: str | None = None,
+        schema: SchemaSpec | None = None,
         **params: Any,
     ) -> AsyncIterator[ChatChunk]:
-        """Like `chat`, yielding text deltas as they arrive; the last chunk has the result."""
+        """Like `chat`, yielding text deltas as they arrive; the last chunk has the result
+        (with a ``schema``, its ``.data``; or SchemaMismatch is raised after the deltas)."""
 
         async def run() -> AsyncIterator[ChatChunk]:
-            call = await self._chat_call(prompt, model, system, images, api, params)
+            call = await self._chat_call(prompt, model, system, images, api, params, schema)
             async for chunk in call.stream():
                 yield chunk
 

@@ -18,14 +18,18 @@ TokenhotError
  │    ├── ModelUnavailableError    503 model_not_found
  │    ├── ServerError              other 5xx
  │    └── NotAnAPIResponseError    HTML or other non-JSON where JSON was due
+ ├── SchemaMismatch               a structured answer is not JSON that matches its schema;
+ │                                 ``.raw`` keeps the text, ``.result`` the whole answer
  ├── VideoTaskError               a video task went wrong after it was created
  │    ├── TaskFailedError           the task ended in failure (refunded by the gateway)
  │    ├── TaskMaybeCreatedError     the create request may have reached the gateway
  │    ├── TaskTimeoutError          our own deadline passed; the task may still finish
  │    └── ResultUnavailableError    the result could not be downloaded (expired URL, ...)
- └── CassetteError                record/replay: the cassette cannot answer
-      ├── CassetteMissError         replay met a request that was never recorded
-      └── CassetteFormatError       the cassette is missing, corrupt or of another format
+ ├── CassetteError                record/replay: the cassette cannot answer
+ │    ├── CassetteMissError         replay met a request that was never recorded
+ │    └── CassetteFormatError       the cassette is missing, corrupt or of another format
+ ├── BudgetExceeded               not sent: its estimate would pass a day or session budget
+ └── NotConfirmed                 not sent: a batch above Tokenhot.confirm_over was not confirmed
 
 Every message is one or two short sentences: what happened, for which model, the
 gateway's request id, and what to do.  IPython shows ``_render_traceback_`` instead of a
@@ -47,6 +51,7 @@ __all__ = [
     "APITimeoutError",
     "AuthenticationError",
     "BadRequestError",
+    "BudgetExceeded",
     "CassetteError",
     "CassetteFormatError",
     "CassetteMissError",
@@ -55,11 +60,13 @@ __all__ = [
     "InvalidInputError",
     "ModelUnavailableError",
     "NotAnAPIResponseError",
+    "NotConfirmed",
     "NotFoundError",
     "PermissionDeniedError",
     "RateLimitError",
     "RequestTooLargeError",
     "ResultUnavailableError",
+    "SchemaMismatch",
     "ServerError",
     "StreamIncompleteError",
     "TaskFailedError",
@@ -228,6 +235,27 @@ class NotAnAPIResponseError(APIStatusError):
     hint = "Check TOKENHOT_BASE_URL: it should be the gateway host, e.g. https://api.tokenhot.ai."
 
 
+class SchemaMismatch(TokenhotError):
+    """The answer is not JSON that matches the schema; ``raw`` keeps its text, ``result``
+    the answer (set by the client: its usage is paid, so it is never sent again)."""
+
+    hint = "The answer's text is kept (error.result.text); run it again or loosen the schema."
+
+    def __init__(
+        self,
+        problem: str,
+        *,
+        raw: str,
+        result: ChatResult | None = None,
+        model: str | None = None,
+    ) -> None:
+        self.problem = problem
+        self.raw = raw
+        self.result = result
+        who = f"{model}'s answer" if model else "The answer"
+        super().__init__(f"{who} does not match the schema: {problem}.", model=model)
+
+
 class VideoTaskError(TokenhotError):
     """A video task went wrong after it was created."""
 
@@ -287,3 +315,28 @@ class CassetteFormatError(CassetteError):
     """The cassette is missing, corrupt, or written in another format version."""
 
     hint = "Record it again (%tokenhot record PATH)."
+
+
+class BudgetExceeded(TokenhotError):
+    """A request was not sent: its estimated cost would pass the day or session budget."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        scope: str,
+        limit: float,
+        spent: float,
+        cost: float | None,
+        hint: str | None = None,
+        model: str | None = None,
+    ) -> None:
+        self.scope = scope  # "day" (every kernel, from the usage ledger) or "session"
+        self.limit, self.spent, self.cost = limit, spent, cost
+        super().__init__(message, hint=hint, model=model)
+
+
+class NotConfirmed(TokenhotError):
+    """A batch above ``Tokenhot.confirm_over`` was declined, or could not be asked about."""
+
+    hint = "Add --yes to send without asking."

@@ -73,6 +73,7 @@ class ChatResult:
     request_id: str | None = None
     images: list[Image] = field(default_factory=list)
     raw: Any = field(default=None, repr=False)
+    data: Any = None  # the parsed object, when a schema was asked for
 
     def __str__(self) -> str:
         return self.text

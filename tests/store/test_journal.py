@@ -16,12 +16,12 @@ from tokenhot_jupyter._store._journal import (
     PROMPT_EXCERPT,
     SCHEMA_VERSION,
     Journal,
-    default_home,
     digest_inputs,
     excerpt,
     fingerprint,
     safe_url,
 )
+from tokenhot_jupyter._store._sqlite import default_home
 
 KEY = "sk-journaltest0123456789abcdef"
 

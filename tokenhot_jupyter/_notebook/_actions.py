@@ -19,12 +19,20 @@ from typing import TYPE_CHECKING, Any
 from .. import _cassette
 from .._catalog import Kind, price_text
 from .._client import AsyncClient, Client
-from .._exceptions import InvalidInputError, StreamIncompleteError, TokenhotError
+from .._exceptions import (
+    BudgetExceeded,
+    InvalidInputError,
+    SchemaMismatch,
+    StreamIncompleteError,
+    TokenhotError,
+)
 from .._media import load_media
 from .._redact import mask_key, redact
 from .._runtime import runtime
+from .._schema import Schema
 from .._store._credentials import KeySource, store
 from .._types import ChatResult, Image, ImageResult, Transcript
+from . import _budget
 from . import _display as D
 from ._session import Session
 from ._threads import Turn, as_messages
@@ -49,6 +57,7 @@ class ChatRequest:
     stream: bool = True
     vars_used: list[str] = field(default_factory=list)
     source: str = ""
+    schema: Schema | None = None  # --schema: the answer is JSON of this shape
 
 
 @dataclass(kw_only=True)
@@ -77,11 +86,59 @@ def _meta(session: Session, kind: str, **fields: Any) -> dict[str, Any]:
     return D.provenance(kind=kind, simulated=session.simulated() or None, **fields)
 
 
+# --- before anything is paid -------------------------------------------------------------------
+
+
+def paid(
+    session: Session,
+    kind: str,
+    model: str,
+    request: dict[str, Any],
+    what: str,
+    *,
+    pending: float = 0.0,
+) -> float | None:
+    """The one gate before a paid request: its estimate, refused (BudgetExceeded) if it would
+    pass the day or session budget.  Every action calls it right before it sends."""
+    cost = _budget.estimate(session, kind, model, request)
+    _budget.check(session, cost, what, pending=pending)
+    return cost
+
+
+def paid_columns(
+    session: Session, kind: str, models: list[str], request: dict[str, Any], what: str
+) -> dict[str, BudgetExceeded]:
+    """`paid` for each column of a comparison, the earlier columns' estimates counted as on
+    their way; the columns refused, by model (they are not sent)."""
+    refused: dict[str, BudgetExceeded] = {}
+    pending = 0.0
+    for model in models:
+        try:
+            cost = paid(session, kind, model, request, what.format(model=model), pending=pending)
+        except BudgetExceeded as exc:
+            refused[model] = exc
+        else:
+            pending += cost or 0.0
+    return refused
+
+
+def _chat_estimate(req: ChatRequest, messages: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"prompt": _budget.final_prompt(messages, req.system), **req.params}
+
+
+def _refuse(columns: list[D.Column], results: dict[str, Any], refused: dict[str, Any]) -> None:
+    for column in columns:
+        if column.model in refused:
+            column.error = str(refused[column.model])
+            results[column.model] = refused[column.model]
+
+
 # --- chat ------------------------------------------------------------------------------------
 
 
-def chat(session: Session, screen: D.Screen, req: ChatRequest) -> ChatResult | dict[str, Any]:
-    """Ask one model (streamed) or several side by side."""
+def chat(session: Session, screen: D.Screen, req: ChatRequest) -> Any:
+    """Ask one model (streamed) or several side by side; returns what ``-o`` keeps: the
+    result (the parsed object with a schema), or a dict of them by model."""
     thread = session.thread(req.thread)
     if req.new:
         session.reset_threads(thread.name)
@@ -94,7 +151,7 @@ def chat(session: Session, screen: D.Screen, req: ChatRequest) -> ChatResult | d
         return compare_chat(session, screen, req, messages, len(earlier))
     result = ask(session, screen, req, messages, len(earlier))
     thread.record(Turn(key=key, prompt=req.prompt, answer=result.text, model=result.model))
-    return result
+    return result.data if req.schema else result
 
 
 def ask(
@@ -103,12 +160,21 @@ def ask(
     """Ask one model and show its (streamed) answer; the caller keeps any thread."""
     client = session.client()
     model = client.model(req.models[0], "chat").id
+    paid(session, "chat", model, _chat_estimate(req, messages), f"a chat with {model}")
     view = D.ChatView(screen, model, session.config.stream_interval, stream=req.stream)
     try:
         result = _stream_into(view, client, model, messages, req) if req.stream else None
         result = result or client.chat(
-            messages, model, system=req.system, images=req.images or None, **req.params
+            messages,
+            model,
+            system=req.system,
+            images=req.images or None,
+            schema=req.schema,
+            **req.params,
         )
+    except SchemaMismatch as exc:
+        _show_mismatch(session, view, req, exc, turns)
+        raise
     except StreamIncompleteError as exc:
         usage = exc.result.usage
         session.tally.add(model, "chat", usage, session.prices.chat(model, usage))
@@ -126,9 +192,26 @@ def ask(
         result.model, latency=result.latency, usage=result.usage, cost=cost, turns_sent=turns
     )
     stats.extra += _thread_note(req)
-    view.finish(result.text, stats.line(), _chat_meta(session, req, result, stats))
+    shaped = D.data_bundle(result.data, stats.line()) if req.schema else None
+    view.finish(result.text, stats.line(), _chat_meta(session, req, result, stats), shaped)
     _show_chat_images(session, screen, result)
     return result
+
+
+def _show_mismatch(
+    session: Session, view: D.ChatView, req: ChatRequest, exc: SchemaMismatch, turns: int
+) -> None:
+    """An answer that does not match its schema: paid for, so counted, and shown as text."""
+    result = exc.result
+    if result is None:
+        return
+    cost = session.prices.chat(result.model, result.usage)
+    session.tally.add(result.model, "chat", result.usage, cost)
+    stats = D.Stats(
+        result.model, latency=result.latency, usage=result.usage, cost=cost, turns_sent=turns
+    )
+    stats.extra.append("does not match the schema")
+    view.finish(result.text, stats.line(), _chat_meta(session, req, result, stats))
 
 
 ENDED_EARLY = "the stream ended early, so this answer is incomplete"
@@ -143,7 +226,12 @@ def _stream_into(
     rendered or not yet due, and come over in one batch.
     """
     source = client.aio.chat_stream(
-        messages, model, system=req.system, images=req.images or None, **req.params
+        messages,
+        model,
+        system=req.system,
+        images=req.images or None,
+        schema=req.schema,
+        **req.params,
     )
     with contextlib.closing(runtime.handoff(source)) as stream:
         while not stream.done:
@@ -189,6 +277,8 @@ def _params(req: ChatRequest) -> dict[str, Any]:
         params["system"] = req.system
     if req.images:
         params["images"] = len(req.images)
+    if req.schema:
+        params["schema"] = req.schema.name
     return params
 
 
@@ -286,6 +376,9 @@ def compare_chat(
     aclient = session.client().aio
     columns = [D.Column(m) for m in req.models]
     results: dict[str, Any] = {}
+    estimate = _chat_estimate(req, messages)
+    refused = paid_columns(session, "chat", req.models, estimate, "a chat with {model}")
+    _refuse(columns, results, refused)
 
     def apply(column: D.Column, kind: str, payload: Any) -> None:
         if kind == "delta":
@@ -293,13 +386,14 @@ def compare_chat(
         elif kind == "error":
             column.error = str(payload)
             results[column.model] = payload
-            if isinstance(payload, StreamIncompleteError):  # its text stays in the column
+            paid = isinstance(payload, (StreamIncompleteError, SchemaMismatch))
+            if paid and payload.result is not None:  # its text stays in the column
                 usage = payload.result.usage
                 cost = session.prices.chat(column.model, usage)
                 session.tally.add(column.model, "chat", usage, cost)
         else:
             results[column.model] = payload
-            column.text = payload.text
+            column.text, column.data = payload.text, payload.data
             cost = session.prices.chat(payload.model, payload.usage)
             session.tally.add(payload.model, "chat", payload.usage, cost)
             column.stats = D.Stats(
@@ -312,7 +406,11 @@ def compare_chat(
 
     async def work(put: Callable[[Event], None]) -> None:
         await _each(
-            [_stream_column(aclient, i, m, messages, req, put) for i, m in enumerate(req.models)]
+            [
+                _stream_column(aclient, i, m, messages, req, put)
+                for i, m in enumerate(req.models)
+                if m not in refused
+            ]
         )
 
     def metadata() -> dict[str, Any]:
@@ -326,6 +424,8 @@ def compare_chat(
     for result in results.values():
         if isinstance(result, StreamIncompleteError):  # a cut answer must not pass as whole
             raise result
+    if req.schema:  # -o keeps each model's object (a mismatch keeps its error, with .result)
+        return {m: r.data if isinstance(r, ChatResult) else r for m, r in results.items()}
     return results
 
 
@@ -339,7 +439,12 @@ async def _stream_column(
 ) -> None:
     try:
         async for chunk in aclient.chat_stream(
-            messages, model, system=req.system, images=req.images or None, **req.params
+            messages,
+            model,
+            system=req.system,
+            images=req.images or None,
+            schema=req.schema,
+            **req.params,
         ):
             put(
                 (index, "done", chunk.result)
@@ -366,6 +471,7 @@ def image(session: Session, screen: D.Screen, req: ImageRequest) -> ImageResult 
         return compare_images(session, screen, req)
     client = session.client()
     model = client.model(req.models[0], "image").id
+    paid(session, "image", model, {"n": req.n, **req.params}, _pictures(req.n, model))
     result = client.image(
         req.prompt,
         model,
@@ -387,6 +493,10 @@ def image(session: Session, screen: D.Screen, req: ImageRequest) -> ImageResult 
         screen.show(data, meta)
     screen.show(D.chat_bundle(result.text, stats.line()))  # the chat answer's footer
     return result
+
+
+def _pictures(n: int, model: str) -> str:
+    return f"{n} picture{'s' * (n != 1)} from {model}"
 
 
 def _save_images(session: Session, result: ImageResult) -> list[tuple[Image, str]]:
@@ -431,6 +541,9 @@ def compare_images(session: Session, screen: D.Screen, req: ImageRequest) -> dic
     aclient = session.client().aio
     columns = [D.Column(m) for m in req.models]
     results: dict[str, Any] = {}
+    estimate = {"n": req.n, **req.params}
+    refused = paid_columns(session, "image", req.models, estimate, _pictures(req.n, "{model}"))
+    _refuse(columns, results, refused)
 
     def apply(column: D.Column, kind: str, payload: Any) -> None:
         results[column.model] = payload
@@ -465,7 +578,7 @@ def compare_images(session: Session, screen: D.Screen, req: ImageRequest) -> dic
             put((index, "done", result))
 
     async def work(put: Callable[[Event], None]) -> None:
-        await _each([one(i, m, put) for i, m in enumerate(req.models)])
+        await _each([one(i, m, put) for i, m in enumerate(req.models) if m not in refused])
 
     def metadata() -> dict[str, Any]:
         params = {"size": req.size, "n": req.n, **req.params}
@@ -492,6 +605,7 @@ def speak(
     show_banner(session, screen)
     client = session.client()
     resolved = client.model(model, "audio").id
+    paid(session, "speech", resolved, {"text": text}, f"speech from {resolved}")
     started = time.monotonic()
     wav = client.speak(text, resolved, voice=voice, **params)
     latency = time.monotonic() - started
@@ -526,6 +640,8 @@ def transcribe(
     """The text of an audio file or variable."""
     show_banner(session, screen)
     media = load_media(source, what="audio")
+    known = D.wav_seconds(media.data) if media.data else 0.0
+    paid(session, "transcript", model, {"seconds": known}, f"a transcript from {model}")
     started = time.monotonic()
     transcript = session.client().transcribe(media, model, translate=translate, language=language)
     latency = time.monotonic() - started
@@ -571,6 +687,7 @@ def video(session: Session, screen: D.Screen, req: VideoRequest) -> Tracked:
     inputs, digest = video_inputs(req.image, req.video)
     params = req.params | inputs
     show_banner(session, screen)
+    costs: list[float | None] = []  # a reused task is not paid again: no estimate, no check
     tracked, reused = session.tasks().create(
         model=req.model,
         prompt=req.prompt,
@@ -578,8 +695,12 @@ def video(session: Session, screen: D.Screen, req: VideoRequest) -> Tracked:
         inputs_digest=digest,
         new=req.new,
         cell_key=session.turn_key(req.source),
+        before_send=lambda: costs.append(
+            paid(session, "video", req.model, params, f"a video from {req.model}")
+        ),
     )
-    estimate_video(session, req.model, params, reused)
+    if costs:  # counted at its estimate (a video's price is per second, known up front)
+        session.tally.add(req.model, "video", None, costs[0])
     if reused:
         note = (
             f"Same request as before: showing task {tracked.task_id} again (--new makes a new one)."
@@ -605,19 +726,8 @@ def video_inputs(image: Any, video: Any) -> tuple[dict[str, Any], str]:
     return params, digest_inputs(*params.values())
 
 
-def estimate_video(session: Session, model: str, params: dict[str, Any], reused: bool) -> None:
-    """Count a new task's estimated price (per second of video) in the session tally."""
-    if reused:
-        return
-    known = session.catalog().models.get(model)
-    spec = known.param("duration") if known else None
-    duration = params.get("duration") or (spec.default if spec else None)
-    cost = session.prices.video(model, float(duration)) if duration else None
-    session.tally.add(model, "video", None, cost)
-
-
 def status_rows(session: Session) -> list[tuple[str, str]]:
-    """``%tokenhot status``: key, gateway, simulated, reachable, default models, output folder."""
+    """``%tokenhot status``: key, gateway, simulated, reachable, budget, models, output folder."""
     client = session.client()
     rows = [
         ("API key", key_row(session)),
@@ -625,6 +735,7 @@ def status_rows(session: Session) -> list[tuple[str, str]]:
         ("Simulated", f"yes: {D.SIMULATED_BANNER}" if session.simulated() else "no"),
         ("Cassette", client.cassette.status() if client.cassette else "none"),
         ("Reachable", _probe(session)),
+        ("Budget", _budget.status_line(session)),
     ]
     rows += [
         (f"{kind} model", session.model_for(kind))

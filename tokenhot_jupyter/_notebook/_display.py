@@ -31,9 +31,12 @@ import base64
 import bisect
 import contextlib
 import contextvars
+import dataclasses
 import datetime as _dt
+import enum
 import html
 import itertools
+import json
 import math
 import re
 import string
@@ -456,12 +459,15 @@ def _in_address(text: str, index: int) -> bool:
 
 def money(usd: float | None) -> str:
     """An estimated price, e.g. ``≈$0.0031 est.``."""
-    if usd is None:
-        return ""
-    if usd == 0:
-        return "≈$0 est."
+    return "" if usd is None else f"≈{dollars(usd)} est."
+
+
+def dollars(usd: float) -> str:
+    """A sum in USD: cents from $0.01 up (``$4.20``), else two significant digits (``$0.0031``)."""
+    if usd <= 0:
+        return "$0"
     digits = 2 if usd >= 0.01 else min(8, 1 - math.floor(math.log10(usd)))
-    return f"≈${usd:.{digits}f} est."
+    return f"${usd:.{digits}f}"
 
 
 def seconds(value: float | None) -> str:
@@ -565,6 +571,14 @@ def table_bundle(headers: Sequence[str], rows: Sequence[Sequence[Any]], title: s
     """A small escaped HTML table with an aligned plain-text twin."""
     headers, title = [redact(str(h)) for h in headers], redact(title)
     cells = [[redact(str(c)) for c in row] for row in rows]
+    return {
+        "text/html": _html_table(headers, cells, title),
+        "text/plain": _plain_table(headers, cells, title),
+    }
+
+
+def _html_table(headers: Sequence[str], cells: list[list[str]], title: str = "") -> str:
+    """The HTML of `table_bundle` (texts already redacted; every one is escaped here)."""
     head = "".join(f"<th style='text-align:left'>{html_text(h)}</th>" for h in headers)
     body = "".join(
         "<tr>" + "".join(f"<td style='text-align:left'>{html_text(c)}</td>" for c in row) + "</tr>"
@@ -573,8 +587,7 @@ def table_bundle(headers: Sequence[str], rows: Sequence[Sequence[Any]], title: s
     caption = (
         f"<caption style='text-align:left'><b>{html_text(title)}</b></caption>" if title else ""
     )
-    table = f"<table>{caption}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-    return {"text/html": table, "text/plain": _plain_table(headers, cells, title)}
+    return f"<table>{caption}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
 def _plain_table(headers: Sequence[str], rows: list[list[str]], title: str) -> str:
@@ -586,6 +599,63 @@ def _plain_table(headers: Sequence[str], rows: list[list[str]], title: str) -> s
     lines = [fmt.format(*headers), fmt.format(*("-" * w for w in widths))]
     lines += [fmt.format(*row) for row in rows]
     return "\n".join(([title] if title else []) + [line.rstrip() for line in lines])
+
+
+# --- structured answers -----------------------------------------------------------------
+
+
+def plain_data(value: Any) -> Any:
+    """A parsed answer as dicts, lists and scalars (dataclass and pydantic instances opened)."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: plain_data(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    dump = getattr(value, "model_dump", None)
+    if callable(dump) and not isinstance(value, type):  # a pydantic model instance
+        return plain_data(dump(mode="json"))
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, Mapping):
+        return {str(k): plain_data(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [plain_data(v) for v in value]
+    return value
+
+
+def data_table(value: Any) -> tuple[list[str], list[list[str]]]:
+    """Headers and rows showing a parsed answer: an object as field and value, a list of
+    objects as one row each (a column per key), anything else as one column of values."""
+    data = plain_data(value)
+    if isinstance(data, dict):
+        return ["field", "value"], [[key, _cell(v)] for key, v in data.items()]
+    if isinstance(data, list) and data and all(isinstance(row, dict) for row in data):
+        headers = list(dict.fromkeys(key for row in data for key in row))
+        return headers, [[_cell(row.get(h, "")) for h in headers] for row in data]
+    return ["value"], [[_cell(v)] for v in (data if isinstance(data, list) else [data])]
+
+
+def _cell(value: Any) -> str:
+    """One table cell: text as it is, nested parts as compact JSON, other values as Python."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, ensure_ascii=False, default=str)
+    return str(value)
+
+
+def data_bundle(value: Any, footer: str = "", title: str = "") -> Bundle:
+    """A structured answer as an escaped table with the answer's footer (HTML and plain)."""
+    headers, rows = data_table(value)
+    bundle = table_bundle(headers, rows, title)
+    if footer:
+        footer = redact(footer)
+        bundle["text/html"] += f"<sub>{html_text(footer)}</sub>"
+        bundle["text/plain"] += f"\n\n[{footer}]"
+    return bundle
+
+
+def _data_parts(value: Any) -> tuple[list[str], list[list[str]]]:
+    """`data_table`, redacted (for comparison columns)."""
+    headers, rows = data_table(value)
+    return [redact(h) for h in headers], [[redact(c) for c in row] for row in rows]
 
 
 # --- comparison grids ----------------------------------------------------------------------
@@ -601,6 +671,7 @@ class Column:
     error: str | None = None
     images: list[tuple[Image, str]] = field(default_factory=list)  # (image, saved path)
     stopped: str | None = None  # why a running column will not finish (e.g. "interrupted")
+    data: Any = None  # a structured answer's object, shown as a table instead of the text
 
     @property
     def status(self) -> str:
@@ -756,6 +827,8 @@ def _md_inline(text: str) -> str:
 
 def _column_body(column: Column) -> str:
     parts = [f"<div style='{_COLUMN}'>{markdown_html(column.text)}</div>"] if column.text else []
+    if column.data is not None:
+        parts = [f"<div style='{_COLUMN}'>{_html_table(*_data_parts(column.data))}</div>"]
     for image, path in column.images:
         parts.append(_column_image(image, path or column.model))
     if column.error:
@@ -785,7 +858,8 @@ def grid_plain(columns: Sequence[Column]) -> str:
     """The comparison as plain text sections, one per model."""
     sections = []
     for c in map(_redacted, columns):
-        body = c.text + "".join(f"\n[image saved to {p}]" for _, p in c.images)
+        text = c.text if c.data is None else _plain_table(*_data_parts(c.data), "")
+        body = text + "".join(f"\n[image saved to {p}]" for _, p in c.images)
         if c.error:
             body += ("\n" if body else "") + f"⚠ {c.error}"
         sections.append(f"── {c.model} · {redact(c.header())} ──\n{body.strip() or '…'}")
@@ -1181,16 +1255,21 @@ class ChatView:
             return f"{self.model} is thinking… ({self._thinking:,} characters of reasoning)"
         return f"{self.model} is thinking…"
 
-    def finish(self, text: str, footer: str, metadata: Mapping[str, Any]) -> None:
-        """The final output: whole text, footer and provenance."""
+    def finish(
+        self, text: str, footer: str, metadata: Mapping[str, Any], bundle: Bundle | None = None
+    ) -> None:
+        """The final output: whole text, footer and provenance (or ``bundle``, which shows
+        a structured answer's object with its footer, in place of the text)."""
         self.text = text
+        final = bundle or chat_bundle(text, footer)
         if self.live is not None:
-            self.live.update(chat_bundle(text, footer), metadata, final=True)
+            self.live.update(final, metadata, final=True)
         elif self._stream and self.screen.rich is False:
             self._write_words(final=True)
-            self.screen.write(("\n" if text else "") + f"[{redact(footer)}]\n")
+            ending = f"\n{final['text/plain']}\n" if bundle else f"[{redact(footer)}]\n"
+            self.screen.write(("\n" if text and not bundle else "") + ending)
         else:
-            self.screen.show(chat_bundle(text, footer), metadata)
+            self.screen.show(final, metadata)
 
     def fail(self, reason: str) -> None:
         """Keep what arrived, marked as cut short (the error itself is raised by the caller)."""

@@ -36,6 +36,7 @@ from ._interpolate import MISSING, interpolate, lookup
 from ._session import Session, close_session, open_session, session_of
 
 if TYPE_CHECKING:
+    from .._schema import Schema
     from ._actions import ChatRequest, ImageRequest, VideoRequest
     from ._batches import Over
     from ._tasks import Tracked
@@ -51,6 +52,15 @@ _VARS_HELP = (
     "(\\frac{a}{b}, x^{n}, ${HOME}) are never touched."
 )
 
+_SCHEMA_HELP = (
+    "Ask for JSON of this shape and show it as a table; -o gets the parsed object (a "
+    "ChatResult, its .text the raw answer, when the answer does not match). SPEC is a "
+    "variable holding a dataclass, a pydantic model or a JSON Schema dict, or a quoted field "
+    "list: 'name, age int, score float, ok bool, tags list[str], address {city, zip int}, "
+    "mood happy|sad, nick str?: a description'. A type defaults to str; {...} nests an "
+    "object, list[{...}] a list of them, a|b|c is one of those words, ? allows null, and "
+    "'list[{name, age int}]' alone asks for a list of rows."
+)
 
 # What each magic sets itself, so ``-p`` may not: the flag (or place) to use instead.
 _CELL = "the cell body"
@@ -292,6 +302,23 @@ def _inputs(tokens: list[str] | None, ns: dict[str, Any]) -> list[Any]:
     return [_input(t, ns) for t in tokens or []]
 
 
+def _schema(spec: str | None, ns: dict[str, Any]) -> Schema | None:
+    """--schema: a variable (class, dict) by that name, or else a concise field list."""
+    if spec is None:
+        return None
+    from .._schema import schema_of
+
+    if re.fullmatch(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*", spec):
+        value = lookup(spec, ns)
+        if value is MISSING or value is None:
+            raise UsageError(
+                f"--schema {spec}: no variable by that name. Define it first, or give a "
+                f"field list with types, e.g. --schema '{spec} str, n int'."
+            )
+        return schema_of(value)
+    return schema_of(spec)
+
+
 # --- the magics -----------------------------------------------------------------------------
 
 
@@ -331,13 +358,16 @@ class TokenhotMagics(Magics):
     @argument(
         "--new", action="store_true", help="Start the thread afresh (forget its earlier turns)."
     )
-    @argument("-o", "--out", help="Keep the result object in this variable.")
+    @argument(
+        "-o", "--out", help="Keep the result in this variable (with --schema, the parsed object)."
+    )
     @argument(
         "--no-stream",
         action="store_true",
         help="Wait for the whole answer instead of streaming it.",
     )
     @argument("--vars", action="store_true", help=_VARS_HELP)
+    @argument("--schema", metavar="SPEC", help=_SCHEMA_HELP)
     @argument(
         "-p", "--param", action="append", help="Extra body field KEY=VALUE (JSON values allowed)."
     )
@@ -358,7 +388,8 @@ class TokenhotMagics(Magics):
             return self._chat_over(args, request, over)
         from . import _actions
 
-        with _interruptible("%%chat"):
+        one = len(request.models) == 1  # a comparison keeps each model's outcome in its dict
+        with _interruptible("%%chat"), self._keep_mismatch(args.out, one):
             self._keep(args.out, _actions.chat(self.session, self.screen, request))
 
     def _chat_over(self, args: Any, request: ChatRequest, over: Over) -> None:
@@ -369,6 +400,20 @@ class TokenhotMagics(Magics):
 
     def _keeper(self, args: Any) -> Callable[[Any], None]:
         return lambda value: self._keep(args.out, value)
+
+    @contextlib.contextmanager
+    def _keep_mismatch(self, out: str | None, keep: bool) -> Iterator[None]:
+        """--schema: an answer that does not match goes to -o as its ChatResult (paid for)."""
+        from .._exceptions import SchemaMismatch
+
+        try:
+            yield
+        except SchemaMismatch as exc:
+            if not keep:
+                raise
+            self._keep(out, exc.result)
+            exc.hint = f"Its text is in {out}.text." if out else "Add -o NAME to keep its text."
+            raise
 
     def _chat_request(self, args: Any, line: str, cell: str) -> ChatRequest:
         from ._actions import ChatRequest
@@ -394,6 +439,7 @@ class TokenhotMagics(Magics):
             stream=not args.no_stream,
             vars_used=used,
             source=f"{line}\n{cell}",
+            schema=_schema(args.schema, self._ns),
         )
 
     @magic_arguments("%%image")
@@ -572,6 +618,8 @@ class TokenhotMagics(Magics):
         %tokenhot history [--reset] [--thread NAME]
         %tokenhot usage [--reset]     tokens and estimated spend this session
         %tokenhot usage --today|--all every kernel's calls, from the usage ledger
+        %tokenhot budget [USD|off] [--session USD|off]   a day budget for every kernel, a
+                                      budget for this session (shown without arguments)
         %tokenhot record PATH         record every gateway exchange into a cassette folder
         %tokenhot record --stop       stop recording
         %tokenhot replay PATH [--speed N] [--auto]   answer from a cassette, never the network
@@ -689,6 +737,13 @@ class TokenhotMagics(Magics):
         rows = _actions.usage_rows(self.session)
         self.screen.show(D.table_bundle(headers, rows, "Usage this session (costs are estimates)"))
 
+    def _cmd_budget(self, args: Any) -> None:
+        from . import _budget
+
+        _budget.set_budgets(self.session, args.amount, args.session)
+        rows, title = _budget.budget_rows(self.session)
+        self.screen.show(D.table_bundle(("Budget", "Limit", "Spent", "Left"), rows, title))
+
     def _cmd_record(self, args: Any) -> None:
         from . import _actions
 
@@ -769,6 +824,9 @@ def _tokenhot_parser() -> MagicArgumentParser:
     when = usage.add_mutually_exclusive_group()
     when.add_argument("--today", action="store_true")
     when.add_argument("--all", action="store_true")
+    budget = sub.add_parser("budget")
+    budget.add_argument("amount", nargs="?", metavar="USD|off")
+    budget.add_argument("--session", metavar="USD|off")
     record = sub.add_parser("record")
     record.add_argument("path", nargs="?")
     record.add_argument("--stop", action="store_true")

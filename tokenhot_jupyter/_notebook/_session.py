@@ -31,6 +31,7 @@ from ._usage import Prices, Tally
 if TYPE_CHECKING:
     from .._cassette import Cassette
     from .._client import Client
+    from .._store._budget import Budgets
     from .._store._credentials import Credentials
     from .._store._ledger import Ledger
     from ._tasks import TaskManager
@@ -95,6 +96,8 @@ class Session:
         self._tasks: TaskManager | None = None
         self._ledger: Ledger | None = None
         self._ledger_warned = False
+        self._budgets: Budgets | None = None
+        self.session_budget: float | None = None  # %tokenhot budget --session, in USD
 
     # cells and threads --------------------------------------------------------------------
 
@@ -326,6 +329,14 @@ class Session:
         if self._ledger is None:
             self._ledger = Ledger()
         return self._ledger
+
+    def budgets(self) -> Budgets:
+        """The day budget every kernel shares (``%tokenhot budget``), beside the ledger."""
+        from .._store._budget import Budgets
+
+        if self._budgets is None:
+            self._budgets = Budgets()
+        return self._budgets
 
     def tasks(self) -> TaskManager:
         """The video task manager (journal and background polling), made on first use."""

@@ -9,6 +9,7 @@ The session (`_session.Session`) applies this order; nothing here reads the envi
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from traitlets import Float, Int, TraitError, Unicode, validate
@@ -22,6 +23,7 @@ ENV_MODEL: dict[str, str] = {
 }
 ENV_OUTPUT_DIR = "TOKENHOT_OUTPUT_DIR"
 DEFAULT_OUTPUT_DIR = "tokenhot_outputs"
+DEFAULT_CONFIRM_OVER = 1.0  # USD
 
 
 class Tokenhot(Configurable):
@@ -68,6 +70,13 @@ class Tokenhot(Configurable):
         DEFAULT_VIDEO_DEADLINE, help="Seconds after which a video task stops being polled."
     ).tag(config=True)
 
+    confirm_over = Float(
+        DEFAULT_CONFIRM_OVER,
+        allow_none=True,
+        help="A batch whose estimated cost is above this many USD asks before it sends "
+        "(0: always ask; None: never ask; --yes skips the question).",
+    ).tag(config=True)
+
     @validate(
         "stream_interval", "timeout", "status_timeout", "video_poll_interval", "video_deadline"
     )
@@ -82,3 +91,14 @@ class Tokenhot(Configurable):
         if int(proposal["value"]) < 0:
             raise TraitError("Tokenhot.history_turns must be 0 or more.")
         return int(proposal["value"])
+
+    @validate("confirm_over")
+    def _threshold(self, proposal: Any) -> float | None:
+        value = proposal["value"]
+        if value is None:
+            return None
+        if not math.isfinite(float(value)) or float(value) < 0:
+            raise TraitError(
+                "Tokenhot.confirm_over must be 0 or more USD (0: always ask), or None (never ask)."
+            )
+        return float(value)

@@ -272,14 +272,21 @@ class TaskManager(Follower[Tracked]):
         inputs_digest: str = "",
         new: bool = False,
         cell_key: str | None = None,
+        before_send: Callable[[], object] | None = None,
     ) -> tuple[Tracked, bool]:
-        """Start a task, or reuse the live or finished one of an unchanged request (True)."""
+        """Start a task, or reuse the live or finished one of an unchanged request (True).
+
+        ``before_send`` runs only when a new task is about to be paid for (the budget's
+        check); what it raises stops the create with nothing sent or journalled.
+        """
         client = self._client_factory()
         key = fingerprint(model, prompt, params, inputs_digest, client.base_url)
         if not new:
             reused = self._reusable(key)
             if reused is not None:
                 return reused, True
+        if before_send is not None:
+            before_send()
         marker = self._mark_in_flight(model, prompt, params, key, cell_key, client)
         task = self._send(client, marker, model, prompt, params)
         with _interrupts_held() as held:  # the id is known: it must reach the journal

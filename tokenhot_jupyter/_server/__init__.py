@@ -14,6 +14,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from .._store._budget import Budgets
 from .._store._credentials import store
 from .._store._journal import Journal
 from .._store._ledger import Ledger
@@ -37,13 +38,25 @@ def _load_jupyter_server_extension(serverapp: Any) -> None:
         root_dir=Path(serverapp.root_dir),
         journal=journal,
         ledger=Ledger(),
+        budgets=Budgets(),
         keys=store(),
         poller=ServerPoller(journal),
         allow_hidden=bool(getattr(serverapp.contents_manager, "allow_hidden", False)),
     )
     serverapp.web_app.settings[SETTINGS_KEY] = service
     serverapp.web_app.add_handlers(".*$", handlers(serverapp.base_url))
+    join_server_log(serverapp.log)
     log.debug("tokenhot_jupyter server extension loaded (journal %s)", journal.path)
+
+
+def join_server_log(server_log: logging.Logger) -> None:
+    """Send our records through the server's log: its handlers, format and ``--log-level``.
+
+    Without this, only warnings reached stderr (Python's last-resort handler) and the
+    info lines (a key stored or forgotten, a task taken over) were lost.
+    """
+    log.parent = server_log
+    log.propagate = True
 
 
 async def _start_jupyter_server_extension(serverapp: Any) -> None:

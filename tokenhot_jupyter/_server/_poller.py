@@ -22,8 +22,9 @@ from .._exceptions import TokenhotError
 from .._follow import Followed, Follower
 from .._poll import REAL_CLOCK, Clock
 from .._store._credentials import Credentials, resolve, simulator_url
-from .._store._journal import Entry, Journal, default_home, is_unfinished, safe_url
+from .._store._journal import Entry, Journal, is_unfinished, safe_url
 from .._store._leases import Keeper
+from .._store._sqlite import default_home
 
 log = logging.getLogger("tokenhot_jupyter")
 SCAN_INTERVAL = 15.0  # seconds between journal scans (no gateway traffic unless taken over)

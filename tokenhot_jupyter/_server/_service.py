@@ -23,9 +23,11 @@ from .._catalog import FAMILIES, Catalog, Model, price_text
 from .._client import AsyncClient
 from .._exceptions import APIConnectionError, TokenhotError
 from .._redact import mask_key, redact
+from .._store._budget import Budgets, today
 from .._store._credentials import Credentials, KeyStore, check_key, resolve
-from .._store._journal import ENV_HOME, IN_FLIGHT, STOPPED, Entry, Journal, excerpt
+from .._store._journal import IN_FLIGHT, STOPPED, Entry, Journal, excerpt
 from .._store._ledger import Ledger, Totals
+from .._store._sqlite import ENV_HOME
 from .._version import __version__
 from ._poller import ServerPoller
 
@@ -67,9 +69,11 @@ class Service:
         clock: Callable[[], float] = time.time,
         allow_hidden: bool = False,
         transport: httpx.AsyncBaseTransport | None = None,
+        budgets: Budgets | None = None,
     ) -> None:
         self.root_dir = Path(root_dir).resolve()
         self.journal, self.ledger, self.keys, self.poller = journal, ledger, keys, poller
+        self.budgets = budgets or Budgets()  # %tokenhot budget's, under TOKENHOT_HOME
         self.clock = clock
         self.allow_hidden = allow_hidden
         self._transport = transport  # tests reach a fake gateway through it
@@ -82,7 +86,7 @@ class Service:
     # --- GET status ----------------------------------------------------------------------
 
     def status(self) -> dict[str, Any]:
-        """Mode, gateway, where the key comes from, reachability, spend today, running tasks."""
+        """Mode, gateway, key source, reachability, spend and budget left today, running tasks."""
         creds = self.credentials()
         self._check_soon(creds)
         now = self.clock()
@@ -95,12 +99,17 @@ class Service:
             else None,
             "spend_today": round(self._today(creds.simulated).cost, 6),
             "spend_currency": "USD",
-            "budget_left": None,  # the gateway has no balance endpoint for a key
+            "budget_left": self._budget_left(creds.simulated),
             "running_tasks": sum(
                 1 for e in self.journal.unfinished() if self.poller.poller(e, now) is not None
             ),
             "version": __version__,
         }
+
+    def _budget_left(self, simulated: bool) -> float | None:
+        """What is left of the day budget every kernel shares (None: no budget is set)."""
+        standing = today(self.budgets, self.ledger, simulated=simulated)
+        return None if standing is None else round(standing.left, 6)
 
     def _today(self, simulated: bool) -> Totals:
         return self.ledger.total(simulated=simulated, day=self.ledger.today())

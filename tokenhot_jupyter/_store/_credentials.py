@@ -33,7 +33,7 @@ from .._config import (
 )
 from .._exceptions import ConfigurationError, InvalidInputError
 from .._redact import mask_key, register_secret
-from ._journal import ENV_HOME, default_home
+from ._sqlite import ENV_HOME, default_home
 
 KEY_FILE = "api_key"
 MAX_KEY_LENGTH = 512

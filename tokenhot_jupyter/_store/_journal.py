@@ -8,28 +8,22 @@ neither is any URL userinfo.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
 import sqlite3
-import sys
-import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
-from .._exceptions import ConfigurationError
 from .._redact import redact
+from ._sqlite import Database
 
-ENV_HOME = "TOKENHOT_HOME"
-APP_NAME = "tokenhot-jupyter"
 FILE_NAME = "tasks.sqlite3"
 LONG_TEXT = 512  # longer param strings (data URLs) are kept as a labelled hash
-BUSY_TIMEOUT = 10.0  # seconds another kernel may hold the write lock before we give up
 
 # Migration n (0-based) takes the schema from version n to n + 1; append, never edit.
 MIGRATIONS: tuple[str, ...] = (
@@ -156,20 +150,6 @@ _NAMES: dict[type[Any], tuple[str, ...]] = {
 _COLUMNS, _ORIGIN, _LEASE = (", ".join(names) for names in _NAMES.values())
 
 
-def default_home() -> Path:
-    """``$TOKENHOT_HOME``, else the per-user data folder of this platform."""
-    env = os.environ.get(ENV_HOME, "").strip()
-    if env:
-        return Path(env).expanduser()
-    if sys.platform == "win32":
-        base = os.environ.get("LOCALAPPDATA") or os.environ.get("APPDATA")
-        return Path(base or Path.home() / "AppData" / "Local") / APP_NAME
-    if sys.platform == "darwin":
-        return Path.home() / "Library" / "Application Support" / APP_NAME
-    xdg = os.environ.get("XDG_DATA_HOME", "").strip()
-    return Path(xdg or Path.home() / ".local" / "share") / APP_NAME
-
-
 def fingerprint(
     model: str, prompt: str, params: Mapping[str, Any], inputs_digest: str = "", base_url: str = ""
 ) -> str:
@@ -253,24 +233,14 @@ def dumps_params(params: Mapping[str, Any]) -> str:
 Claims = list[bool]  # named: `Journal.list` shadows the builtin in its class body
 
 
-class Journal:
+class Journal(Database):
     """The task journal file; opened lazily, safe to share between threads and kernels."""
 
-    def __init__(self, path: Path | None = None, *, timeout: float = BUSY_TIMEOUT) -> None:
-        self._path = Path(path) if path is not None else None
-        self._timeout = timeout
-        self._lock = threading.Lock()
-        self._conn: sqlite3.Connection | None = None
-
-    @property
-    def path(self) -> Path:
-        """The database file (resolved from the environment on first use)."""
-        if self._path is None:
-            self._path = default_home() / FILE_NAME
-        return self._path
-
-    def __repr__(self) -> str:
-        return f"Journal({str(self.path)!r})"
+    FILE_NAME = FILE_NAME
+    WHAT = "task journal"
+    MIGRATIONS = MIGRATIONS
+    SYNCHRONOUS = "FULL"  # a recorded id survives a power cut too
+    DAMAGED_HINT = "tasks already made keep running on the gateway"
 
     def record(
         self,
@@ -457,108 +427,11 @@ class Journal:
             for r in found
         ]
 
-    def close(self) -> None:
-        """Close the connection (it reopens on next use)."""
-        with self._lock:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
-
     # --- plumbing ------------------------------------------------------------------------
 
     def _query(self, sql: str, args: tuple[Any, ...]) -> Rows:
         with self._guard() as conn:
             return [_row(r) for r in conn.execute(sql, args).fetchall()]
-
-    @contextlib.contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        with self._guard() as conn:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield conn
-            except BaseException:
-                conn.rollback()
-                raise
-            conn.commit()
-
-    @contextlib.contextmanager
-    def _guard(self) -> Iterator[sqlite3.Connection]:
-        """Hold the lock and turn SQLite failures into one clear ConfigurationError."""
-        with self._lock:
-            try:
-                yield self._connection()
-            except sqlite3.Error as exc:
-                self._drop_connection()
-                raise self._error(exc) from None
-
-    def _connection(self) -> sqlite3.Connection:
-        if self._conn is None:
-            self._conn = self._open()
-        return self._conn
-
-    def _drop_connection(self) -> None:
-        if self._conn is not None:
-            with contextlib.suppress(sqlite3.Error):
-                self._conn.close()
-            self._conn = None
-
-    def _open(self) -> sqlite3.Connection:
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise sqlite3.OperationalError(f"cannot create folder: {exc.strerror or exc}") from None
-        conn = sqlite3.connect(
-            self.path, timeout=self._timeout, isolation_level=None, check_same_thread=False
-        )
-        try:
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=FULL")  # a recorded id survives a power cut too
-            _migrate(conn)
-        except BaseException:
-            conn.close()
-            raise
-        return conn
-
-    def _error(self, exc: sqlite3.Error) -> ConfigurationError:
-        reason = str(exc) or type(exc).__name__
-        if _is_corrupt(reason):
-            return ConfigurationError(
-                f"The task journal {self.path} is damaged ({reason}).",
-                hint=f"Move it aside (e.g. rename it to {self.path.name}.bad) and run again; "
-                "tasks already made keep running on the gateway.",
-            )
-        if "newer" in reason:
-            return ConfigurationError(
-                f"The task journal {self.path} {reason}.",
-                hint=f"Upgrade tokenhot-jupyter, or set {ENV_HOME} to another folder.",
-            )
-        return ConfigurationError(
-            f"The task journal {self.path} cannot be used ({reason}).",
-            hint=f"Make that folder writable, or set {ENV_HOME} to a writable folder.",
-        )
-
-
-def _is_corrupt(reason: str) -> bool:
-    return any(w in reason for w in ("not a database", "malformed", "corrupt", "file is encrypted"))
-
-
-def _migrate(conn: sqlite3.Connection) -> None:
-    """Bring the schema to SCHEMA_VERSION; one kernel migrates while others wait."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-        found = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()[0] or 0
-        if found > SCHEMA_VERSION:
-            raise sqlite3.OperationalError(f"was written by a newer version (schema {found})")
-        for version in range(found, SCHEMA_VERSION):
-            for statement in MIGRATIONS[version].split(";"):
-                if statement.strip():
-                    conn.execute(statement)
-            conn.execute("INSERT INTO schema_version (version) VALUES (?)", (version + 1,))
-    except BaseException:
-        conn.rollback()
-        raise
-    conn.commit()
 
 
 def _values(record: TaskRow | Origin | Lease) -> dict[str, Any]:

@@ -8,14 +8,33 @@ one ConfigurationError that says what to do.  Standard library only.
 from __future__ import annotations
 
 import contextlib
+import os
 import sqlite3
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
 from .._exceptions import ConfigurationError
-from ._journal import BUSY_TIMEOUT, ENV_HOME, _is_corrupt, default_home
+
+ENV_HOME = "TOKENHOT_HOME"
+APP_NAME = "tokenhot-jupyter"
+BUSY_TIMEOUT = 10.0  # seconds another kernel may hold the write lock before we give up
+
+
+def default_home() -> Path:
+    """``$TOKENHOT_HOME``, else the per-user data folder of this platform."""
+    env = os.environ.get(ENV_HOME, "").strip()
+    if env:
+        return Path(env).expanduser()
+    if sys.platform == "win32":
+        base = os.environ.get("LOCALAPPDATA") or os.environ.get("APPDATA")
+        return Path(base or Path.home() / "AppData" / "Local") / APP_NAME
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Application Support" / APP_NAME
+    xdg = os.environ.get("XDG_DATA_HOME", "").strip()
+    return Path(xdg or Path.home() / ".local" / "share") / APP_NAME
 
 
 class Database:
@@ -25,6 +44,7 @@ class Database:
     WHAT: ClassVar[str]  # how messages name the file, e.g. "usage ledger"
     MIGRATIONS: ClassVar[tuple[str, ...]]  # migration n takes version n to n + 1; append only
     SYNCHRONOUS: ClassVar[str] = "NORMAL"  # WAL + NORMAL: durable across crashes of a process
+    DAMAGED_HINT: ClassVar[str] = ""  # said after "move it aside" when the file is damaged
 
     def __init__(self, path: Path | None = None, *, timeout: float = BUSY_TIMEOUT) -> None:
         self._path = Path(path) if path is not None else None
@@ -105,7 +125,8 @@ class Database:
         if _is_corrupt(reason):
             return ConfigurationError(
                 f"The {self.WHAT} {self.path} is damaged ({reason}).",
-                hint=f"Move it aside (e.g. rename it to {self.path.name}.bad) and run again.",
+                hint=f"Move it aside (e.g. rename it to {self.path.name}.bad) and run again"
+                + (f"; {self.DAMAGED_HINT}." if self.DAMAGED_HINT else "."),
             )
         if "newer" in reason:
             return ConfigurationError(
@@ -116,6 +137,10 @@ class Database:
             f"The {self.WHAT} {self.path} cannot be used ({reason}).",
             hint=f"Make that folder writable, or set {ENV_HOME} to a writable folder.",
         )
+
+
+def _is_corrupt(reason: str) -> bool:
+    return any(w in reason for w in ("not a database", "malformed", "corrupt", "file is encrypted"))
 
 
 def migrate(conn: sqlite3.Connection, migrations: tuple[str, ...]) -> None:

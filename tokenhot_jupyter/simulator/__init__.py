@@ -37,7 +37,13 @@ hint the real gateway never sends, so that clients keep pace with a fast clock.
 ``POST /__sim__/faults {"spec", "path", "method", "times"}``. Specs: ``429``,
 ``429:retry-after=N``, ``429:redis``, ``500``, ``502``, ``503``, ``503:model``, ``drop``,
 ``drop-mid-stream``, ``end-early``, ``malformed``, ``html``, ``slow=S``, ``ping``, ``task-fail``,
-``task-stuck``, ``expire-url``, ``upstream-429``; combine with commas.
+``task-stuck``, ``expire-url``, ``upstream-429``, ``schema-mismatch``; combine with commas.
+
+**Structured answers.** A chat request that asks for JSON of a schema (``response_format``
+json_schema, ``text.format``, an Anthropic tool or ``output_format``, Gemini's
+``responseJsonSchema`` or ``responseSchema``) gets deterministic JSON that matches it, in
+its family's shape (Anthropic: a ``tool_use`` block); the ``schema-mismatch`` fault makes
+the answer leave out a required field, so that it does not match.
 
 **Rate limit.** ``Simulator(rate_limit=5)`` (or ``--rate-limit 5``) admits 5 billable
 requests per simulated second per key, from a bucket of ``rate_burst`` (default one

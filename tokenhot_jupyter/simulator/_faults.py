@@ -22,6 +22,8 @@ A spec is one or more comma-separated items, e.g. ``"slow=0.5,503"``:
 ``task-stuck``       the created task never turns terminal until the 1440-minute sweep
 ``expire-url``       the created task's result URL is already expired when it succeeds
 ``upstream-429``     video create answers 429 envelope C (saturated upstream); relay routes 429
+``schema-mismatch``  a structured answer (any chat dialect) leaves out a required field, so
+                     it does not match the schema it was asked for
 ===================  ======================================================================
 """
 
@@ -42,6 +44,7 @@ _FLAGS = {
     "ping": "ping",
     "expire-url": "expire_url",
     "upstream-429": "upstream_429",
+    "schema-mismatch": "schema_mismatch",
 }
 _STATUSES = {"429", "500", "502", "503"}
 
@@ -63,6 +66,7 @@ class Fault:
     task: str = ""  # "fail" or "stuck"
     expire_url: bool = False
     upstream_429: bool = False
+    schema_mismatch: bool = False
     spec: str = ""
 
     def merge(self, other: Fault | None) -> Fault:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -29,15 +30,33 @@ def messages(ctx: Ctx) -> Result:
 
 
 def _stop(turn: Turn) -> str:
-    return "max_tokens" if turn.truncated else "end_turn"
+    if turn.truncated:
+        return "max_tokens"
+    return "tool_use" if turn.tool else "end_turn"
 
 
 def _blocks(turn: Turn) -> list[dict[str, Any]]:
     blocks: list[dict[str, Any]] = []
     if turn.reasoning:
         blocks.append({"type": "thinking", "thinking": turn.reasoning, "signature": "c2ltdWxhdG9y"})
-    blocks.append({"type": "text", "text": turn.text})
+    if turn.tool:
+        blocks.append({**_tool_block(turn), "input": _tool_input(turn)})
+    else:
+        blocks.append({"type": "text", "text": turn.text})
     return blocks
+
+
+def _tool_block(turn: Turn) -> dict[str, Any]:
+    """A ``tool_use`` block, input still empty (as a stream starts it)."""
+    return {"type": "tool_use", "id": "toolu_" + turn.id[4:], "name": turn.tool, "input": {}}
+
+
+def _tool_input(turn: Turn) -> Any:
+    """The tool's input; an answer cut at max_tokens has only what was complete: nothing."""
+    try:
+        return json.loads(turn.text)
+    except ValueError:
+        return {}
 
 
 def _message(turn: Turn, content: list[Any], stop: str | None, output: int) -> dict[str, Any]:
@@ -70,11 +89,12 @@ def _events(ctx: Ctx, turn: Turn) -> Iterator[bytes]:
     if turn.reasoning:
         yield from _thinking_events(ctx, turn)
         index = 1
-    yield _event("content_block_start", index=index, content_block={"type": "text", "text": ""})
+    block, kind, key = {"type": "text", "text": ""}, "text_delta", "text"
+    if turn.tool:
+        block, kind, key = _tool_block(turn), "input_json_delta", "partial_json"
+    yield _event("content_block_start", index=index, content_block=block)
     for piece in paced(ctx, turn.text):
-        yield _event(
-            "content_block_delta", index=index, delta={"type": "text_delta", "text": piece}
-        )
+        yield _event("content_block_delta", index=index, delta={"type": kind, key: piece})
     yield _event("content_block_stop", index=index)
     yield _event(
         "message_delta",

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ._context import Ctx
+from ._structured import answer_text, wanted
 from ._text import Prompt, answer, count_tokens, pieces, prompt_tokens, reasoning, truncate
 from ._text import wants_reasoning as _wants
 
@@ -28,6 +29,7 @@ class Turn:
     prompt_tokens: int
     text_tokens: int
     reasoning_tokens: int
+    tool: str = ""  # the answer is this tool's input (a structured answer through a tool)
 
     @property
     def completion_tokens(self) -> int:
@@ -43,7 +45,12 @@ class Turn:
 def make_turn(ctx: Ctx, prompt: Prompt, effort: str | None, max_tokens: Any, prefix: str) -> Turn:
     """Compose the reply of ``ctx``'s model to ``prompt``."""
     served = ctx.model
-    text, cut = truncate(answer(served.id, prompt), _int(max_tokens))
+    want = wanted(ctx.fields)
+    if want is None:
+        text = answer(served.id, prompt)
+    else:
+        text = answer_text(want, served.id, prompt.text, ctx.fault.schema_mismatch)
+    text, cut = truncate(text, _int(max_tokens))
     thought = reasoning(served.id, prompt, effort) if served.reasoning and _wants(effort) else ""
     return Turn(
         id=f"{prefix}{secrets.token_hex(12)}",
@@ -56,6 +63,7 @@ def make_turn(ctx: Ctx, prompt: Prompt, effort: str | None, max_tokens: Any, pre
         prompt_tokens=prompt_tokens(prompt),
         text_tokens=count_tokens(text),
         reasoning_tokens=count_tokens(thought),
+        tool=want.tool if want else "",
     )
 
 
