@@ -11,6 +11,7 @@ import pytest
 from tokenhot_jupyter._exceptions import (
     APITimeoutError,
     RateLimitError,
+    SchemaMismatch,
     ServerError,
     TokenhotError,
 )
@@ -103,13 +104,15 @@ def test_a_failure_never_replaces_an_answer(store: Answers) -> None:
         RateLimitError("Too many requests (HTTP 429).", status_code=429),
         APITimeoutError("No complete answer after 240 s.", model="m"),
         TokenhotError("Something else."),
+        SchemaMismatch("'age' is not an integer", raw='{"age": "x"}', model="m"),
     ],
 )
 def test_a_stored_error_reads_as_it_did(store: Answers, error: TokenhotError) -> None:
     store.put("e", "chat", "m", ok=False, body=error_body(error))
     again = error_from(store.get(["e"])["e"].body)
     assert type(again) is type(error) and str(again) == str(error)
-    assert getattr(again, "status_code", None) == getattr(error, "status_code", None)
+    for name in ("status_code", "code", "request_id", "model", "raw"):
+        assert getattr(again, name, None) == getattr(error, name, None)
 
 
 def test_many_keys_are_looked_up_at_once(store: Answers) -> None:
@@ -139,10 +142,15 @@ for n in range(int(sys.argv[2])):
 
 def test_two_kernels_write_at_once_and_lose_nothing(store: Answers) -> None:
     writers = [
-        subprocess.Popen([sys.executable, "-c", WRITER, str(store.path), "150", name])
+        subprocess.Popen(
+            [sys.executable, "-c", WRITER, str(store.path), "150", name],
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         for name in ("a", "b")
     ]
-    assert [w.wait(timeout=60) for w in writers] == [0, 0]
+    errors = [w.communicate(timeout=60)[1] for w in writers]
+    assert [w.returncode for w in writers] == [0, 0], errors
     keys = [f"{name}-{n}" for name in ("a", "b") for n in range(150)]
     assert len(store.get(keys)) == 300
 

@@ -235,27 +235,33 @@ def _usage(body: Any) -> Usage | None:
 def error_body(error: E.TokenhotError) -> dict[str, Any]:
     """What a failed row keeps: its error's class, message and the gateway's details."""
     body: dict[str, Any] = {"type": type(error).__name__, "message": str(error)}
-    for name in ("status_code", "code", "request_id", "model"):
+    for name in _DETAILS:
         value = getattr(error, name, None)
         if value is not None:
             body[name] = value
     return body
 
 
+_DETAILS = ("status_code", "code", "request_id", "model", "problem", "raw")
+
+
 def error_from(body: Mapping[str, Any]) -> E.TokenhotError:
-    """The stored error again, as its own class where it can be rebuilt (else the root)."""
-    message, model = str(body.get("message") or "failed"), body.get("model")
+    """The stored error again: its own class, message and details (else the root class).
+
+    It is rebuilt without its class's constructor (whose arguments differ from class to
+    class): only what `error_body` kept is set, and the message already holds the hint.
+    """
     cls = getattr(E, str(body.get("type") or ""), None)
-    if isinstance(cls, type) and issubclass(cls, E.APIStatusError):
-        return cls(
-            message,
-            status_code=int(body.get("status_code") or 0),
-            code=body.get("code"),
-            request_id=body.get("request_id"),
-            model=model,
-            hint="",
-        )
-    if isinstance(cls, type) and issubclass(cls, E.TokenhotError):
-        with contextlib.suppress(TypeError):
-            return cls(message, hint="", model=model)
-    return E.TokenhotError(message, hint="", model=model)
+    if not (isinstance(cls, type) and issubclass(cls, E.TokenhotError)):
+        cls = E.TokenhotError
+    error = cls.__new__(cls)
+    E.TokenhotError.__init__(error, str(body.get("message") or "failed"), hint="")
+    error.model = body.get("model")
+    if isinstance(error, E.APIStatusError):
+        error.status_code = int(body.get("status_code") or 0)
+        error.code, error.request_id = body.get("code"), body.get("request_id")
+        error.body, error.retry_after = None, None
+    if isinstance(error, E.SchemaMismatch):
+        error.problem, error.raw = str(body.get("problem") or ""), str(body.get("raw") or "")
+        error.result = None  # not kept: the paid answer's text is in .raw
+    return error
