@@ -38,10 +38,17 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, Literal, TypeVar
 
-from ._exceptions import APIStatusError, InvalidInputError, RateLimitError, TokenhotError
+from ._exceptions import (
+    APIStatusError,
+    InvalidInputError,
+    RateLimitError,
+    SchemaMismatch,
+    TokenhotError,
+)
 from ._http import BACKOFF_CAP, RETRY_AFTER_CAP, is_throttle, throttles_raised
 from ._poll import REAL_CLOCK, Clock
 from ._runtime import UNWIND_TIMEOUT
+from ._schema import Schema
 from ._store._answers import (
     Answers,
     Stored,
@@ -540,6 +547,21 @@ class Codec(Generic[T]):
 
 CHAT = Codec[ChatResult](kind="chat", encode=chat_body, decode=chat_result)
 IMAGE = Codec[ImageResult](kind="image", encode=image_body, decode=image_result)
+
+
+def parsed(codec: Codec[ChatResult], schema: Schema) -> Codec[ChatResult]:
+    """``codec`` whose answers come back with their schema's object in ``.data`` again."""
+
+    def decode(body: Mapping[str, Any], store: Answers) -> ChatResult | None:
+        result = codec.decode(body, store)
+        if result is not None:
+            try:
+                result.data = schema.parse(result.text)
+            except SchemaMismatch:  # it matched when it was kept; if not now, ask again
+                return None
+        return result
+
+    return Codec(kind=codec.kind, encode=codec.encode, decode=decode)
 
 
 def usage_tokens(result: ChatResult | ImageResult) -> tuple[int, float | None]:

@@ -36,6 +36,7 @@ from ._batch import (
     BatchProgress,
     BatchRow,
     batch_prompts,
+    parsed,
     plan,
     usage_tokens,
 )
@@ -53,7 +54,7 @@ from ._images import ImageCall
 from ._media import Media, load_inputs, load_media
 from ._redact import mask_key, register_secret
 from ._runtime import runtime
-from ._schema import SchemaSpec
+from ._schema import SchemaSpec, schema_of
 from ._store._answers import Answers
 from ._store._credentials import resolve
 from ._store._journal import digest_inputs
@@ -289,6 +290,7 @@ class AsyncClient:
         images: Any = None,
         api: str | None = None,
         concurrency: int = DEFAULT_CONCURRENCY,
+        schema: SchemaSpec | None = None,
         resume: bool = True,
         retry_failed: bool = False,
         on_progress: Callable[[BatchProgress], Any] | None = None,
@@ -304,11 +306,13 @@ class AsyncClient:
         calling this again (after an interrupt, a crash or a restart) sends only the rows
         without an answer; earlier failures keep their error unless ``retry_failed``.
         ``on_progress`` gets a `BatchProgress` at every change (on the client's loop
-        thread: keep it short).  The other arguments are those of `chat`, for every row.
+        thread: keep it short).  The other arguments are those of `chat`, for every row
+        (with a ``schema``, each row's ``.data``; a row whose answer does not match fails
+        with SchemaMismatch, which carries the paid answer).
         """
         batch = await self.chat_batch(
-            prompts, model, system=system, images=images, api=api, resume=resume,
-            retry_failed=retry_failed, **params,
+            prompts, model, system=system, images=images, api=api, schema=schema,
+            resume=resume, retry_failed=retry_failed, **params,
         )  # fmt: skip
         return await self._call(batch.run(concurrency=concurrency, on_progress=on_progress))
 
@@ -321,6 +325,7 @@ class AsyncClient:
         system: str | None = None,
         images: Any = None,
         api: str | None = None,
+        schema: SchemaSpec | None = None,
         resume: bool = True,
         retry_failed: bool = False,
         **params: Any,
@@ -332,19 +337,21 @@ class AsyncClient:
             rows = batch_prompts(prompts, chat=True)
             resolved = await self._resolve(model, "chat")
             media = load_inputs(images)
-            # A bad parameter or a model that cannot chat: one error, before any row is sent.
+            shape = None if schema is None else schema_of(schema)
+            # A bad parameter or schema, a model that cannot chat: one error, before any row.
             ChatCall.of(
                 self._conn, resolved, rows[0], system=system, images=media, api=api,
-                params=params,
+                params=params, schema=shape,
             )  # fmt: skip
-            shared = {"system": system, "api": api, "params": params, "inputs": _digest(media)}
+            shared = {"system": system, "api": api, "params": params, "inputs": _digest(media),
+                      "schema": shape.canonical() if shape else None}  # fmt: skip
             ask = functools.partial(
                 self.chat, model=resolved.id, system=system, images=media or None, api=api,
-                **params,
+                schema=shape, **params,
             )  # fmt: skip
             return plan(
                 model=resolved.id,
-                codec=CHAT,
+                codec=CHAT if shape is None else parsed(CHAT, shape),
                 requests=[{"prompt": prompt, **shared} for prompt in rows],
                 jobs=[functools.partial(ask, prompt) for prompt in rows],
                 store=Answers() if resume else None,

@@ -229,3 +229,18 @@ def test_rows_are_batch_rows_that_unwrap() -> None:
     assert BatchRow[str](index=2, error=th.RateLimitError("r", status_code=429)).status == (
         "not sent"
     )
+
+
+def test_a_schema_gives_each_row_its_object_and_a_rerun_rebuilds_it(sim: Simulator) -> None:
+    client = _client(sim)
+    rows = client.chat_many(["tea", "soup"], "gpt-5", schema="stars int, reason")
+    assert all(isinstance(r.unwrap().data, dict) for r in rows)
+    assert set(rows[0].unwrap().data) == {"stars", "reason"}
+    sim.clear_requests()
+    again = client.chat_many(["tea", "soup"], "gpt-5", schema="stars int, reason")
+    assert [r.status for r in again] == ["reused", "reused"] and sim.requests == []
+    assert [r.unwrap().data for r in again] == [r.unwrap().data for r in rows]
+    plain = client.chat_many(["tea", "soup"], "gpt-5")  # no schema: another question
+    assert [r.status for r in plain] == ["answered", "answered"]
+    with pytest.raises(th.InvalidInputError):
+        client.chat_many(["tea"], "gpt-5", schema="stars frobnicate")  # one error, first

@@ -314,3 +314,103 @@ def test_bad_input_is_one_line_and_nothing_is_sent(
     err = (printed.out + printed.err).strip().splitlines()
     assert len(err) == 1 and message in err[0], err
     assert [r for r in sh.sim.requests if r.method == "POST"] == []
+
+
+# --- cost before spending, and budgets ------------------------------------------------------
+
+
+def _posts(sh: Shell) -> int:
+    return sum(r.path == CHAT for r in sh.sim.requests)
+
+
+def test_the_estimate_is_shown_and_above_confirm_over_the_batch_needs_yes(
+    sh: Shell, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sh.ok("rows = ['a', 'b', 'c']")
+    sh.ok("%config Tokenhot.confirm_over = 0")  # always ask; this shell has nowhere to ask
+    capsys.readouterr()
+    result = sh.run("%%chat --over rows\nSay {item}.")
+    assert isinstance(result.error_in_exec, th.NotConfirmed) and _posts(sh) == 0
+    assert "Sending 3 of 3 rows to gpt-5.4-mini (about $" in _texts(sh)
+    printed = capsys.readouterr()
+    lines = [ln for ln in (printed.out + printed.err).splitlines() if ln.strip()]
+    assert len(lines) == 1 and "Not sent: 3 requests" in lines[0] and "--yes" in lines[0]
+    sh.ok("%%chat --over rows --yes\nSay {item}.")
+    assert _posts(sh) == 3
+
+
+def test_a_batch_whose_estimate_passes_the_budget_is_not_started(
+    sh: Shell, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sh.ok("rows = [f'word {i}' for i in range(20)]\n%tokenhot budget --session 0.000001")
+    capsys.readouterr()
+    result = sh.run("%%chat --over rows -o out\nSay {item}.")
+    assert isinstance(result.error_in_exec, th.BudgetExceeded) and _posts(sh) == 0
+    printed = capsys.readouterr()
+    lines = [ln for ln in (printed.out + printed.err).splitlines() if ln.strip()]
+    assert len(lines) == 1 and "20 requests" in lines[0]
+
+
+def test_a_budget_refuses_the_row_that_would_pass_it_and_the_rest_wait(
+    sh: Shell, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tokenhot_jupyter._store._ledger import Call, Ledger
+
+    cell = "%%chat --over rows --concurrency 3 --max-tokens 50 -o out\nSay {item}."
+    sh.ok("rows = [f'word {i}' for i in range(20)]\n%tokenhot budget 5")  # every kernel's day
+    counted = sh.session.tally.add
+
+    def add(*args: Any) -> None:  # after the 5th answer, another kernel spends the day's rest
+        counted(*args)
+        if sum(s.calls for s in sh.session.tally.models.values()) == 5:
+            Ledger().append(Call(model="gpt-5", kind="chat", cost=4.9999))
+
+    monkeypatch.setattr(sh.session.tally, "add", add)
+    result = sh.run(cell)
+    assert isinstance(result.error_in_exec, th.BudgetExceeded)
+    assert "today's budget" in str(result.error_in_exec)
+    out = sh.ip.user_ns["out"]  # -o is set before the cell fails
+    answered = [r for r in out if isinstance(r, th.ChatResult)]
+    refused = [r for r in out if isinstance(r, th.BudgetExceeded)]
+    assert 5 <= len(answered) <= 8 and len(answered) + len(refused) == 20
+    assert _posts(sh) == len(answered)  # a refused row is never sent
+    assert f"{20 - len(answered)} not sent" in _summary(sh)
+    sh.ok("%tokenhot budget off")
+    sh.sim.clear_requests()
+    sh.ok(cell)
+    assert _posts(sh) == 20 - len(answered)  # only the rows the budget held back
+    assert f"{len(answered)} reused" in _summary(sh)
+
+
+# --- structured answers ---------------------------------------------------------------------
+
+
+def test_a_schema_gives_a_dataframe_one_column_per_field(sh: Shell) -> None:
+    sh.ok("df = pd.DataFrame({'review': ['Great tea', 'Cold soup', 'Fine bread']})")
+    sh.ok("%%chat --over df --schema 'stars int, reason' -o out\nRate: {review}")
+    out = sh.ip.user_ns["out"]
+    assert list(out.columns) == ["review", "stars", "reason"]
+    assert all(isinstance(v, int) for v in out["stars"]) and all(out["reason"])
+    body = next(r.json for r in sh.sim.requests if r.path == CHAT)
+    assert body["response_format"]["type"] == "json_schema"
+    sh.ok("items = ['tea', 'soup']")
+    sh.ok("%%chat --over items --schema 'stars int, reason' -o objects\nRate: {item}")
+    assert all(
+        isinstance(o, dict) and set(o) == {"stars", "reason"} for o in sh.ip.user_ns["objects"]
+    )
+
+
+def test_a_row_that_does_not_match_its_schema_is_counted_and_kept_as_failed(sh: Shell) -> None:
+    sh.ok("items = ['tea', 'soup', 'bread']")
+    sh.sim.faults.add("schema-mismatch", path=CHAT, method="POST", times=1)
+    cell = "%%chat --over items --concurrency 1 --schema 'stars int, reason' -o out\nRate {item}"
+    sh.ok(cell)
+    out = sh.ip.user_ns["out"]
+    assert isinstance(out[0], th.SchemaMismatch) and isinstance(out[1], dict)
+    assert "row 0: SchemaMismatch:" in _summary(sh)
+    assert sh.session.tally.models["gpt-5.4-mini"].calls == 3  # the mismatch was paid for
+    sh.sim.clear_requests()
+    sh.ok(cell)
+    again = sh.ip.user_ns["out"]
+    assert _posts(sh) == 0 and isinstance(again[0], th.SchemaMismatch)
+    assert again[1] == out[1]  # rebuilt from the kept answer's text

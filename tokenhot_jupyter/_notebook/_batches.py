@@ -26,9 +26,11 @@ from typing import Any, Literal
 from IPython.core.error import UsageError
 
 from .._batch import Batch, BatchProgress, BatchRow
-from .._exceptions import TokenhotError
+from .._exceptions import SchemaMismatch, TokenhotError
 from .._runtime import runtime
+from .._schema import Schema
 from .._types import ChatResult, ImageResult
+from . import _budget
 from . import _display as D
 from ._actions import ChatRequest, ImageRequest, _meta, show_banner
 from ._interpolate import interpolate
@@ -164,19 +166,6 @@ class Over:
     vars: bool = False
 
 
-@dataclass
-class _Spend:
-    """What the rows sent so far cost, as the tally and the progress count it."""
-
-    cost: float | None = None
-    rows: int = 0
-
-    def add(self, cost: float | None) -> None:
-        self.rows += 1
-        if cost is not None:
-            self.cost = (self.cost or 0.0) + cost
-
-
 def chat_over(
     session: Session,
     screen: D.Screen,
@@ -191,25 +180,62 @@ def chat_over(
     client = session.client()
     model = client.model(req.models[0], "chat").id
     batch = client.chat_batch(
-        prompts, model, system=req.system, images=req.images or None,
+        prompts, model, system=req.system, images=req.images or None, schema=req.schema,
         retry_failed=over.retry_failed, **req.params,
     )  # fmt: skip
+    costs = {i: _chat_estimate(session, model, req, prompts[i]) for i in batch.to_send}
 
-    def tally(row: BatchRow[ChatResult]) -> float | None:
-        result = row.unwrap()
-        cost = session.prices.chat(model, result.usage)
-        session.tally.add(model, "chat", result.usage, cost)
-        return cost
+    def tally(row: BatchRow[ChatResult]) -> None:
+        result = _paid_answer(row)
+        if result is not None:  # an answer that did not match its schema was paid for too
+            session.tally.add(model, "chat", result.usage, session.prices.chat(model, result.usage))
 
     def measure(result: ChatResult) -> tuple[int, float | None]:
         usage = result.usage
         return (usage.total_tokens if usage else 0), session.prices.chat(model, usage)
 
-    results = _run(session, screen, batch, over, f"{model} over {rows.name}", tally, measure)
-    answers = [r.result.text if r.ok and r.result else None for r in results]
-    keep(collect(rows, results, {"answer": answers}))
+    title = f"{model} over {rows.name}"
+    results = _run(session, screen, batch, over, title, costs, tally, measure)
+    keep(collect(rows, results, _answer_columns(results, req.schema), data=req.schema is not None))
     _show_preview(screen, rows, results)
     _raise_if_stopped(results)
+
+
+def _chat_estimate(session: Session, model: str, req: ChatRequest, prompt: str) -> float | None:
+    messages = [{"role": "user", "content": prompt}]
+    request = {"prompt": _budget.final_prompt(messages, req.system), **req.params}
+    return _budget.estimate(session, "chat", model, request)
+
+
+def _paid_answer(row: BatchRow[ChatResult]) -> ChatResult | None:
+    """The answer a row that went out paid for: its result, or the one its mismatch keeps."""
+    if not row.sent:
+        return None
+    if row.ok:
+        return row.result
+    return row.error.result if isinstance(row.error, SchemaMismatch) else None
+
+
+def _answer_columns(
+    results: list[BatchRow[ChatResult]], schema: Schema | None
+) -> dict[str, list[Any]]:
+    """The new columns: ``answer`` (the text; with a list schema, the list), or with an
+    object schema one column per field of each row's object."""
+    data = [r.result.data if r.ok and r.result else None for r in results]
+    if schema is None:
+        return {"answer": [r.result.text if r.ok and r.result else None for r in results]}
+    if not schema.fields:
+        return {"answer": data}
+    return {name: [_field(d, name) for d in data] for name in schema.fields}
+
+
+def _field(obj: Any, name: str) -> Any:
+    """A field of a row's object: a mapping's key, or a dataclass's or a model's attribute."""
+    if obj is None:
+        return None
+    if isinstance(obj, Mapping):
+        return obj.get(name)
+    return getattr(obj, name, None)
 
 
 def image_over(
@@ -230,12 +256,13 @@ def image_over(
         retry_failed=over.retry_failed, **req.params,
     )  # fmt: skip
     saved: dict[int, list[str]] = {}
+    estimate = _budget.estimate(session, "image", model, {"n": req.n, **req.params})
+    costs: dict[int, float | None] = dict.fromkeys(batch.to_send, estimate)
 
-    def tally(row: BatchRow[ImageResult]) -> float | None:
-        result = row.unwrap()
-        cost = session.prices.pictures(model, len(result.images))
-        session.tally.add(model, "image", result.usage, cost)
-        return cost
+    def tally(row: BatchRow[ImageResult]) -> None:
+        if row.sent and row.ok and row.result is not None:
+            cost = session.prices.pictures(model, len(row.result.images))
+            session.tally.add(model, "image", row.result.usage, cost)
 
     def measure(result: ImageResult) -> tuple[int, float | None]:
         usage = result.usage
@@ -248,7 +275,7 @@ def image_over(
     for row in batch.settled.values():  # reused pictures: in this notebook's folder too
         save(row)
     title = f"{model} over {rows.name}"
-    results = _run(session, screen, batch, over, title, tally, measure, also=save, what="rows")
+    results = _run(session, screen, batch, over, title, costs, tally, measure, also=save)
     files = [_one_or_all(saved.get(r.index)) for r in results]
     keep(collect(rows, results, {"image": files}))
     if saved:
@@ -277,31 +304,40 @@ def _run(
     batch: Batch[Any],
     over: Over,
     title: str,
-    tally: Callable[[BatchRow[Any]], float | None],
+    costs: dict[int, float | None],
+    tally: Callable[[BatchRow[Any]], None],
     measure: Callable[[Any], tuple[int, float | None]],
     *,
     also: Callable[[BatchRow[Any]], None] | None = None,
-    what: str = "rows",
 ) -> list[BatchRow[Any]]:
-    """Say what will be sent, send it with one progress output, then the summary."""
+    """Say what will be sent and what it may cost, ask if it is a lot (``--yes``: do not),
+    send it with one progress output (each row checked against the budgets right before it
+    goes), then the summary."""
     show_banner(session, screen)
-    screen.show(D.note_bundle(_plan_note(batch, over)))
+    total = _total(costs)
+    screen.show(D.note_bundle(_plan_note(batch, over, total)))
     if not batch.to_send:
         results = [batch.settled[i] for i in range(batch.total)]
         _summary(session, screen, batch, title, results, BatchProgress(total=batch.total))
         return results
-    view = ProgressView(screen, title, batch.total, session.config.stream_interval, what=what)
-    spend = _Spend()
+    _budget.confirm_batch(session, total, len(batch.to_send), yes=over.yes)
+    view = ProgressView(screen, title, batch.total, session.config.stream_interval)
+    on_the_way: dict[int, float] = {}  # estimates of rows sent and not yet in the tally
+
+    def before_send(index: int) -> None:
+        what = f"row {index} to {batch.model}"
+        _budget.check(session, costs.get(index), what, pending=sum(on_the_way.values()))
+        on_the_way[index] = costs.get(index) or 0.0
 
     def settled(row: BatchRow[Any]) -> None:
-        if row.sent and row.ok:
-            spend.add(tally(row))
+        tally(row)
+        on_the_way.pop(row.index, None)
         if also is not None:
             also(row)
 
     work = batch.run(
-        concurrency=over.concurrency, clock=session.batch_clock, on_row=settled,
-        on_progress=view.update, measure=measure,
+        concurrency=over.concurrency, clock=session.batch_clock, before_send=before_send,
+        on_row=settled, on_progress=view.update, measure=measure,
     )  # fmt: skip
     try:
         results = runtime.run(work)
@@ -314,16 +350,22 @@ def _run(
     return results
 
 
-def _plan_note(batch: Batch[Any], over: Over) -> str:
+def _total(costs: Mapping[int, float | None]) -> float | None:
+    """The batch's estimate: what its priced rows add up to (None when none is priced)."""
+    known = [c for c in costs.values() if c is not None]
+    return sum(known) if known else None
+
+
+def _plan_note(batch: Batch[Any], over: Over, total: float | None) -> str:
     sending = len(batch.to_send)
-    text = f"Sending {sending} of {batch.total} rows to {batch.model}"
+    text = f"Sending {sending} of {batch.total} rows to {batch.model} ({_budget.about(total)})"
     kept = []
     if batch.reused:
         kept.append(f"{batch.reused} answered before, reused")
     if batch.failed_before:
         kept.append(f"{batch.failed_before} failed before, kept (--retry-failed sends them)")
     if kept:
-        text += f" ({'; '.join(kept)})"
+        text += f"; {'; '.join(kept)}"
     if not sending:
         return f"Nothing to send: all {batch.total} rows of {over.name} are stored " + (
             f"({'; '.join(kept)})."
@@ -415,17 +457,30 @@ def _raise_if_stopped(results: list[BatchRow[Any]]) -> None:
 # --- -o -----------------------------------------------------------------------------------
 
 
-def collect(rows: Rows, results: list[BatchRow[Any]], columns: Mapping[str, list[Any]]) -> Any:
-    """The -o value: each row's result (or error) in a list; for a Series or DataFrame a new
-    DataFrame with ``columns`` (and an ``error`` column when a row failed) beside the input."""
+def collect(
+    rows: Rows,
+    results: list[BatchRow[Any]],
+    columns: Mapping[str, list[Any]],
+    *,
+    data: bool = False,
+) -> Any:
+    """The -o value: each row's result (``data``: its schema's object) or error in a list;
+    for a Series or DataFrame a new DataFrame with ``columns`` (and an ``error`` column when
+    a row failed) beside the input."""
     if rows.kind == "list":
-        return [r.result if r.ok else r.error for r in results]
+        return [_value(r, data) for r in results]
     frame = rows.source.to_frame() if rows.kind == "series" else rows.source
     new = dict(columns)
     if any(not r.ok for r in results):
         new["error"] = [None if r.ok else _one_line(r.error) for r in results]
     taken = {str(c) for c in frame.columns}
     return frame.assign(**{_free(name, taken): values for name, values in new.items()})
+
+
+def _value(row: BatchRow[Any], data: bool) -> Any:
+    if not row.ok:
+        return row.error
+    return getattr(row.result, "data", None) if data else row.result
 
 
 def _free(name: str, taken: set[str]) -> str:
