@@ -55,7 +55,9 @@ def paced(ctx, text):
 
 _routes_chat.paced = paced
 
-sim = Simulator(speed=float(sys.argv[1]), token_delay=float(sys.argv[2]))
+rate = float(sys.argv[3]) or None
+sim = Simulator(speed=float(sys.argv[1]), token_delay=float(sys.argv[2]), rate_limit=rate,
+                rate_burst=float(sys.argv[4]) or None)
 original_state_record = sim._state.record
 
 def record(entry):
@@ -87,9 +89,19 @@ sim.stop()
 class SimProcess:
     """The simulator child: ``base_url``, ``api_key`` and a few commands."""
 
-    def __init__(self, *, speed: float = 0.0, token_delay: float = 0.0) -> None:
+    def __init__(
+        self,
+        *,
+        speed: float = 0.0,
+        token_delay: float = 0.0,
+        rate_limit: float = 0.0,
+        rate_burst: float = 0.0,
+    ) -> None:
+        """``rate_limit``: billable requests per simulated second (0: none), with a bucket of
+        ``rate_burst`` (0: one second's worth)."""
+        args = [str(speed), str(token_delay), str(rate_limit), str(rate_burst)]
         self._proc = subprocess.Popen(
-            [sys.executable, "-c", CHILD, str(speed), str(token_delay)],
+            [sys.executable, "-c", CHILD, *args],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 from ._version import __version__
 
 if TYPE_CHECKING:
+    from ._batch import Batch, BatchProgress, BatchRow
     from ._cassette import Cassette
     from ._catalog import Model
     from ._client import AsyncClient, Client
@@ -73,6 +74,9 @@ if TYPE_CHECKING:
 
 _LAZY = {
     "AsyncClient": "_client",
+    "Batch": "_batch",
+    "BatchProgress": "_batch",
+    "BatchRow": "_batch",
     "Cassette": "_cassette",
     "Client": "_client",
     "Model": "_catalog",

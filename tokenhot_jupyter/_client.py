@@ -13,13 +13,33 @@ import os
 import sys
 import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator, Sequence
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Coroutine,
+    Iterable,
+    Iterator,
+    Sequence,
+)
 from typing import Any, Concatenate, Literal, ParamSpec, TypeVar
 
 import httpx
 
 from . import _audio, _cassette, _video
 from . import _exceptions as E
+from ._batch import (
+    CHAT,
+    DEFAULT_CONCURRENCY,
+    IMAGE,
+    Batch,
+    BatchProgress,
+    BatchRow,
+    batch_prompts,
+    parsed,
+    plan,
+    usage_tokens,
+)
 from ._cassette import Cassette
 from ._catalog import DEFAULTS, TRANSCRIBE_DEFAULT, Catalog, Kind, Model
 from ._chat import ChatCall
@@ -31,10 +51,13 @@ from ._config import (
 )
 from ._http import Connection, Sleep, json_body
 from ._images import ImageCall
+from ._media import Media, load_inputs, load_media
 from ._redact import mask_key, register_secret
 from ._runtime import runtime
-from ._schema import SchemaSpec
+from ._schema import SchemaSpec, schema_of
+from ._store._answers import Answers
 from ._store._credentials import resolve
+from ._store._journal import digest_inputs
 from ._types import ChatChunk, ChatResult, ImageResult, Transcript, VideoTask
 
 log = logging.getLogger("tokenhot_jupyter")
@@ -256,6 +279,155 @@ class AsyncClient:
 
         return runtime.aiterate(run())
 
+    # --- batches -------------------------------------------------------------------------
+
+    async def chat_many(
+        self,
+        /,
+        prompts: Iterable[str | Sequence[dict[str, Any]]],
+        model: str | None = None,
+        *,
+        system: str | None = None,
+        images: Any = None,
+        api: str | None = None,
+        concurrency: int = DEFAULT_CONCURRENCY,
+        schema: SchemaSpec | None = None,
+        resume: bool = True,
+        retry_failed: bool = False,
+        on_progress: Callable[[BatchProgress], Any] | None = None,
+        **params: Any,
+    ) -> list[BatchRow[ChatResult]]:
+        """Ask ``model`` each of ``prompts``; one `BatchRow` per prompt, in their order.
+
+        At most ``concurrency`` requests are in flight; on 429s and overloads the batch
+        slows down, honours ``Retry-After`` and speeds up again (never above
+        ``concurrency``).  A row that fails keeps its error (``row.error``; ``row.unwrap()``
+        raises it) and the others go on; only throttled rows are sent again.  With
+        ``resume`` every finished row is kept under ``TOKENHOT_HOME`` as it finishes, so
+        calling this again (after an interrupt, a crash or a restart) sends only the rows
+        without an answer; earlier failures keep their error unless ``retry_failed``.
+        ``on_progress`` gets a `BatchProgress` at every change (on the client's loop
+        thread: keep it short).  The other arguments are those of `chat`, for every row
+        (with a ``schema``, each row's ``.data``; a row whose answer does not match fails
+        with SchemaMismatch, which carries the paid answer).
+        """
+        batch = await self.chat_batch(
+            prompts, model, system=system, images=images, api=api, schema=schema,
+            resume=resume, retry_failed=retry_failed, **params,
+        )  # fmt: skip
+        return await self._call(batch.run(concurrency=concurrency, on_progress=on_progress))
+
+    async def chat_batch(
+        self,
+        /,
+        prompts: Iterable[str | Sequence[dict[str, Any]]],
+        model: str | None = None,
+        *,
+        system: str | None = None,
+        images: Any = None,
+        api: str | None = None,
+        schema: SchemaSpec | None = None,
+        resume: bool = True,
+        retry_failed: bool = False,
+        **params: Any,
+    ) -> Batch[ChatResult]:
+        """`chat_many` planned, nothing sent: ``.to_send`` and ``.reused`` say what the
+        resume store holds; ``await batch.run(concurrency=...)`` sends the rest."""
+
+        async def run() -> Batch[ChatResult]:
+            rows = batch_prompts(prompts, chat=True)
+            resolved = await self._resolve(model, "chat")
+            media = load_inputs(images)
+            shape = None if schema is None else schema_of(schema)
+            # A bad parameter or schema, a model that cannot chat: one error, before any row.
+            ChatCall.of(
+                self._conn, resolved, rows[0], system=system, images=media, api=api,
+                params=params, schema=shape,
+            )  # fmt: skip
+            shared = {"system": system, "api": api, "params": params, "inputs": _digest(media),
+                      "schema": shape.canonical() if shape else None}  # fmt: skip
+            ask = functools.partial(
+                self.chat, model=resolved.id, system=system, images=media or None, api=api,
+                schema=shape, **params,
+            )  # fmt: skip
+            return plan(
+                model=resolved.id,
+                codec=CHAT if shape is None else parsed(CHAT, shape),
+                requests=[{"prompt": prompt, **shared} for prompt in rows],
+                jobs=[functools.partial(ask, prompt) for prompt in rows],
+                store=Answers() if resume else None,
+                retry_failed=retry_failed,
+                measure=usage_tokens,
+            )
+
+        return await self._call(run())
+
+    async def image_many(
+        self,
+        /,
+        prompts: Iterable[str],
+        model: str | None = None,
+        *,
+        size: str | None = None,
+        n: int = 1,
+        images: Any = None,
+        mask: Any = None,
+        concurrency: int = DEFAULT_CONCURRENCY,
+        resume: bool = True,
+        retry_failed: bool = False,
+        on_progress: Callable[[BatchProgress], Any] | None = None,
+        **params: Any,
+    ) -> list[BatchRow[ImageResult]]:
+        """Pictures for each of ``prompts``, as `chat_many` asks for answers (same rules)."""
+        batch = await self.image_batch(
+            prompts, model, size=size, n=n, images=images, mask=mask, resume=resume,
+            retry_failed=retry_failed, **params,
+        )  # fmt: skip
+        return await self._call(batch.run(concurrency=concurrency, on_progress=on_progress))
+
+    async def image_batch(
+        self,
+        /,
+        prompts: Iterable[str],
+        model: str | None = None,
+        *,
+        size: str | None = None,
+        n: int = 1,
+        images: Any = None,
+        mask: Any = None,
+        resume: bool = True,
+        retry_failed: bool = False,
+        **params: Any,
+    ) -> Batch[ImageResult]:
+        """`image_many` planned, nothing sent (see `chat_batch`)."""
+
+        async def run() -> Batch[ImageResult]:
+            rows = batch_prompts(prompts, chat=False)
+            resolved = await self._resolve(model, "image")
+            media = load_inputs(images)
+            masked = load_media(mask, what="mask") if mask is not None else None
+            ImageCall.of(
+                self._conn, resolved, rows[0], size=size, n=n, images=media, mask=masked,
+                params=params,
+            )  # fmt: skip
+            shared = {"size": size, "n": n, "params": params, "inputs": _digest(media),
+                      "mask": _digest([masked] if masked else [])}  # fmt: skip
+            draw = functools.partial(
+                self.image, model=resolved.id, size=size, n=n, images=media or None,
+                mask=masked, **params,
+            )  # fmt: skip
+            return plan(
+                model=resolved.id,
+                codec=IMAGE,
+                requests=[{"prompt": prompt, **shared} for prompt in rows],
+                jobs=[functools.partial(draw, prompt) for prompt in rows],
+                store=Answers() if resume else None,
+                retry_failed=retry_failed,
+                measure=usage_tokens,
+            )
+
+        return await self._call(run())
+
     # --- images --------------------------------------------------------------------------
 
     async def image(
@@ -418,6 +590,11 @@ class AsyncClient:
         return await runtime.call(coro)
 
 
+def _digest(media: list[Media]) -> str:
+    """The inputs every row of a batch shares, by content (or URL)."""
+    return digest_inputs(*(m.url or m.as_bytes() for m in media))
+
+
 # --- the blocking client ---------------------------------------------------------------------
 
 
@@ -535,6 +712,10 @@ class Client:
     model = _blocking(AsyncClient.model)
     chat = _blocking(AsyncClient.chat)
     chat_stream = _blocking_iter(AsyncClient.chat_stream)
+    chat_many = _blocking(AsyncClient.chat_many)
+    chat_batch = _blocking(AsyncClient.chat_batch)
+    image_many = _blocking(AsyncClient.image_many)
+    image_batch = _blocking(AsyncClient.image_batch)
     image = _blocking(AsyncClient.image)
     video = _blocking_paid(AsyncClient.video)
     get_video = _blocking(AsyncClient.get_video)

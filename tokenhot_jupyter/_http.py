@@ -2,12 +2,16 @@
 
 Retry rules follow spec §2.3: reads retry on any transient failure; billable POSTs retry
 only when the request provably did nothing (connection never opened, 429, overload); a
-video-creating POST is never re-sent once it may have reached the gateway.
+video-creating POST is never re-sent once it may have reached the gateway.  Inside
+`throttles_raised` (a batch row), a 429 or overload is raised at once instead: the batch
+re-queues the row and slows every row down (`_batch`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import contextvars
 import functools
 import json
 import logging
@@ -41,6 +45,26 @@ RETRY_AFTER_CAP = 120.0
 # Connection failures where the request certainly never left this machine.
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 _MAYBE_SENT = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
+# False inside a batch row: its throttles go to the batch's limiter, which paces every row,
+# instead of one row sleeping and re-sending alone while the others keep hitting the limit.
+_RETRY_THROTTLES = contextvars.ContextVar("tokenhot_retry_throttles", default=True)
+
+
+@contextlib.contextmanager
+def throttles_raised() -> Iterator[None]:
+    """Within: a 429 or 503 overload is raised at once (never slept on and re-sent here)."""
+    token = _RETRY_THROTTLES.set(False)
+    try:
+        yield
+    finally:
+        _RETRY_THROTTLES.reset(token)
+
+
+def is_throttle(error: BaseException) -> bool:
+    """A 429 or 503 overload: the gateway refused before doing anything billable (§2.3)."""
+    return isinstance(error, E.APIStatusError) and is_retryable_status(
+        error.status_code, error.code
+    )
 
 
 @dataclass
@@ -261,7 +285,7 @@ class Connection:
     @staticmethod
     def _should_retry(mode: Mode, error: E.APIStatusError) -> bool:
         if is_retryable_status(error.status_code, error.code):
-            return True
+            return _RETRY_THROTTLES.get()
         if mode != "read" or isinstance(error, (E.ModelUnavailableError, E.BadRequestError)):
             return False
         return error.status_code >= 500 and error.status_code != 501

@@ -176,3 +176,22 @@ def test_run_all_stops_at_the_teaching_demos_mistake(kernel: Kernel) -> None:
     assert status[:mistake] == ["ok"] * mistake
     assert status[mistake] == "error"
     assert status[mistake + 1 :] == ["aborted"] * (len(code) - mistake - 1), status
+
+
+def test_a_batch_shows_one_progress_output_in_its_own_cell(kernel: Kernel) -> None:
+    kernel.ok("%config Tokenhot.stream_interval = 0")
+    kernel.ok("rows = [f'Row {i}' for i in range(12)]")
+    messages = kernel.ok("%%chat --over rows --concurrency 3 -o out\nEcho {item}", cell_id="b-1")
+    cell = messages[0]["parent_header"]["msg_id"]
+    bars = [
+        m for m in _displays(messages) if "<progress" in m["content"]["data"].get("text/html", "")
+    ]
+    assert bars and bars[0]["msg_type"] == "display_data"  # updated from the client's loop ...
+    assert all(m["msg_type"] == "update_display_data" for m in bars[1:])
+    assert {m["content"]["transient"]["display_id"] for m in bars} == {
+        bars[0]["content"]["transient"]["display_id"]
+    }
+    assert all(m["parent_header"]["msg_id"] == cell for m in bars)  # ... into this cell
+    assert "12/12 rows" in bars[-1]["content"]["data"]["text/plain"]
+    out = kernel.ok("print(len(out), out[11].text.split('to: ')[1][:11])")
+    assert "12 Echo Row 11" in "".join(m["content"].get("text", "") for m in out)

@@ -38,6 +38,7 @@ from ._session import Session, close_session, open_session, session_of
 if TYPE_CHECKING:
     from .._schema import Schema
     from ._actions import ChatRequest, ImageRequest, VideoRequest
+    from ._batches import Over
     from ._tasks import Tracked
 
 _MAGIC_KIND = {
@@ -150,6 +151,32 @@ def line_magic(func: F) -> F:
     return cast(F, _magic.line_magic(func))
 
 
+def batch_arguments(func: F) -> F:
+    """``--over VAR``, ``--concurrency N``, ``--retry-failed`` and ``--yes`` (a batch)."""
+    for args, kwargs in reversed(_BATCH_ARGUMENTS):
+        func = argument(*args, **kwargs)(func)
+    return func
+
+
+_BATCH_ARGUMENTS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
+    (("--over",), {"metavar": "VAR", "help": (
+        "Run the prompt once per item of VAR: a list ({item}, {index}), a pandas Series or a "
+        "DataFrame ({column}); answers are kept as they come, so re-running the cell sends "
+        "only the rows without one."
+    )}),
+    (("--concurrency",), {"type": int, "metavar": "N", "help": (
+        "With --over: at most N requests at once (default 8; fewer while the gateway "
+        "rate-limits)."
+    )}),
+    (("--retry-failed",), {"action": "store_true", "help": (
+        "With --over: send the rows that failed last time again (they are kept otherwise)."
+    )}),
+    (("--yes",), {"action": "store_true", "help": (
+        "With --over: send without asking, whatever the estimated cost."
+    )}),
+]  # fmt: skip
+
+
 # --- argument helpers -----------------------------------------------------------------------
 
 
@@ -221,6 +248,38 @@ def _out_name(name: str | None) -> str | None:
     if name is not None and (not name.isidentifier() or keyword.iskeyword(name)):
         raise UsageError(f"-o/--out needs a variable name, not {name!r}.")
     return name
+
+
+def _over(args: Any, magic: str, models: list[str]) -> Over | None:
+    """The batch options, checked (None without --over)."""
+    from .._batch import DEFAULT_CONCURRENCY
+    from ._batches import Over
+
+    if args.over is None:
+        used = [
+            f
+            for f, v in (
+                ("--concurrency", args.concurrency),
+                ("--retry-failed", args.retry_failed),
+                ("--yes", args.yes),
+            )
+            if v
+        ]
+        if used:
+            raise UsageError(f"{used[0]} goes with --over VAR (a batch).")
+        return None
+    if len(models) > 1:
+        raise UsageError(
+            f"--over runs one model; -m names {len(models)} ({', '.join(models)}): "
+            "run one cell per model."
+        )
+    for flag, value in (("--thread", getattr(args, "thread", None)),
+                        ("--new", getattr(args, "new", False))):  # fmt: skip
+        if value:
+            raise UsageError(f"{magic} --over asks each row on its own: leave out {flag}.")
+    concurrency = DEFAULT_CONCURRENCY if args.concurrency is None else args.concurrency
+    return Over(name=args.over, concurrency=concurrency, retry_failed=args.retry_failed,
+                yes=args.yes, vars=args.vars)  # fmt: skip
 
 
 def _input(token: str | None, ns: dict[str, Any]) -> Any:
@@ -312,21 +371,35 @@ class TokenhotMagics(Magics):
     @argument(
         "-p", "--param", action="append", help="Extra body field KEY=VALUE (JSON values allowed)."
     )
+    @batch_arguments
     @cell_magic
     def chat(self, line: str, cell: str) -> None:
         """Ask a chat model; the cell body is the prompt.
 
         The answer streams into one output and ends with a footer: model, how many earlier
         turns of the thread were sent, latency, tokens and an estimated cost.  Re-running a
-        cell replaces its own earlier turn in the thread instead of adding a copy.
+        cell replaces its own earlier turn in the thread instead of adding a copy.  With
+        --over VAR, the prompt is sent once per item of VAR (see --over).
         """
         args = _parse(self.chat, line)
         request = self._chat_request(args, line, cell)
+        over = _over(args, "%%chat", request.models)
+        if over is not None:
+            return self._chat_over(args, request, over)
         from . import _actions
 
         one = len(request.models) == 1  # a comparison keeps each model's outcome in its dict
         with _interruptible("%%chat"), self._keep_mismatch(args.out, one):
             self._keep(args.out, _actions.chat(self.session, self.screen, request))
+
+    def _chat_over(self, args: Any, request: ChatRequest, over: Over) -> None:
+        from ._batches import chat_over
+
+        with _interruptible("%%chat"):
+            chat_over(self.session, self.screen, request, over, self._ns, self._keeper(args))
+
+    def _keeper(self, args: Any) -> Callable[[Any], None]:
+        return lambda value: self._keep(args.out, value)
 
     @contextlib.contextmanager
     def _keep_mismatch(self, out: str | None, keep: bool) -> Iterator[None]:
@@ -346,7 +419,8 @@ class TokenhotMagics(Magics):
         from ._actions import ChatRequest
 
         _out_name(args.out)
-        prompt, used = _prompt(cell, "%%chat", args.vars, self._ns)
+        rows = args.over is not None  # each row fills the prompt in itself
+        prompt, used = _prompt(cell, "%%chat", args.vars and not rows, self._ns)
         models = _models(args.model, self.session.model_for("chat"))
         flags = {
             "temperature": args.temperature,
@@ -379,19 +453,30 @@ class TokenhotMagics(Magics):
     @argument("-o", "--out", help="Keep the result object in this variable.")
     @argument("--vars", action="store_true", help=_VARS_HELP)
     @argument("-p", "--param", action="append", help="Extra parameter KEY=VALUE, e.g. quality=hd.")
+    @batch_arguments
     @cell_magic
     def image(self, line: str, cell: str) -> None:
         """Generate (or with --input, edit) images; the cell body is the prompt.
 
         Images show inline and are saved under the output folder (tokenhot_outputs/ beside
-        the notebook unless Tokenhot.output_dir says otherwise).
+        the notebook unless Tokenhot.output_dir says otherwise).  With --over VAR, once per
+        item of VAR (see --over); those pictures are saved, not shown.
         """
         args = _parse(self.image, line)
         request = self._image_request(args, cell)
+        over = _over(args, "%%image", request.models)
+        if over is not None:
+            return self._image_over(args, request, over)
         from . import _actions
 
         with _interruptible("%%image"):
             self._keep(args.out, _actions.image(self.session, self.screen, request))
+
+    def _image_over(self, args: Any, request: ImageRequest, over: Over) -> None:
+        from ._batches import image_over
+
+        with _interruptible("%%image"):
+            image_over(self.session, self.screen, request, over, self._ns, self._keeper(args))
 
     def _image_request(self, args: Any, cell: str) -> ImageRequest:
         from ._actions import ImageRequest
@@ -399,7 +484,8 @@ class TokenhotMagics(Magics):
         _out_name(args.out)
         if args.n is not None and args.n < 1:
             raise UsageError("-n must be 1 or more.")
-        prompt, _ = _prompt(cell, "%%image", args.vars, self._ns)
+        rows = args.over is not None  # each row fills the prompt in itself
+        prompt, _ = _prompt(cell, "%%image", args.vars and not rows, self._ns)
         models = _models(args.model, self.session.model_for("image"))
         flags = {"size": args.size, "n": args.n}
         params = self.session.params_for("image", models, flags) | _params(args.param, "%%image")

@@ -65,6 +65,13 @@ def _safe_name(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._") or "model"
 
 
+def _kept(path: Path, data: bytes) -> Path:
+    """``path`` holding ``data``: written unless a file of that size is already there."""
+    if not (path.is_file() and path.stat().st_size == len(data)):
+        path.write_bytes(data)
+    return path
+
+
 class Session:
     """Everything one kernel keeps between magic calls."""
 
@@ -81,6 +88,7 @@ class Session:
         self.param_defaults: dict[str, dict[str, Any]] = {}  # kind → parameter → value
         self._clock = clock
         self.poll_clock: Clock = REAL_CLOCK  # what video tasks poll by (tests move a fake one)
+        self.batch_clock: Clock = REAL_CLOCK  # what --over batches pace and back off by
         self._client: Client | None = None
         self._client_env: tuple[str | None, ...] = ()
         # %tokenhot record/replay: a cassette, False (stopped: none), None ($TOKENHOT_CASSETTE).
@@ -209,11 +217,19 @@ class Session:
         )
         return (Path.cwd() / Path(raw).expanduser()).resolve()
 
-    def save(self, data: bytes, model: str, index: int, extension: str) -> Path:
-        """Write media under the output folder as ``<timestamp>-<model>-<n><ext>``."""
+    def save(
+        self, data: bytes, model: str, index: int, extension: str, *, key: str | None = None
+    ) -> Path:
+        """Write media under the output folder as ``<timestamp>-<model>-<n><ext>``.
+
+        With ``key`` (a batch row's), as ``<model>-<key>-<n><ext>``: a re-run of the row
+        finds its file there and writes nothing new.
+        """
         folder = self.output_dir()
         try:
             folder.mkdir(parents=True, exist_ok=True)
+            if key is not None:
+                return _kept(folder / f"{_safe_name(model)}-{key}-{index}{extension}", data)
             stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(self._clock()))
             path = folder / f"{stamp}-{_safe_name(model)}-{index}{extension}"
             for n in range(2, 1000):

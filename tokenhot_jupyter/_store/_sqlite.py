@@ -12,6 +12,7 @@ import os
 import sqlite3
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
@@ -112,7 +113,7 @@ class Database:
             self.path, timeout=self._timeout, isolation_level=None, check_same_thread=False
         )
         try:
-            conn.execute("PRAGMA journal_mode=WAL")
+            _wal(conn, self._timeout)
             conn.execute(f"PRAGMA synchronous={self.SYNCHRONOUS}")
             migrate(conn, self.MIGRATIONS)
         except BaseException:
@@ -141,6 +142,21 @@ class Database:
 
 def _is_corrupt(reason: str) -> bool:
     return any(w in reason for w in ("not a database", "malformed", "corrupt", "file is encrypted"))
+
+
+def _wal(conn: sqlite3.Connection, timeout: float) -> None:
+    """WAL mode.  Turning a new file to WAL needs it alone for a moment, and SQLite does not
+    wait for that (no busy handler): two kernels creating it at once would see "database is
+    locked" at once, so the switch is tried again until the busy timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
 
 
 def migrate(conn: sqlite3.Connection, migrations: tuple[str, ...]) -> None:

@@ -45,6 +45,14 @@ json_schema, ``text.format``, an Anthropic tool or ``output_format``, Gemini's
 its family's shape (Anthropic: a ``tool_use`` block); the ``schema-mismatch`` fault makes
 the answer leave out a required field, so that it does not match.
 
+**Rate limit.** ``Simulator(rate_limit=5)`` (or ``--rate-limit 5``) admits 5 billable
+requests per simulated second per key, from a bucket of ``rate_burst`` (default one
+second's worth); over it the gateway's in-memory limiter answers 429 with an empty body
+(``rate_retry_after=True`` adds a whole-second ``Retry-After``).  On a manual clock the
+bucket refills only as the clock is advanced.  Each log entry (``sim.requests``) has
+``in_flight``, how many API requests were being served when it arrived (itself included),
+and ``completed``, whether its whole reply went out.
+
 **Control routes** (no key): ``GET /__sim__``, ``GET|POST|DELETE /__sim__/faults``,
 ``GET|POST /__sim__/clock`` (``{"advance": seconds}``), ``GET|DELETE /__sim__/requests``,
 ``POST /__sim__/tokens`` (``{"key", "exhausted"}``), ``GET /__sim__/tasks``.

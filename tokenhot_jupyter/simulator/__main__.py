@@ -40,6 +40,18 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--wan-shape2", action="store_true", help="wan2.6-image answers in shape 2")
     parser.add_argument("--ping", action="store_true", help="chat streams carry a ': PING' comment")
+    parser.add_argument(
+        "--rate-limit",
+        type=float,
+        default=None,
+        help="billable requests per simulated second per key; over it, 429 (default: none)",
+    )
+    parser.add_argument(
+        "--rate-burst", type=float, default=None, help="the limit's burst (default: 1 s worth)"
+    )
+    parser.add_argument(
+        "--retry-after", action="store_true", help="over-limit 429s carry a Retry-After header"
+    )
     return parser
 
 
@@ -55,6 +67,9 @@ def main(argv: list[str] | None = None) -> int:
         image_delay=args.image_delay,
         wan_shape2=args.wan_shape2,
         ping=args.ping,
+        rate_limit=args.rate_limit,
+        rate_burst=args.rate_burst,
+        rate_retry_after=args.retry_after,
     )
     stop = threading.Event()
 

@@ -21,7 +21,8 @@ from ._errors import (
 )
 from ._faults import Fault, parse_fault
 from ._http import Drop, HttpError, Reply, Request, Result, Stream, json_reply, parse_body
-from ._state import FileRecord, RecordedRequest, State, Stopped, redact_headers
+from ._limits import retry_after
+from ._state import FileRecord, RecordedRequest, State, Stopped, is_control, redact_headers
 
 log = logging.getLogger("tokenhot_jupyter.simulator")
 
@@ -51,7 +52,8 @@ class Gateway:
         """Answer one request (``req.request_id`` already set, body not yet parsed)."""
         parse_body(req)
         record = _record(req)
-        if not req.path.startswith("/__sim__"):
+        if not is_control(req.path):
+            req.record = record
             self.state.record(record)
         route = self._match(req)
         result = fallback(req) if route is None else self._run(Ctx(self.state, req, route, record))
@@ -71,6 +73,8 @@ class Gateway:
         try:
             if ctx.route.auth:
                 ctx.token = authenticate(self.state, ctx.req)
+            if ctx.route.billable and (limited := _rate_limited_by_bucket(ctx)) is not None:
+                return limited
             ctx.fault = self._fault(ctx)
             early = _middleware_fault(ctx)
             if early is not None:
@@ -92,7 +96,7 @@ class Gateway:
         return _after(ctx, result)
 
     def _fault(self, ctx: Ctx) -> Fault:
-        if ctx.req.path.startswith("/__sim__"):
+        if is_control(ctx.req.path):
             return Fault()
         spec = ctx.req.header("x-sim-fault")
         try:
@@ -115,6 +119,7 @@ def _record(req: Request) -> RecordedRequest:
         dict(req.form),
         files,
         req.request_id,
+        in_flight=req.in_flight,
     )
 
 
@@ -194,6 +199,18 @@ def _middleware_fault(ctx: Ctx) -> Result | None:
         message = "系统 CPU 负载过高，请稍后再试 (system CPU overloaded)"
         raise middleware_error(503, message, ctx.rid, code="system_cpu_overloaded")
     return None
+
+
+def _rate_limited_by_bucket(ctx: Ctx) -> Reply | None:
+    """The per-user request limit (`Options.rate_limit`): 429 with an empty body when over."""
+    options = ctx.state.options
+    if not options.rate_limit:
+        return None
+    wait = ctx.state.limiter.take(ctx.token, ctx.now(), options.rate_limit, options.rate_burst)
+    if wait <= 0:
+        return None
+    headers = {"Retry-After": retry_after(wait)} if options.rate_retry_after else {}
+    return Reply(429, b"", "text/plain; charset=utf-8", headers)
 
 
 def _rate_limited(ctx: Ctx) -> Reply:

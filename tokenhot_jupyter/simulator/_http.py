@@ -37,6 +37,8 @@ class Request:
     form: dict[str, list[str]] = field(default_factory=dict)
     files: list[FilePart] = field(default_factory=list)
     params: dict[str, str] = field(default_factory=dict)
+    in_flight: int = 0  # requests being served when it arrived (`State.enter`)
+    record: Any = None  # its entry in the request log, once the gateway made one
 
     def header(self, name: str) -> str:
         """A header value, or ``""``."""

@@ -28,6 +28,8 @@ def status(ctx: Ctx) -> Result:
             "faults": state.faults.pending(),
             "tasks": len(state.tasks),
             "requests": len(state.requests),
+            "in_flight": state.in_flight,
+            "rate_limit": state.options.rate_limit,
         }
     )
 

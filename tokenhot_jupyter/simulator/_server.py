@@ -89,6 +89,8 @@ class _Handler(BaseHTTPRequestHandler):
     def setup(self) -> None:
         """Disable Nagle: headers and body go out in separate writes (no 40 ms stalls)."""
         super().setup()
+        self._req: Request | None = None  # the request being served ...
+        self._counted, self._done = 0, True  # ... as `State.enter` counted it
         with contextlib.suppress(OSError):
             self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
@@ -120,10 +122,24 @@ class _Handler(BaseHTTPRequestHandler):
         except (ValueError, OSError, zlib.error):
             self.close_connection = True
             return
+        req.in_flight = self._counted = state.enter(req.path)
+        self._req, self._done, completed = req, False, False
         try:
-            self._write(self.server.gateway.handle(req), req.request_id)
+            completed = self._write(self.server.gateway.handle(req), req.request_id)
         except Stopped:
             self._abort()
+        finally:
+            self._finishing(completed=False)  # no reply went out (or it broke)
+            if not completed:  # also when its last write failed after `_finishing`
+                state.completed(req.record, False)
+
+    def _finishing(self, *, completed: bool) -> None:
+        """The reply's last bytes go out next: from here a client may send its next request,
+        so the request stops counting as in flight and the log says how it ended (once)."""
+        if not self._done:
+            self._done = True
+            self.server.state.leave(self._counted)
+            self.server.state.completed(self._req.record if self._req else None, completed)
 
     def _read_body(self, headers: dict[str, str], cap: int) -> bytes:
         if "chunked" in headers.get("transfer-encoding", "").lower():
@@ -150,15 +166,17 @@ class _Handler(BaseHTTPRequestHandler):
             parts.append(self.rfile.read(size))
             self.rfile.readline(8)
 
-    def _write(self, result: Result, rid: str, close: bool = False) -> None:
+    def _write(self, result: Result, rid: str, close: bool = False) -> bool:
+        """Send ``result``; True when the whole reply went out."""
         if isinstance(result, Drop):
+            self._finishing(completed=False)
             self._abort()
-        elif isinstance(result, Stream):
-            self._write_stream(result, rid)
-        else:
-            self._write_reply(result, rid, close)
+            return False
+        if isinstance(result, Stream):
+            return self._write_stream(result, rid)
+        return self._write_reply(result, rid, close)
 
-    def _write_reply(self, reply: Reply, rid: str, close: bool) -> None:
+    def _write_reply(self, reply: Reply, rid: str, close: bool) -> bool:
         self.send_response(reply.status)
         self.send_header("Content-Type", reply.content_type)
         self.send_header("Content-Length", str(len(reply.body)))
@@ -168,16 +186,18 @@ class _Handler(BaseHTTPRequestHandler):
         if close:
             self.send_header("Connection", "close")
             self.close_connection = True
+        self._finishing(completed=not reply.cut)
         self.end_headers()
         if self.command == "HEAD":
-            return
+            return True
         if reply.cut:
             self.wfile.write(reply.body[: len(reply.body) // 2])
             self._abort()
-            return
+            return False
         self.wfile.write(reply.body)
+        return True
 
-    def _write_stream(self, stream: Stream, rid: str) -> None:
+    def _write_stream(self, stream: Stream, rid: str) -> bool:
         self.send_response(stream.status)
         self.send_header("Content-Type", stream.content_type)
         self.send_header("Cache-Control", "no-cache")
@@ -191,17 +211,22 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             for event in events:
                 if event is None:
+                    self._finishing(completed=False)
                     self._abort()
-                    return
+                    return False
                 self._chunk(event)
+            self._finishing(completed=True)
             self._chunk(b"")
         except (Stopped, OSError):
+            self._finishing(completed=False)
             self._abort()
+            return False
         finally:
             events.close()
             inner = getattr(stream.events, "close", None)
             if inner is not None:
                 inner()
+        return True
 
     def _chunk(self, data: bytes) -> None:
         self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))

@@ -41,7 +41,10 @@ class Simulator:
     seconds of pacing. ``wan_shape2``, ``happyhorse_documented_body``, ``ping``: quirk
     switches. ``max_body_mb``: the 413 cap. ``group``: named in ``model_not_found``.
     ``video_base + video_per_second × seconds``: simulated seconds a video task needs.
-    The switches and delays can also be set on a running simulator (``sim.ping = True``).
+    ``rate_limit``: billable requests per simulated second per key (a token bucket of
+    ``rate_burst``, default one second's worth); over it, 429 with an empty body, plus
+    ``Retry-After`` with ``rate_retry_after``.  The switches, delays and limits can also be
+    set on a running simulator (``sim.ping = True``, ``sim.rate_limit = 5``).
     """
 
     token_delay = _Option()  # real seconds before each streamed piece
@@ -52,6 +55,9 @@ class Simulator:
     group = _Option()  # the token's group, named in model_not_found messages
     video_base = _Option()  # simulated seconds every video task needs ...
     video_per_second = _Option()  # ... plus this much per second of video
+    rate_limit = _Option()  # billable requests per simulated second per key (None: no limit)
+    rate_burst = _Option()  # the limit's bucket size (None: one second's worth)
+    rate_retry_after = _Option()  # over-limit 429s carry Retry-After (the gateway's do not)
 
     def __init__(
         self,
@@ -70,6 +76,9 @@ class Simulator:
         ping: bool = False,
         video_base: float = 60.0,
         video_per_second: float = 6.0,
+        rate_limit: float | None = None,
+        rate_burst: float | None = None,
+        rate_retry_after: bool = False,
     ) -> None:
         keys = frozenset(api_keys) if api_keys is not None else None
         self.host, self.port = host, port
@@ -87,6 +96,9 @@ class Simulator:
             ping=ping,
             video_base=video_base,
             video_per_second=video_per_second,
+            rate_limit=rate_limit,
+            rate_burst=rate_burst,
+            rate_retry_after=rate_retry_after,
         )
         self._state = State(self.clock, options, self.faults)
         self._server: SimHTTPServer | None = None
@@ -170,6 +182,12 @@ class Simulator:
         """Empty the request log."""
         with self._state.lock:
             self._state.requests.clear()
+
+    @property
+    def in_flight(self) -> int:
+        """API requests being served right now (each log entry has the count at its arrival)."""
+        with self._state.lock:
+            return self._state.in_flight
 
     def exhaust_token(self, key: str, exhausted: bool = True) -> None:
         """Use up (or restore) a key's token quota: every route then answers 401."""

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ._clock import SimClock
 from ._faults import FaultPlan
+from ._limits import RateLimiter
 
 if TYPE_CHECKING:
     from ._video import Task
@@ -41,6 +42,9 @@ class Options:
     ping: bool = False
     video_base: float = 60.0  # a video task takes video_base + video_per_second × seconds
     video_per_second: float = 6.0
+    rate_limit: float | None = None  # billable requests per simulated second, per user token
+    rate_burst: float | None = None  # the bucket's size (None: one second's worth)
+    rate_retry_after: bool = False  # an over-limit 429 carries Retry-After (the gateway's none)
 
 
 class FileRecord(NamedTuple):
@@ -66,6 +70,8 @@ class RecordedRequest:
     request_id: str = ""
     status: int | None = None
     upstream: Any = None  # the body the gateway would forward upstream, where it rewrites one
+    in_flight: int = 0  # requests being served when this one arrived, itself included
+    completed: bool = False  # the whole reply went out (not dropped, cut or abandoned)
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-friendly copy (for ``GET /__sim__/requests``)."""
@@ -115,6 +121,8 @@ class State:
         self.files: dict[str, StoredFile] = {}
         self.exhausted: set[str] = set()
         self.requests: list[RecordedRequest] = []
+        self.limiter = RateLimiter()
+        self.in_flight = 0  # API requests being served now (control routes not counted)
         self._ids = itertools.count(1)
 
     def now(self) -> float:
@@ -144,11 +152,37 @@ class State:
             self.files[name] = stored
         return f"{self.base_url}/__files/{name}"
 
+    def enter(self, path: str) -> int:
+        """An API request arrives: how many are being served now, itself included (0 for a
+        control route, which is not counted)."""
+        if is_control(path):
+            return 0
+        with self.lock:
+            self.in_flight += 1
+            return self.in_flight
+
+    def leave(self, counted: int) -> None:
+        """A request counted by `enter` (``counted`` > 0) is no longer in flight."""
+        if counted:
+            with self.lock:
+                self.in_flight -= 1
+
+    def completed(self, entry: RecordedRequest | None, completed: bool) -> None:
+        """Note in the log whether a request's whole reply went out."""
+        if entry is not None:
+            with self.lock:
+                entry.completed = completed
+
     def record(self, entry: RecordedRequest) -> None:
         """Append to the request log (only the newest `LOG_LIMIT` entries are kept)."""
         with self.lock:
             self.requests.append(entry)
             del self.requests[:-LOG_LIMIT]
+
+
+def is_control(path: str) -> bool:
+    """The simulator's own ``/__sim__`` routes: never logged, limited or counted in flight."""
+    return path.startswith("/__sim__")
 
 
 def random_string(n: int) -> str:
