@@ -133,12 +133,8 @@ class AsyncioBackend(httpcore.AsyncNetworkBackend):
         socket_options: Iterable[SocketOption] | None = None,
     ) -> httpcore.AsyncNetworkStream:
         """A connected stream to ``host:port``."""
-        loop = asyncio.get_running_loop()
         local = (local_address, 0) if local_address else None
-        made = loop.create_connection(
-            _Protocol, host, port, local_addr=local, happy_eyeballs_delay=HAPPY_EYEBALLS
-        )
-        return await _connected(made, timeout, socket_options)
+        return await _connected(_create(host, port, local), timeout, socket_options)
 
     async def connect_unix_socket(
         self,
@@ -153,6 +149,26 @@ class AsyncioBackend(httpcore.AsyncNetworkBackend):
     async def sleep(self, seconds: float) -> None:
         """Wait on the loop."""
         await asyncio.sleep(seconds)
+
+
+async def _create(
+    host: str, port: int, local: tuple[str, int] | None
+) -> tuple[asyncio.BaseTransport, _Protocol]:
+    """Connect, racing a host's addresses only when it has more than one.
+
+    Python 3.11's happy-eyeballs race (asyncio.staggered) leaves a connected socket unclosed
+    when it is cancelled at the wrong moment (a Ctrl-C while connecting); one address has
+    nothing to race, and the plain path closes its socket on cancellation.
+    """
+    loop = asyncio.get_running_loop()
+    infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    addresses = list(dict.fromkeys((family, str(address[0])) for family, *_, address in infos))
+    if len(addresses) == 1:
+        ((family, ip),) = addresses
+        return await loop.create_connection(_Protocol, ip, port, family=family, local_addr=local)
+    return await loop.create_connection(
+        _Protocol, host, port, local_addr=local, happy_eyeballs_delay=HAPPY_EYEBALLS
+    )
 
 
 async def _connected(
