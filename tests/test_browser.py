@@ -192,3 +192,44 @@ def test_run_all_stops_at_the_teaching_demos_mistake(browser: Browser, lab: Lab)
     page.screenshot(path=lab.shots / "demo-stopped.png")
     expect(usage.locator(".jp-InputPrompt")).to_have_text("[ ]:")  # aborted: it never ran
     expect(usage.locator(".jp-OutputArea-output")).to_have_count(0)
+
+
+BATCH_CELLS = (
+    'cities = ["Paris", "Lima", "Oslo", "Accra", "Hanoi", "Quito"]',
+    "%%chat --over cities -o answers\nOne line about {item}.",
+    "print(len(answers), answers[0].text[:40])",
+    '%%chat --schema "name, age int, tags list[str]" -o person\nInvent a person.',
+    "print(sorted(person))",
+)
+
+
+@pytest.fixture
+def batch_lab(tmp_path: Path) -> Iterator[Lab]:
+    """The launcher on a folder holding a notebook with a batch and a structured answer."""
+    notebook = write_notebook(tmp_path / "work" / "batch.ipynb", BATCH_CELLS)
+    command = [sys.executable, "-m", "tokenhot_jupyter", "lab", "--dir", str(notebook.parent)]
+    with jupyter_server(command, tmp_path, isolated_env(tmp_path)) as server:
+        shots = tmp_path / "screenshots"
+        shots.mkdir()
+        yield Lab(server.url(f"lab/tree/{notebook.name}"), "", notebook, shots)
+
+
+def test_a_batch_and_a_structured_answer_in_jupyterlab(browser: Browser, batch_lab: Lab) -> None:
+    page = browser.new_page(viewport=VIEWPORT)
+    page.goto(batch_lab.url)
+    expect(cell(page, 4)).to_be_visible(timeout=SLOW)
+    wait_for_kernel_idle(page)
+    run_all(page)
+    try:
+        batch = outputs(page, 1)
+        summary = batch.filter(has_text="6 answered, 0 reused, 0 failed")
+        expect(summary).to_have_count(1, timeout=SLOW)
+        expect(batch.locator("progress")).to_have_count(1)  # one bar, updated in place
+        expect(batch.locator("script, img")).to_have_count(0)
+        expect(outputs(page, 2)).to_contain_text("6 Simulated answer", timeout=SLOW)
+        expect(outputs(page, 3).locator("table")).to_contain_text("tags", timeout=SLOW)
+        expect(outputs(page, 4)).to_contain_text("['age', 'name', 'tags']", timeout=SLOW)
+    finally:
+        page.screenshot(path=batch_lab.shots / "batch-end.png", full_page=True)
+    page.screenshot(path=batch_lab.shots / "batch.png", full_page=True)
+    assert_not_on_page(page, SIMULATOR_KEY)
