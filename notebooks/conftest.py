@@ -20,7 +20,8 @@ HERE = Path(__file__).resolve().parent
 # Only the notebooks we ship are tests: a user's own notebook saved here is not.
 SHIPPED = {
     "01-quick-tour.ipynb", "02-chat-and-compare.ipynb", "03-images.ipynb", "04-video.ipynb",
-    "05-audio.ipynb", "06-teaching-demo.ipynb", "07-record-and-replay.ipynb", "08-prompts-over-data.ipynb",
+    "05-audio.ipynb", "06-teaching-demo.ipynb", "07-record-and-replay.ipynb",
+    "08-prompts-over-data.ipynb",
 }  # fmt: skip
 _state: dict[str, Any] = {}
 
