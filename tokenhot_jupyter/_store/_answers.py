@@ -20,8 +20,7 @@ import contextlib
 import hashlib
 import json
 import os
-import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -82,10 +81,6 @@ class Answers(Database):
     FILE_NAME = FILE_NAME
     WHAT = "answer store"
     MIGRATIONS = MIGRATIONS
-
-    def __init__(self, path: Path | None = None, *, clock: Callable[[], float] = time.time) -> None:
-        super().__init__(path)
-        self._clock = clock
 
     @property
     def media(self) -> Path:

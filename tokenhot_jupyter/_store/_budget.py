@@ -11,10 +11,7 @@ there is none and nothing is read.
 from __future__ import annotations
 
 import os
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 from ._ledger import Ledger
 from ._sqlite import Database
@@ -39,16 +36,7 @@ class Budgets(Database):
     FILE_NAME = FILE_NAME
     WHAT = "budget file"
     MIGRATIONS = MIGRATIONS
-
-    def __init__(
-        self,
-        path: Path | None = None,
-        *,
-        clock: Callable[[], float] = time.time,
-        timeout: float = 5.0,
-    ) -> None:
-        super().__init__(path, timeout=timeout)
-        self._clock = clock
+    BUSY_TIMEOUT = 5.0
 
     def day(self) -> float | None:
         """The day budget in USD, or None when none is set."""

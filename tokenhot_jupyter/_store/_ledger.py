@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from .._types import Usage
@@ -81,16 +79,7 @@ class Ledger(Database):
     FILE_NAME = FILE_NAME
     WHAT = "usage ledger"
     MIGRATIONS = MIGRATIONS
-
-    def __init__(
-        self,
-        path: Path | None = None,
-        *,
-        clock: Callable[[], float] = time.time,
-        timeout: float = 5.0,
-    ) -> None:
-        super().__init__(path, timeout=timeout)
-        self._clock = clock
+    BUSY_TIMEOUT = 5.0
 
     def append(self, call: Call) -> None:
         """Add one call and commit at once."""

@@ -13,7 +13,7 @@ import sqlite3
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -46,10 +46,18 @@ class Database:
     MIGRATIONS: ClassVar[tuple[str, ...]]  # migration n takes version n to n + 1; append only
     SYNCHRONOUS: ClassVar[str] = "NORMAL"  # WAL + NORMAL: durable across crashes of a process
     DAMAGED_HINT: ClassVar[str] = ""  # said after "move it aside" when the file is damaged
+    BUSY_TIMEOUT: ClassVar[float] = BUSY_TIMEOUT  # default wait for another kernel's write lock
 
-    def __init__(self, path: Path | None = None, *, timeout: float = BUSY_TIMEOUT) -> None:
+    def __init__(
+        self,
+        path: Path | None = None,
+        *,
+        timeout: float | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self._path = Path(path) if path is not None else None
-        self._timeout = timeout
+        self._timeout = self.BUSY_TIMEOUT if timeout is None else timeout
+        self._clock = clock  # when rows are written (tests pass a fake one)
         self._lock = threading.Lock()
         self._conn: sqlite3.Connection | None = None
 
