@@ -44,7 +44,8 @@ def wanted(fields: dict[str, Any]) -> Wanted | None:
     return None
 
 
-def _get(obj: Any, *keys: str) -> Any:
+def dig(obj: Any, *keys: str) -> Any:
+    """``obj[k1][k2]…``, or None where a level is missing or not a dict."""
     for key in keys:
         if not isinstance(obj, dict):
             return None
@@ -57,22 +58,22 @@ def _schema(value: Any) -> Wanted | None:
 
 
 def _chat_format(f: dict[str, Any]) -> Wanted | None:
-    kind = _get(f, "response_format", "type")
+    kind = dig(f, "response_format", "type")
     if kind == "json_object":
         return Wanted({"type": "object", "properties": {"answer": {"type": "string"}}})
-    return _schema(_get(f, "response_format", "json_schema", "schema")) if kind else None
+    return _schema(dig(f, "response_format", "json_schema", "schema")) if kind else None
 
 
 def _responses_format(f: dict[str, Any]) -> Wanted | None:
-    if _get(f, "text", "format", "type") == "json_schema":
-        return _schema(_get(f, "text", "format", "schema"))
+    if dig(f, "text", "format", "type") == "json_schema":
+        return _schema(dig(f, "text", "format", "schema"))
     return None
 
 
 def _anthropic_format(f: dict[str, Any]) -> Wanted | None:
-    for spec in (f.get("output_format"), _get(f, "output_config", "format")):
-        if _get(spec, "type") == "json_schema":
-            return _schema(_get(spec, "schema"))
+    for spec in (f.get("output_format"), dig(f, "output_config", "format")):
+        if dig(spec, "type") == "json_schema":
+            return _schema(dig(spec, "schema"))
     return None
 
 

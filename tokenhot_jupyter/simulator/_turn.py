@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ._context import Ctx
-from ._structured import answer_text, wanted
+from ._structured import answer_text, dig, wanted
 from ._text import Prompt, answer, count_tokens, pieces, prompt_tokens, reasoning, truncate
 from ._text import wants_reasoning as _wants
 
@@ -74,9 +74,9 @@ def effort_of(ctx: Ctx) -> str | None:
         return ctx.effort
     for value in (
         f.get("reasoning_effort"),
-        _get(f, "reasoning", "effort"),
-        _get(f, "output_config", "effort"),
-        _get(f, "extra_body", "google", "thinking_config", "thinking_level"),
+        dig(f, "reasoning", "effort"),
+        dig(f, "output_config", "effort"),
+        dig(f, "extra_body", "google", "thinking_config", "thinking_level"),
     ):
         if isinstance(value, str) and value:
             return value
@@ -85,18 +85,10 @@ def effort_of(ctx: Ctx) -> str | None:
         return "high" if thinking.get("type") == "adaptive" else "medium"
     if (
         f.get("enable_thinking") in _ON
-        or _get(f, "extra_body", "google", "thinking_config", "include_thoughts") is True
+        or dig(f, "extra_body", "google", "thinking_config", "include_thoughts") is True
     ):
         return "medium"
     return None
-
-
-def _get(obj: Any, *keys: str) -> Any:
-    for key in keys:
-        if not isinstance(obj, dict):
-            return None
-        obj = obj.get(key)
-    return obj
 
 
 def _int(value: Any) -> int | None:
