@@ -9,11 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import signal
-import sys
 import threading
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +20,8 @@ from tokenhot_jupyter._batch import BatchProgress, BatchRow
 from tokenhot_jupyter._poll import Clock
 from tokenhot_jupyter._runtime import runtime
 from tokenhot_jupyter.simulator import Simulator
+
+from interrupt_support import ctrl_c_when
 
 CHAT = "/v1/chat/completions"
 
@@ -148,24 +146,6 @@ def test_a_failed_row_keeps_its_error_until_asked_to_retry(sim: Simulator) -> No
     assert list(_sent(sim)) == [_prompts(5)[0]]  # only the failed row went out
 
 
-def _ctrl_c_when(ready: Callable[[], bool]) -> threading.Thread:
-    """One real SIGINT to the main thread once ``ready`` holds (as Ctrl-C sends it)."""
-
-    def waits() -> bool:
-        frame = sys._current_frames().get(threading.main_thread().ident or 0)
-        return frame is not None and frame.f_code.co_name == "wait"
-
-    def send() -> None:
-        deadline = time.monotonic() + 60
-        while not (ready() and waits()) and time.monotonic() < deadline:
-            time.sleep(0.002)
-        signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGINT)
-
-    thread = threading.Thread(target=send, daemon=True)
-    thread.start()
-    return thread
-
-
 @pytest.mark.skipif(threading.current_thread() is not threading.main_thread(), reason="SIGINT")
 def test_an_interrupt_at_row_100_then_a_rerun_sends_only_the_missing_rows(
     sim: Simulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -173,7 +153,7 @@ def test_an_interrupt_at_row_100_then_a_rerun_sends_only_the_missing_rows(
     sim.faults.add("slow=0.01", path=CHAT, method="POST", times=-1)
     prompts = _prompts(200)
     progress: list[BatchProgress] = []
-    sender = _ctrl_c_when(lambda: bool(progress) and progress[-1].done >= 100)
+    sender = ctrl_c_when(lambda: bool(progress) and progress[-1].done >= 100)
     with pytest.raises(KeyboardInterrupt):
         _client(sim).chat_many(prompts, "gpt-5", concurrency=4, on_progress=progress.append)
     sender.join()

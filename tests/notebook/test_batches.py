@@ -10,11 +10,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import json
-import signal
-import sys
 import threading
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +18,8 @@ import pytest
 
 import tokenhot_jupyter as th
 from tokenhot_jupyter._poll import Clock
+
+from interrupt_support import ctrl_c_when
 
 if TYPE_CHECKING:
     from magics_support import Shell
@@ -151,24 +149,6 @@ def test_200_rows_with_429s_and_a_5xx_each_answered_once_in_order_within_n(sh: S
     assert f"row {failed[0]}: ServerError:" in summary and "HTTP 500" in summary
 
 
-def _ctrl_c_when(ready: Callable[[], bool]) -> threading.Thread:
-    """One real SIGINT to the main thread, once ``ready`` holds and it waits (as Ctrl-C)."""
-
-    def waits() -> bool:
-        frame = sys._current_frames().get(threading.main_thread().ident or 0)
-        return frame is not None and frame.f_code.co_name == "wait"
-
-    def send() -> None:
-        deadline = time.monotonic() + 60
-        while not (ready() and waits()) and time.monotonic() < deadline:
-            time.sleep(0.002)
-        signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGINT)
-
-    thread = threading.Thread(target=send, daemon=True)
-    thread.start()
-    return thread
-
-
 @pytest.mark.skipif(threading.current_thread() is not threading.main_thread(), reason="SIGINT")
 def test_an_interrupt_at_row_100_and_a_restart_send_only_the_missing_rows(
     sh: Shell, capsys: pytest.CaptureFixture[str]
@@ -177,7 +157,7 @@ def test_an_interrupt_at_row_100_and_a_restart_send_only_the_missing_rows(
     sim.faults.add("slow=0.01", path=CHAT, method="POST", times=-1)
     sh.ok("rows = [f'Row {i}: one colour.' for i in range(200)]")
     cell = "%%chat --over rows --concurrency 4\n{item}"
-    sender = _ctrl_c_when(lambda: len(_answered(sim)) >= 100)
+    sender = ctrl_c_when(lambda: len(_answered(sim)) >= 100)
     result = sh.run(cell)
     sender.join()
     assert isinstance(result.error_in_exec, KeyboardInterrupt)
